@@ -1,0 +1,60 @@
+"""The `aebench` command: a click group; each subcommand lives in its own module under aebench.commands."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from aebench import __version__
+from aebench.errors import AebenchError
+
+COMMAND_MODULES = (
+    "aebench.commands.plugins",
+    "aebench.commands.datasets",
+    "aebench.commands.samplers",
+    "aebench.commands.train",
+    "aebench.commands.stats",
+    "aebench.commands.run",
+    "aebench.commands.compare",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aebench")
+def cli() -> None:
+    """Benchmark strategies for sampling the latent space of a trained autoencoder."""
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning `AebenchError` into one line on stderr and a non-zero exit."""
+    _load_commands()
+    try:
+        rc = cli.main(args=argv, prog_name="aebench", standalone_mode=False)
+    except AebenchError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Feature extractors map images to feature vectors for image metrics (FID, KID, PRDC).
+
+`build(device)` returns an `nn.Module` that takes uint8 images [n, c, h, w] (grey or RGB, any size)
+and returns float32 features [n, num_features]; it does its own channel repeat, resizing and scaling.
+`judge` says whether the extractor has been validated to rank samplers (see README): only judges are
+offered to users as the default.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+import torch
+
+from aebench.plugin_base import Plugin
+
+
+class FeatureExtractor(Plugin):
+    num_features: ClassVar[int] = 0
+    judge: ClassVar[bool] = False
+
+    def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        raise NotImplementedError
+
+    def identity(self) -> str:
+        """Names the exact network (weights file checksum etc.) for caches and provenance."""
+        return self.name
+
+
+@torch.inference_mode()
+def extract_features(module: torch.nn.Module, images: torch.Tensor, batch_size: int = 64,
+                     device: torch.device | str = "cpu",
+                     progress: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Features of uint8 images [n, c, h, w], in batches on `device`; returns float32 on the CPU."""
+    out = []
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start:start + batch_size].to(device, non_blocking=True)
+        out.append(module(batch).float().cpu())
+        if progress is not None:
+            progress(batch.shape[0])
+    if not out:
+        return torch.empty(0, getattr(module, "num_features", 0))
+    return torch.cat(out)

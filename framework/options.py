@@ -1,0 +1,196 @@
+"""Typed, validated options for plugins: a dataclass per plugin, filled from defaults, configs and `--set`.
+
+A field's `metadata` carries its one-line help and optional bounds::
+
+    @dataclass
+    class Options:
+        k: int = option(10, "mixture components", min=1)
+        axes: tuple[int, ...] | None = option(None, "two latent axes; default: the two most dominant")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from typing import Any, Literal, Mapping, Union, get_args, get_origin
+
+from aebench.errors import OptionError
+
+
+def option(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+           min_exclusive: bool = False) -> Any:
+    """A dataclass field with a default, one-line help and optional numeric bounds."""
+    meta = {"help": help, "min": min, "max": max, "min_exclusive": min_exclusive}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples for sequence defaults so options stay immutable")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """For plugins that take no options."""
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "|".join(str(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        parts = [a for a in get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(p) for p in parts) + (" or none" if len(parts) < len(get_args(tp)) else "")
+    if origin is tuple:
+        args = get_args(tp)
+        return f"list of {_type_name(args[0])}" if args else "list"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert `value` (a Python value, or a string from the CLI) to the field type `tp`."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))):
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except OptionError as exc:
+                errors.append(str(exc))
+        raise OptionError(f"{where}: cannot read {value!r} as {_type_name(tp)}.")
+    if origin is Literal:
+        allowed = get_args(tp)
+        for a in allowed:
+            if value == a or (isinstance(value, str) and str(a) == value):
+                return a
+        raise OptionError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}.")
+    if origin is tuple:
+        args = get_args(tp)
+        item_tp = args[0] if args else Any
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [value]
+        return tuple(_coerce(v, item_tp, where) for v in items)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise OptionError(f"{where}: {value!r} is not a boolean; use true or false.")
+    if tp is int:
+        if isinstance(value, bool):
+            raise OptionError(f"{where}: {value!r} is not an integer.")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise OptionError(f"{where}: {value!r} is not an integer.")
+    if tp is float:
+        if isinstance(value, bool):
+            raise OptionError(f"{where}: {value!r} is not a number.")
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise OptionError(f"{where}: {value!r} is not a number.") from None
+        if math.isnan(out):
+            raise OptionError(f"{where}: NaN is not allowed.")
+        return out
+    if tp is str:
+        if not isinstance(value, str):
+            raise OptionError(f"{where}: {value!r} is not a string.")
+        return value
+    raise OptionError(f"{where}: unsupported option type {tp!r}.")
+
+
+def _check_bounds(value: Any, field: dataclasses.Field, where: str) -> None:
+    lo, hi = field.metadata.get("min"), field.metadata.get("max")
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        if lo is not None and (v < lo or (field.metadata.get("min_exclusive") and v == lo)):
+            op = ">" if field.metadata.get("min_exclusive") else ">="
+            raise OptionError(f"{where} must be {op} {lo}, got {v}.")
+        if hi is not None and v > hi:
+            raise OptionError(f"{where} must be <= {hi}, got {v}.")
+
+
+def build_options(cls: type, values: Mapping[str, Any] | None = None, *, owner: str = "") -> Any:
+    """Build an options dataclass from a mapping of (possibly string) values, with clear errors."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    prefix = f"{owner}." if owner else ""
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], list(fields), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        avail = ", ".join(fields) or "(none)"
+        raise OptionError(f"Unknown option '{prefix}{unknown[0]}'.{hint} Available: {avail}")
+    kwargs = {}
+    for name, value in values.items():
+        where = f"option {prefix}{name}"
+        kwargs[name] = _coerce(value, hints[name], where)
+        _check_bounds(kwargs[name], fields[name], where)
+    for name, field in fields.items():
+        if name not in kwargs and field.default is not dataclasses.MISSING:
+            _check_bounds(field.default, field, f"option {prefix}{name}")
+    try:
+        return cls(**kwargs)
+    except OptionError as exc:
+        raise OptionError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
+
+
+def describe_options(cls: type) -> list[dict[str, Any]]:
+    """One dict per option: name, type, default and help (for `aebench samplers` and docs)."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else None
+        out.append({
+            "name": f.name,
+            "type": _type_name(hints[f.name]),
+            "default": list(default) if isinstance(default, tuple) else default,
+            "help": f.metadata.get("help", ""),
+        })
+    return out
+
+
+def options_to_dict(opts: Any) -> dict[str, Any]:
+    """JSON-ready dict of an options instance (tuples become lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(opts).items()}
+
+
+def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Split CLI `--set NAME.option=value` (or `option=value`, key '') into {name: {option: value}}."""
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise OptionError(f"--set {pair!r} has no '='; write --set NAME.option=value.")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        owner, _, opt = key.rpartition(".")
+        if not opt:
+            raise OptionError(f"--set {pair!r} names no option; write --set NAME.option=value.")
+        out.setdefault(owner, {})[opt] = value.strip()
+    return out

@@ -1,0 +1,129 @@
+"""The plugin manager: built-ins and installed packages register through the same hooks.
+
+Set AEBENCH_NO_PLUGINS=1 to skip installed (entry-point) plugins, or AEBENCH_LOAD_PLUGINS=a,b to load
+only the named ones. Built-in plugins always load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import lru_cache
+from typing import Any
+
+import pluggy
+
+from aebench import hookspecs
+from aebench.errors import AebenchError
+from aebench.registry import Registry
+
+DEFAULT_PLUGINS = (
+    "aebench.data.orl_faces",
+    "aebench.data.fashion_mnist",
+    "aebench.data.image_folder",
+    "aebench.models.conv_ae",
+    "aebench.samplers.uniform",
+    "aebench.samplers.gaussian",
+    "aebench.samplers.line",
+    "aebench.samplers.plane_paths",
+    "aebench.samplers.correlated",
+    "aebench.samplers.standard_normal",
+    "aebench.samplers.gmm",
+    "aebench.samplers.pca",
+    "aebench.samplers.interpolate",
+    "aebench.regions.box",
+    "aebench.regions.ellipsoid",
+    "aebench.regions.knn",
+    "aebench.regions.density",
+    "aebench.metrics.latent",
+    "aebench.metrics.image",
+    "aebench.features.inception",
+    "aebench.features.fast",
+)
+
+# kind -> (hook name, base class import path)
+KINDS = {
+    "sampler": ("register_samplers", "aebench.sampler:Sampler"),
+    "dataset": ("register_datasets", "aebench.dataset:DatasetSource"),
+    "region": ("register_regions", "aebench.region:Region"),
+    "metric": ("register_metrics", "aebench.metric:Metric"),
+    "feature extractor": ("register_feature_extractors", "aebench.feature_extractor:FeatureExtractor"),
+    "architecture": ("register_architectures", "aebench.model:Architecture"),
+}
+
+
+def _import(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
+
+
+def _new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("aebench")
+    pm.add_hookspecs(hookspecs)
+    for name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+    if os.environ.get("AEBENCH_NO_PLUGINS", "").strip() not in ("", "0"):
+        pass
+    elif "AEBENCH_LOAD_PLUGINS" in os.environ:
+        wanted = {n.strip() for n in os.environ["AEBENCH_LOAD_PLUGINS"].split(",") if n.strip()}
+        for name in wanted:
+            pm.load_setuptools_entrypoints("aebench", name=name)
+    else:
+        pm.load_setuptools_entrypoints("aebench")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise AebenchError(f"A plugin implements an unknown hook: {exc}. Fix the hook name in that plugin.") from None
+    return pm
+
+
+@lru_cache(maxsize=1)
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager; entry points are loaded once."""
+    return _new_manager()
+
+
+@lru_cache(maxsize=None)
+def get_registry(kind: str) -> Registry:
+    """Every registered object of `kind` ('sampler', 'dataset', ...), built once per process."""
+    if kind not in KINDS:
+        raise KeyError(kind)
+    hook_name, base_path = KINDS[kind]
+    registry: Registry = Registry(kind, base=_import(base_path))
+    pm = get_plugin_manager()
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        try:
+            impl.function(register=lambda obj, _p=impl.plugin_name: registry.add(obj, plugin=_p))
+        except AebenchError:
+            raise
+        except Exception as exc:
+            raise AebenchError(
+                f"Plugin '{impl.plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}. "
+                f"Fix or uninstall that plugin (AEBENCH_NO_PLUGINS=1 skips installed plugins)."
+            ) from exc
+    return registry
+
+
+def reset() -> None:
+    """Forget the loaded plugins (tests install plugins at run time)."""
+    get_registry.cache_clear()
+    get_plugin_manager.cache_clear()
+
+
+def plugin_table() -> list[dict[str, Any]]:
+    """One row per plugin: its name, where it comes from, and what it registered."""
+    pm = get_plugin_manager()
+    dists = {id(p): d for p, d in pm.list_plugin_distinfo()}
+    rows = {name: {"name": name, "builtin": name in DEFAULT_PLUGINS, "version": None, "registered": {}}
+            for name, _ in pm.list_name_plugin()}
+    for plugin_name, plugin in pm.list_name_plugin():
+        dist = dists.get(id(plugin))
+        if dist is not None:
+            rows[plugin_name]["version"] = dist.version
+            rows[plugin_name]["distribution"] = dist.project_name if hasattr(dist, "project_name") else dist.metadata["name"]
+    for kind in KINDS:
+        for entry in get_registry(kind).entries():
+            rows.setdefault(entry.plugin, {"name": entry.plugin, "builtin": False, "version": None, "registered": {}})
+            rows[entry.plugin]["registered"].setdefault(kind, []).append(entry.name)
+    return list(rows.values())
