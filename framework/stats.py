@@ -76,7 +76,7 @@ class LatentStats:
             "centre_norm": self.centre_norm,
             "dominant": self.dominant.tolist(),
             "explained_variance_top10": self.pca_ratio[:10].tolist(),
-            "condition_number": self.condition_number,
+            "condition_number": self.condition_number if self.condition_number != float("inf") else None,
             "top_pairs": [[int(i), int(j), float(r)] for (i, j), r in zip(self.pairs.tolist(), self.pair_corr)],
         }
 

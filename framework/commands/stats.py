@@ -1,0 +1,162 @@
+"""`aebench stats`: encode the training set, store its latent statistics beside the model, and show them."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from rich.table import Table
+
+from aebench.cli import cli
+from aebench.console import console
+from aebench.errors import OptionError
+from aebench.stats import LatentStats
+
+
+def _quantile(stats: LatentStats, level: float) -> torch.Tensor:
+    return stats.quantiles[int(torch.argmin((stats.quantile_levels - level).abs()))]
+
+
+def component_rows(stats: LatentStats, top: int) -> list[dict[str, Any]]:
+    """The `top` components by root mean square, with their per-component summary."""
+    q05, q95 = _quantile(stats, 0.05), _quantile(stats, 0.95)
+    flagged = set(stats.dominant.tolist())
+    return [{"component": c, "dominant": c in flagged, "rms": float(stats.dominance[c]), "mean": float(stats.mean[c]),
+             "std": float(stats.std[c]), "min": float(stats.min[c]), "max": float(stats.max[c]),
+             "q05": float(q05[c]), "q95": float(q95[c])}
+            for c in stats.dominance_order[:top].tolist()]
+
+
+def pca_rows(stats: LatentStats, top: int) -> list[dict[str, Any]]:
+    """Variance along the `top` principal axes: absolute, share of the total and cumulative share."""
+    ratio = stats.pca_ratio
+    cumulative = torch.cumsum(ratio, 0)
+    return [{"axis": i, "variance": float(stats.pca_variance[i]), "ratio": float(ratio[i]),
+             "cumulative": float(cumulative[i])} for i in range(min(top, stats.latent_dim))]
+
+
+def pair_rows(stats: LatentStats, top: int) -> list[dict[str, Any]]:
+    return [{"i": int(i), "j": int(j), "corr": float(r)}
+            for (i, j), r in zip(stats.pairs[:top].tolist(), stats.pair_corr[:top].tolist())]
+
+
+def centre_summary(stats: LatentStats) -> dict[str, Any]:
+    """How far the region's centre sits from the origin, against the region's own spread."""
+    spread = math.sqrt(float(stats.cov.diagonal().sum()))
+    cumulative = torch.cumsum(stats.pca_ratio, 0)
+    return {"norm": stats.centre_norm, "spread_radius": spread,
+            "norm_over_spread": stats.centre_norm / spread if spread > 0 else float("inf"),
+            "axes_for_90pct_variance": int((cumulative < 0.9).sum()) + 1,
+            "axes_for_99pct_variance": min(stats.latent_dim, int((cumulative < 0.99).sum()) + 1),
+            "condition_number": stats.condition_number}
+
+
+def _dataset_options(assignments: tuple[str, ...]) -> dict[str, str]:
+    from aebench.options import parse_assignments
+
+    parsed = parse_assignments(assignments)
+    other = [owner for owner in parsed if owner not in ("dataset", "")]
+    if other:
+        raise OptionError(f"--set {other[0]}.OPTION: `aebench stats` only takes data set options; write --set dataset.OPTION=VALUE.")
+    return {**parsed.get("", {}), **parsed.get("dataset", {})}
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title, title_justify="left", min_width=len(title) + 2)  # keep the title on one line
+    for col in columns:
+        table.add_column(col, justify="right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def print_stats(stats: LatentStats, doc: dict[str, Any]) -> None:
+    c = doc["centre"]
+    console.print(f"[bold]Latent statistics[/bold] of {stats.n} training latents, N={stats.latent_dim} "
+                  f"({doc['source']})")
+    console.print(f"centre distance from origin {c['norm']:.4g}; spread radius sqrt(trace cov) {c['spread_radius']:.4g} "
+                  f"(ratio {c['norm_over_spread']:.3g}); condition number {c['condition_number']:.3g}; "
+                  f"{c['axes_for_90pct_variance']} / {c['axes_for_99pct_variance']} principal axes hold 90% / 99% "
+                  f"of the variance; {len(stats.dominant)} dominant components")
+    console.print(_table("Dominant components (by root mean square; * = flagged dominant)",
+                         ["comp", "rms", "mean", "std", "min", "q05", "q95", "max"],
+                         [[f"{r['component']}{'*' if r['dominant'] else ''}"] +
+                          [f"{r[k]:.3g}" for k in ("rms", "mean", "std", "min", "q05", "q95", "max")]
+                          for r in doc["components"]]))
+    console.print(_table("Explained variance of the principal axes", ["axis", "variance", "share", "cumulative"],
+                         [[str(r["axis"]), f"{r['variance']:.4g}", f"{r['ratio']:.2%}", f"{r['cumulative']:.2%}"]
+                          for r in doc["pca"]]))
+    console.print(_table("Most strongly correlated pairs", ["i", "j", "correlation"],
+                         [[str(r["i"]), str(r["j"]), f"{r['corr']:+.3f}"] for r in doc["pairs"]]))
+
+
+@cli.command("stats")
+@click.option("--dataset", default="orl_faces", show_default=True, help="Registered data set; see `aebench datasets`.")
+@click.option("--set", "assignments", multiple=True, metavar="dataset.OPTION=VALUE", help="A data set option (repeatable).")
+@click.option("--model-checkpoint", "--checkpoint", "checkpoint", type=click.Path(dir_okay=False),
+              help="A trained aebench checkpoint (default: the cached model for the data set, trained if absent).")
+@click.option("--model", "model_spec", metavar="MODULE:FACTORY", help="Your own autoencoder as package.module:factory.")
+@click.option("--train-latents", type=click.Path(dir_okay=False), help="Training latents (.npy or .safetensors) instead of a model.")
+@click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
+@click.option("--latent-dim", type=int, help="Latent dimension of the cached model (default: per data set).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Training seed of the cached model.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for the PNGs (default: beside the statistics file).")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Rows per table and panels in the histogram figure.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (LatentStats.to_dict() plus the tables) instead of tables.")
+def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, heldout_latents, latent_dim, seed,
+                  device, cache_dir, out, top, as_json) -> None:
+    """Encode the training set and summarise the latent region: dominant components, centre, PCA, correlations."""
+    from aebench.device import resolve_device
+    from aebench.reports.stats_plots import plot_correlation_matrix, plot_dominant_histograms
+    from aebench.stats import compute_stats, save_stats
+
+    dev = resolve_device(device)
+    if model_spec and ":" not in model_spec and Path(model_spec).exists():  # a checkpoint path given to --model
+        checkpoint, model_spec = model_spec, None
+    if heldout_latents and not train_latents:
+        raise OptionError("--heldout-latents needs --train-latents too.")
+    if train_latents:
+        from aebench.latents import load_latent_arrays
+
+        if checkpoint or model_spec:
+            raise OptionError("Give either --train-latents/--heldout-latents or a model (--model-checkpoint / --model), not both.")
+        train, heldout = load_latent_arrays(train_latents, heldout_latents)
+        stats = compute_stats(train, meta={"source": "latent files", "train_latents": str(Path(train_latents).resolve()),
+                                           "heldout_latents": str(Path(heldout_latents).resolve()),
+                                           "n_heldout": int(heldout.shape[0])})
+        stats_file = save_stats(stats, Path(out or Path(train_latents).parent) / f"{Path(train_latents).stem}-stats.safetensors")
+        source = f"latents from {train_latents}"
+    else:
+        from aebench.dataset import load_dataset
+        from aebench.latents import encoded_latents, latent_stats, stats_path
+        from aebench.model_cache import resolve_model
+
+        ds = load_dataset(dataset, _dataset_options(assignments), cache_dir=cache_dir)
+        model = resolve_model(ds, checkpoint=checkpoint, model_spec=model_spec, cache_dir=cache_dir, device=str(dev),
+                              seed=seed, latent_dim=latent_dim, quiet=as_json)
+        train, _ = encoded_latents(model, ds, device=dev)
+        stats = latent_stats(model, ds, device=dev)
+        stats_file = stats_path(model, ds)
+        source = f"{ds.name} encoded by {model.path or model_spec or 'the model'} (checksum {str(model.checksum)[:12]})"
+
+    out_dir = Path(out) if out else stats_file.parent
+    figures = {
+        "histograms": str(plot_dominant_histograms(train, stats, out_dir / f"{stats_file.stem}-dominant.png", top=top)),
+        "correlation": str(plot_correlation_matrix(stats, out_dir / f"{stats_file.stem}-correlation.png")),
+    }
+    doc = {"source": source, "stats_file": str(stats_file), "figures": figures, "stats": stats.to_dict(),
+           "centre": centre_summary(stats), "components": component_rows(stats, top), "pca": pca_rows(stats, top),
+           "pairs": pair_rows(stats, top), "meta": stats.meta}
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    print_stats(stats, doc)
+    console.print(f"Statistics: {stats_file}")
+    console.print(f"Histograms: {figures['histograms']}")
+    console.print(f"Correlations: {figures['correlation']}")
