@@ -1,0 +1,116 @@
+"""report.html: one self-contained file (inline CSS, figures embedded as base64 PNG data URIs, no
+scripts, no external assets) with the same content as report.md plus every sampler's figures."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from pathlib import Path
+from typing import Any, Mapping
+
+from aebench.io import write_text_atomic
+from aebench.reports.markdown import figure_links, failures, metric_table, notes, provenance, region_table
+
+REPORT_NAME = "report.html"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.6em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.ref td { color: #777; } td.best { font-weight: bold; color: #1a7f37; }
+dl.prov { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; }
+dl.prov dt { font-weight: bold; } dl.prov dd { margin: 0; }
+.failed { color: #b00020; } .caption { color: #555; font-size: 0.9em; }
+.figs { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+figure { margin: 0; } figure img { max-width: 560px; height: auto; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def embed_png(out_dir: Path, rel: str) -> str | None:
+    """A figure file as a data URI, or None when it is missing or not a PNG."""
+    try:
+        data = (out_dir / rel).read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _figure(out_dir: Path, label: str, rel: str) -> str:
+    uri = embed_png(out_dir, rel)
+    if uri is None:
+        return f'<figure><figcaption>{escape(label)}: figure missing ({escape(rel)})</figcaption></figure>'
+    return f'<figure><img src="{uri}" alt="{escape(label)}"><figcaption>{escape(label)}</figcaption></figure>'
+
+
+def _table(header: list[str], rows: list[str]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:
+    """The whole report as one HTML page; figure paths in `results` are read relative to `out_dir`."""
+    out_dir = Path(out_dir)
+    dataset = results.get("config", {}).get("dataset") or results.get("dataset", {}).get("name", "")
+    title = "aebench results" + (f": {dataset}" if dataset else "")
+    parts = [f"<h1>{escape(title)}</h1>", '<dl class="prov">']
+    parts += [f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in provenance(results)]
+    parts.append("</dl>")
+
+    header, rows = metric_table(results)
+    html_rows = []
+    for row in rows:
+        is_ref = row[1][0] == "ref"
+        failed = len(row) > 2 and row[2][0] == "failed"
+        name_cls = ' class="failed"' if failed else ""
+        cells = [f"<td{name_cls}>{escape(row[0][0])}</td>", f"<td>{escape(row[1][0])}</td>"]
+        for text, best in row[2:]:
+            cls = "num best" if best else "num"
+            cells.append(f'<td class="{cls}">{escape(text)}</td>')
+        row_cls = ' class="ref"' if is_ref else ""
+        html_rows.append(f"<tr{row_cls}>{''.join(cells)}</tr>")
+    parts += ["<h2>Metrics</h2>", _table(header, html_rows)]
+    parts.append('<p class="caption">Best sampler value per column in bold green; ↑ higher is better, ↓ lower is '
+                 "better; ± is the std over seeds, [low, high] a 95% interval; grey rows are references, never ranked.</p>")
+
+    failed_rows = failures(results)
+    if failed_rows:
+        parts.append("<h2>Failed</h2><ul>")
+        parts += [f'<li><strong>{escape(name)}</strong>: <span class="failed">{escape(err)}</span></li>' for name, err in failed_rows]
+        parts.append("</ul>")
+
+    rheader, rrows = region_table(results)
+    if rrows:
+        body = [
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" if i == 0 else f'<td class="num">{escape(c)}</td>' for i, c in enumerate(r)) + "</tr>"
+            for r in rrows
+        ]
+        parts += ["<h2>Regions</h2>", _table(rheader, body)]
+
+    parts += ["<h2>Notes</h2><ul>", *(f"<li>{escape(n)}</li>" for n in notes(results)), "</ul>"]
+
+    overall, per_row = figure_links(results)
+    if overall or per_row:
+        parts.append("<h2>Figures</h2>")
+        if overall:
+            parts.append('<div class="figs">' + "".join(_figure(out_dir, k, v) for k, v in overall.items()) + "</div>")
+        for name, figs in per_row:
+            parts.append(f"<h3>{escape(name)}</h3>")
+            parts.append('<div class="figs">' + "".join(_figure(out_dir, k, v) for k, v in figs.items()) + "</div>")
+
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+
+
+def write_html(results: Mapping[str, Any], out_dir: str | Path) -> Path:
+    """Write report.html into `out_dir` atomically."""
+    return write_text_atomic(Path(out_dir) / REPORT_NAME, render_html(results, out_dir))
