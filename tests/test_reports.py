@@ -16,7 +16,8 @@ from aebench.errors import AebenchError, UnknownNameError
 from aebench.reports import figures
 from aebench.reports.html import render_html, write_html
 from aebench.reports.markdown import render_markdown, write_markdown
-from aebench.reports.terminal import best_per_metric, format_metric, metric_columns, render_table, summary_lines
+from aebench.reports.table import best_per_metric, format_metric, metric_columns
+from aebench.reports.terminal import render_table, summary_lines
 
 
 @pytest.fixture(autouse=True)

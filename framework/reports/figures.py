@@ -267,7 +267,7 @@ def hits_along_t(along_t: Mapping[str, Sequence[Sequence[float]]], path: str | P
 def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path) -> Path:
     """One horizontal bar per row holding `metric_key`: references grey, samplers blue, the best green;
     error bars from the std over seeds or the [low, high] interval."""
-    from aebench.reports.terminal import best_per_metric, metric_label, result_rows
+    from aebench.reports.table import best_per_metric, metric_label, result_rows
 
     rows = [
         r for r in result_rows(results)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from aebench.io import write_text_atomic
-from aebench.reports.terminal import (
+from aebench.reports.table import (
     best_per_metric,
     format_metric,
     format_number,
