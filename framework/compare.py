@@ -156,7 +156,7 @@ def _comparability(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     ]
     out = []
     for label, (section, key) in checks:
-        a, b = old.get(section, {}).get(key), new.get(section, {}).get(key)
+        a, b = (old.get(section) or {}).get(key), (new.get(section) or {}).get(key)
         if a != b and (a is not None or b is not None):
             out.append(f"{label} differs ({a} vs {b}): numbers are not directly comparable")
     return out

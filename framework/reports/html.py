@@ -56,7 +56,7 @@ def _table(header: list[str], rows: list[str]) -> str:
 def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:
     """The whole report as one HTML page; figure paths in `results` are read relative to `out_dir`."""
     out_dir = Path(out_dir)
-    dataset = results.get("config", {}).get("dataset") or results.get("dataset", {}).get("name", "")
+    dataset = (results.get("config") or {}).get("dataset") or (results.get("dataset") or {}).get("name", "")
     title = "aebench results" + (f": {dataset}" if dataset else "")
     parts = [f"<h1>{escape(title)}</h1>", '<dl class="prov">']
     parts += [f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in provenance(results)]

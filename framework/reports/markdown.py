@@ -35,8 +35,8 @@ def _version_text(env: Mapping[str, Any]) -> str:
 
 def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(label, text) pairs saying where every number comes from."""
-    cfg, data, model = results.get("config", {}), results.get("dataset", {}), results.get("model", {})
-    feats, env = results.get("features", {}), results.get("environment", {})
+    cfg, data, model = (results.get("config") or {}), (results.get("dataset") or {}), (results.get("model") or {})
+    feats, env = (results.get("features") or {}), (results.get("environment") or {})
     items: list[tuple[str, str]] = []
     if data or cfg.get("dataset"):
         shape = "x".join(str(s) for s in data.get("image_shape", []))
@@ -115,7 +115,7 @@ def region_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]]
 
 def notes(results: Mapping[str, Any]) -> list[str]:
     """How to read the numbers."""
-    cfg, feats = results.get("config", {}), results.get("features", {})
+    cfg, feats = (results.get("config") or {}), (results.get("features") or {})
     out = [
         "Hit rate always travels with coverage: a sampler whose points all sit near the centre of the "
         "training latents hits every region yet covers almost none of it, so a high hit rate with low "
@@ -165,7 +165,7 @@ def _link(label: str, rel: str) -> str:
 
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole report as markdown."""
-    dataset = results.get("config", {}).get("dataset") or results.get("dataset", {}).get("name", "")
+    dataset = (results.get("config") or {}).get("dataset") or (results.get("dataset") or {}).get("name", "")
     lines = [f"# aebench results{': ' + _cell(dataset) if dataset else ''}", ""]
     lines += [f"- **{_cell(k)}**: {_cell(v)}" for k, v in provenance(results)]
     header, rows = metric_table(results)

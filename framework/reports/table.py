@@ -127,9 +127,9 @@ def _seed_text(seeds: Sequence[int] | None) -> str:
 
 def caption(results: Mapping[str, Any]) -> str:
     """Where the numbers come from: extractor, reference set, counts, seeds, target, model checksum."""
-    cfg = results.get("config", {})
-    feats = results.get("features", {})
-    model = results.get("model", {})
+    cfg = (results.get("config") or {})
+    feats = (results.get("features") or {})
+    model = (results.get("model") or {})
     parts = []
     if feats:
         judge = "" if feats.get("judge", True) else " (not a validated judge)"

@@ -55,7 +55,7 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     """A few plain lines for the end of a run: counts, the best sampler per metric, failures."""
     samplers = results.get("samplers", [])
     failed = [r for r in samplers if r.get("status", "ok") != "ok"]
-    cfg = results.get("config", {})
+    cfg = (results.get("config") or {})
     lines = [
         f"{len(samplers)} sampler(s) on {cfg.get('dataset', '?')}, n {cfg.get('n', '?')}, "
         f"seeds {_seed_text(cfg.get('seeds'))}: {len(samplers) - len(failed)} ok, {len(failed)} failed."

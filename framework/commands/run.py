@@ -1,0 +1,110 @@
+"""`aebench run`: the main job — decode, score and report every sampler side by side."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aebench.cli import cli
+from aebench.console import console, err_console
+from aebench.errors import OptionError
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    """`--metrics a,b --metrics c` -> [a, b, c]; nothing given -> None (keep the default)."""
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+@cli.command("run")
+@click.option("--dataset", help="Registered data set (default: orl_faces). See `aebench datasets`.")
+@click.option("--model", "model", metavar="CKPT|MODULE:FACTORY",
+              help="A trained checkpoint (.safetensors) or your own AE as package.module:factory.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="A trained aebench checkpoint.")
+@click.option("--train-latents", type=click.Path(dir_okay=False), help="Training latents (.npy or .safetensors) instead of encoding a data set.")
+@click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
+@click.option("--sampler", "samplers", multiple=True, help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
+@click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler.")
+@click.option("--n", type=int, help="Latent points per sampler and seed (default 256).")
+@click.option("--seed", type=int, help="First seed (default 0).")
+@click.option("--seeds", "n_seeds", type=int, help="Repeat every sampler over this many seeds and report mean and spread.")
+@click.option("--set", "assignments", multiple=True, metavar="NAME.OPTION=VALUE",
+              help="Set an option of a sampler, region, metric, the extractor or the data set (repeatable).")
+@click.option("--regions", multiple=True, help="Regions to score hits in (default: box,ellipsoid,knn,density).")
+@click.option("--metrics", multiple=True, help="Metrics (default: all built-in). See `aebench plugins`.")
+@click.option("--features", help="Feature extractor for image metrics (default: inception).")
+@click.option("--reference", type=click.Choice(["auto", "heldout", "train"]), help="Real images for image metrics.")
+@click.option("--target", type=float, help="Share of held-out latents each region accepts (default 0.95).")
+@click.option("--latent-dim", type=int, help="Latent dimension of the cached/trained model (default: per data set).")
+@click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
+@click.option("--batch-size", type=int, help="Batch size for decoding and features (default 128).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default ./aebench-out).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file defining a whole suite.")
+@click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
+                assignments, regions, metrics, features, reference, target, latent_dim, device, batch_size, out,
+                cache_dir, config_path, no_figures, quiet) -> int:
+    """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
+    from aebench.options import parse_assignments
+    from aebench.plugins import get_registry
+    from aebench.reports.html import write_html
+    from aebench.reports.markdown import write_markdown
+    from aebench.reports.terminal import render_table
+    from aebench.run_config import LATENT_METRICS, RunConfig, SamplerSpec
+    from aebench.runner import run_benchmark
+
+    overrides: dict[str, Any] = {
+        "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,
+        "features": features, "reference": reference, "target": target, "latent_dim": latent_dim,
+        "device": device, "batch_size": batch_size, "out": out, "cache_dir": cache_dir,
+        "regions": _split(regions), "metrics": _split(metrics),
+    }
+    if model is not None:
+        if ":" in model and not Path(model).exists():
+            overrides["model"] = model
+        else:
+            overrides["checkpoint"] = model
+    if checkpoint is not None:
+        overrides["checkpoint"] = checkpoint
+    if no_figures:
+        overrides["figures"] = False
+    names = _split(samplers)
+    if all_samplers and names:
+        raise OptionError("Give either --sampler or --all, not both.")
+    if all_samplers:
+        overrides["samplers"] = [SamplerSpec(name) for name in get_registry("sampler").names()]
+    elif names:
+        overrides["samplers"] = [SamplerSpec(name) for name in names]
+    if seed is not None or n_seeds is not None:
+        if n_seeds is not None and n_seeds < 1:
+            raise OptionError(f"--seeds must be at least 1, got {n_seeds}.")
+        overrides["seeds"] = list(range(seed or 0, (seed or 0) + (n_seeds or 1)))
+    clear: tuple[str, ...] = ()
+    if train_latents and dataset is None and config_path is None:
+        # latent files replace the data set; without real images only latent-space metrics apply
+        clear = ("dataset",)
+        if overrides["metrics"] is None:
+            overrides["metrics"] = list(LATENT_METRICS)
+    config = RunConfig.from_sources(config_path, overrides, parse_assignments(assignments), clear=clear)
+
+    started = time.perf_counter()
+    doc = run_benchmark(config, quiet=quiet)
+    elapsed = time.perf_counter() - started
+    out_dir = Path(config.out)
+    md = write_markdown(doc, out_dir)
+    html = write_html(doc, out_dir)
+    render_table(doc, console)
+    failed = [row["name"] for row in doc["samplers"] if row["status"] != "ok"]
+    console.print(f"Results: {out_dir / 'results.json'}")
+    console.print(f"Report:  {html}  (and {md.name}); pictures in {out_dir / 'figures'}")
+    console.print(f"[dim]Wall time {elapsed:.1f} s[/dim]")
+    if failed:
+        err_console.print(f"[red]{len(failed)} sampler(s) failed: {', '.join(failed)}[/red]")
+        return 1
+    return 0

@@ -1,0 +1,210 @@
+"""What a run is: one `DEFAULTS` dict feeds the Python API, the TOML config and the CLI.
+
+A run = model x data set x samplers x metrics x seeds. `RunConfig.from_sources` merges, in order,
+the defaults, a TOML file and CLI values, then validates every name against the plugin registries
+before any work starts, so a typo fails in a second rather than after training.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from aebench.errors import AebenchError, OptionError
+from aebench.options import build_options, options_to_dict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LATENT_METRICS = ("region_hits", "latent_coverage", "latent_distance", "reencode")
+DEFAULT_METRICS = (*LATENT_METRICS, "fid", "kid", "prdc")
+DEFAULT_REGIONS = ("box", "ellipsoid", "knn", "density")
+
+
+@dataclass
+class SamplerSpec:
+    """One row of the benchmark: a registered sampler, its options and a unique label."""
+
+    name: str
+    label: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
+
+
+@dataclass
+class RunConfig:
+    dataset: str | None = "orl_faces"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None  # a trained aebench checkpoint (.safetensors)
+    model: str | None = None  # package.module:factory for a user's own AE
+    train_latents: str | None = None  # user-supplied latent arrays instead of encoding the data set
+    heldout_latents: str | None = None
+    latent_dim: int | None = None  # for the cached/trained model; None = the data set's default
+    model_seed: int = 0
+    samplers: list[SamplerSpec] = field(default_factory=lambda: [SamplerSpec("plane_paths")])
+    n: int = 256
+    seeds: list[int] = field(default_factory=lambda: [0])
+    regions: list[str] = field(default_factory=lambda: list(DEFAULT_REGIONS))
+    region_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    features: str = "inception"
+    feature_options: dict[str, Any] = field(default_factory=dict)
+    reference: str = "auto"  # real images the image metrics compare against: auto | heldout | train
+    min_heldout_reference: int = 1000  # auto uses held-out images only when there are at least this many
+    target: float = 0.95
+    device: str = "auto"
+    batch_size: int = 128
+    out: str = "aebench-out"
+    cache_dir: str | None = None
+    figures: bool = True
+
+    # ------------------------------------------------------------------------------------
+    @classmethod
+    def from_sources(cls, toml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                     assignments: Mapping[str, Mapping[str, str]] | None = None,
+                     clear: tuple[str, ...] = ()) -> "RunConfig":
+        """Defaults <- TOML file <- CLI overrides (None values ignored) <- `--set NAME.option=value`;
+        settings named in `clear` are set to None (e.g. no data set when latent files are given)."""
+        data: dict[str, Any] = {}
+        if toml_path is not None:
+            data.update(read_toml(toml_path))
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                data[key] = value
+        for key in clear:
+            data[key] = None
+        config = cls.from_dict(data)
+        config.apply_assignments(assignments or {})
+        config.validate()
+        return config
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise OptionError(f"Unknown run setting '{unknown[0]}'.{hint} Available: {', '.join(sorted(known))}")
+        data = dict(data)
+        if "samplers" in data:
+            data["samplers"] = [_sampler_spec(s) for s in data["samplers"]]
+        if "seeds" in data and isinstance(data["seeds"], int):
+            data["seeds"] = [data["seeds"]]
+        return cls(**data)
+
+    def apply_assignments(self, assignments: Mapping[str, Mapping[str, str]]) -> None:
+        """Route `--set NAME.option=value` to the data set, a sampler (by label or name), a region, a
+        metric or the feature extractor."""
+        for owner, values in assignments.items():
+            targets = [s for s in self.samplers if owner in (s.label, s.name)]
+            if owner == "dataset":
+                self.dataset_options.update(values)
+            elif targets:
+                for spec in targets:
+                    spec.options.update(values)
+            elif owner in self.regions:
+                self.region_options.setdefault(owner, {}).update(values)
+            elif owner in self.metrics:
+                self.metric_options.setdefault(owner, {}).update(values)
+            elif owner == self.features or owner == "features":
+                self.feature_options.update(values)
+            else:
+                names = ["dataset", *[s.label for s in self.samplers], *self.regions, *self.metrics, self.features]
+                raise OptionError(
+                    f"--set {owner or '(no name)'}.{next(iter(values))}: '{owner}' is not the data set or a "
+                    f"selected sampler, region, metric or extractor; use one of: {', '.join(names)}."
+                )
+
+    def validate(self) -> None:
+        """Check names and numbers before any work starts."""
+        from aebench.plugins import get_registry
+
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n <= 0:
+            raise OptionError(f"--n must be a positive integer, got {self.n!r}.")
+        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise OptionError(f"Seeds must be non-negative integers, got {self.seeds!r}.")
+        if not 0 < self.target < 1:
+            raise OptionError(f"--target must be in (0, 1), got {self.target}.")
+        if self.batch_size <= 0:
+            raise OptionError(f"--batch-size must be positive, got {self.batch_size}.")
+        if self.reference not in ("auto", "heldout", "train"):
+            raise OptionError(f"reference must be auto, heldout or train, got {self.reference!r}.")
+        if self.dataset is None and self.train_latents is None:
+            raise OptionError("Give a data set (--dataset) or latent files (--train-latents/--heldout-latents).")
+        if (self.train_latents is None) != (self.heldout_latents is None):
+            raise OptionError("--train-latents and --heldout-latents go together; give both.")
+        if self.train_latents is not None and self.model is None and self.checkpoint is None:
+            raise OptionError("Latent files need a model to decode them; add --model package.module:factory or --checkpoint.")
+        if self.checkpoint is not None and self.model is not None:
+            raise OptionError("Give either --checkpoint or --model, not both.")
+        if not self.samplers:
+            raise OptionError("No sampler selected; use --sampler NAME or --all.")
+        labels = [s.label for s in self.samplers]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise OptionError(f"Sampler label '{dupes[0]}' is used twice; give each suite entry its own label.")
+        if self.dataset is not None:
+            get_registry("dataset").get(self.dataset)
+        samplers = get_registry("sampler")
+        for spec in self.samplers:
+            cls = samplers.get(spec.name)
+            build_options(cls.Options, spec.options, owner=spec.label)
+        for kind, names, opts in (("region", self.regions, self.region_options),
+                                  ("metric", self.metrics, self.metric_options)):
+            registry = get_registry(kind)
+            for name in names:
+                cls = registry.get(name)
+                build_options(cls.Options, opts.get(name, {}), owner=name)
+        if self.needs_images:
+            cls = get_registry("feature extractor").get(self.features)
+            build_options(cls.Options, self.feature_options, owner=self.features)
+
+    @property
+    def needs_images(self) -> bool:
+        """Whether any selected metric needs image features."""
+        from aebench.plugins import get_registry
+
+        registry = get_registry("metric")
+        return any("features" in registry.get(m).needs for m in self.metrics)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["samplers"] = [asdict(s) for s in self.samplers]
+        return out
+
+
+def _sampler_spec(value: Any) -> SamplerSpec:
+    if isinstance(value, SamplerSpec):
+        return value
+    if isinstance(value, str):
+        return SamplerSpec(value)
+    if isinstance(value, Mapping):
+        extra = set(value) - {"name", "label", "options"}
+        if "name" not in value or extra:
+            raise OptionError("A [[samplers]] entry needs `name` and may have `label` and `options` only.")
+        return SamplerSpec(str(value["name"]), str(value.get("label", "")), dict(value.get("options", {})))
+    raise OptionError(f"Cannot read sampler entry {value!r}; use a name or a table with name/label/options.")
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise AebenchError(f"Config file {path} does not exist; check the path given to --config.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AebenchError(f"Config file {path} is not valid TOML ({exc}); fix the syntax.") from None
+
+
+__all__ = ["RunConfig", "SamplerSpec", "DEFAULT_METRICS", "DEFAULT_REGIONS", "read_toml", "options_to_dict"]

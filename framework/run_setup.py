@@ -1,0 +1,183 @@
+"""Everything a run needs that does not depend on the sampler: data, model, latents, statistics,
+calibrated regions, real image features and the reference rows. Computed (or loaded from the cache)
+once, then shared by every cell."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aebench.console import err_console
+from aebench.dataset import ImageDataset, load_dataset
+from aebench.device import resolve_device
+from aebench.errors import AebenchError
+from aebench.feature_cache import cache_key, cached_tensor
+from aebench.metric import FakeSide, RealSide
+from aebench.paths import cache_root
+from aebench.plugins import get_registry
+from aebench.region import Region
+from aebench.run_config import RunConfig
+from aebench.stats import LatentStats, compute_stats
+
+SELF_CONSISTENCY_N = 2000
+
+
+@dataclass
+class Extractor:
+    name: str
+    module: torch.nn.Module
+    identity: str
+    judge: bool
+
+
+@dataclass
+class RunSetup:
+    config: RunConfig
+    device: torch.device
+    dataset: ImageDataset | None
+    model: Any  # aebench.model_cache.LoadedModel
+    stats: LatentStats
+    real: RealSide
+    extractor: Extractor | None
+    region_report: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    references: list[FakeSide] = field(default_factory=list)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.real.train_latents.shape[1])
+
+
+def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
+    from aebench.encoding import decode_latents, encode_images
+    from aebench.latents import encoded_latents, latent_stats, load_latent_arrays
+    from aebench.model_cache import resolve_model
+
+    device = resolve_device(config.device)
+    root = cache_root(config.cache_dir)
+    dataset = None
+    if config.dataset is not None:
+        dataset = load_dataset(config.dataset, config.dataset_options, cache_dir=root)
+    model = resolve_model(
+        dataset, checkpoint=config.checkpoint, model_spec=config.model, cache_dir=root, device=device,
+        seed=config.model_seed, latent_dim=config.latent_dim, quiet=quiet,
+    )
+    if config.train_latents is not None:
+        train, heldout = load_latent_arrays(config.train_latents, config.heldout_latents)
+        stats = compute_stats(train, meta={"source": "latent files"})
+    else:
+        train, heldout = encoded_latents(model, dataset, device=device)
+        stats = latent_stats(model, dataset, device=device)
+    if train.shape[1] != model.latent_dim or stats.latent_dim != model.latent_dim:
+        raise AebenchError(
+            f"The model's latent dimension is {model.latent_dim} but the latents/statistics have "
+            f"N={train.shape[1]}/{stats.latent_dim}; use latents encoded by this model or recompute the statistics."
+        )
+    real = RealSide(train_latents=train, heldout_latents=heldout, stats=stats, target=config.target,
+                    seed=config.seeds[0])
+    setup = RunSetup(config, device, dataset, model, stats, real, extractor=None)
+    _fit_regions(setup)
+
+    # reference rows: real held-out latents and their reconstructions
+    recon_images = decode_latents(model.module, heldout, batch_size=config.batch_size, device=device,
+                                  description=None if quiet else "decode held-out")
+    reencoded = encode_images(model.module, recon_images, batch_size=config.batch_size, device=device)
+    real.reencode_error = (reencoded - heldout).norm(dim=1)
+    recon = FakeSide("reconstruction", heldout, images=recon_images, reencoded=reencoded)
+    refs = [recon]
+    if dataset is not None:
+        real_row = FakeSide("real_heldout", heldout, images=dataset.heldout, reencoded=reencoded)
+        refs.insert(0, real_row)
+    setup.references = refs
+
+    if config.needs_images:
+        if dataset is None:
+            raise AebenchError("Image metrics need real images; add --dataset or drop the image metrics (--metrics).")
+        _prepare_features(setup, root, quiet)
+    return setup
+
+
+def _fit_regions(setup: RunSetup) -> None:
+    config, real = setup.config, setup.real
+    registry = get_registry("region")
+    for name in config.regions:
+        region: Region = registry.get(name)(config.region_options.get(name, {}))
+        region.fit(real.train_latents, real.stats)
+        region.calibrate(real.heldout_latents, config.target)
+        heldout_rate = float(region.contains(real.heldout_latents).double().mean())
+        consistency = None
+        gen = torch.Generator().manual_seed(12345)
+        model_points = region.sample_model(SELF_CONSISTENCY_N, gen)
+        if model_points is not None:
+            consistency = float(region.contains(model_points).double().mean())
+        real.regions[name] = region
+        setup.region_report[name] = {"target": config.target, "threshold": region.threshold,
+                                     "heldout_rate": heldout_rate, "self_consistency": consistency}
+
+
+def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
+    from aebench.feature_extractor import extract_features
+
+    config, dataset, real = setup.config, setup.dataset, setup.real
+    cls = get_registry("feature extractor").get(config.features)
+    extractor = cls(config.feature_options)
+    module = extractor.build(setup.device)
+    module.eval()
+    setup.extractor = Extractor(cls.name, module, extractor.identity(), bool(cls.judge))
+    reference = config.reference
+    if reference == "auto":
+        reference = "heldout" if dataset.heldout_index.numel() >= config.min_heldout_reference else "train"
+    real.reference = reference
+    real.extractor = cls.name
+    folder = root / "features"
+
+    def features_of(images: torch.Tensor, what: str, **key: Any) -> torch.Tensor:
+        def compute() -> torch.Tensor:
+            if quiet:
+                return extract_features(module, images, config.batch_size, setup.device)
+            from aebench.console import progress_bar
+
+            with progress_bar() as bar:
+                task = bar.add_task(f"features: {what}", total=images.shape[0])
+                return extract_features(module, images, config.batch_size, setup.device,
+                                        progress=lambda k: bar.advance(task, k))
+
+        value, _ = cached_tensor(folder, cache_key(extractor=setup.extractor.identity, **key), compute)
+        return value
+
+    fp = dataset.fingerprint()
+    ref_images = dataset.heldout if reference == "heldout" else dataset.train
+    real.features = features_of(ref_images, f"real {reference} images", dataset=fp, subset=reference)
+    for row in setup.references:
+        if row.name == "real_heldout":
+            if reference == "heldout":  # compare the training images against the held-out reference
+                row.name = "real_train"
+                row.latents = real.train_latents
+                row.images = dataset.train
+                row.reencoded = None
+                row.features = features_of(dataset.train, "real train images", dataset=fp, subset="train")
+            else:
+                row.features = features_of(row.images, "real held-out images", dataset=fp, subset="heldout")
+        else:
+            row.features = features_of(row.images, "held-out reconstructions", dataset=fp, subset="recon",
+                                       model=setup.model.checksum)
+    if not quiet:
+        err_console.print(
+            f"[dim]Image metrics: extractor {cls.name} ({'validated judge' if cls.judge else 'NOT a validated judge'}), "
+            f"reference = {reference} images (n={real.features.shape[0]})[/dim]"
+        )
+
+
+def finite_or_raise(latents: torch.Tensor, who: str) -> None:
+    """Reject NaN/Inf latents with a message that names the sampler."""
+    bad = ~torch.isfinite(latents)
+    if bad.any():
+        rows = int(bad.any(dim=1).sum())
+        raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors.")
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

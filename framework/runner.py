@@ -1,0 +1,248 @@
+"""The runner: for each cell (sampler x seed) fit, sample, decode, re-encode, extract features and
+score; then aggregate over seeds, draw the pictures and write results after every sampler.
+
+A sampler (or metric) that raises, or returns NaN/Inf, is recorded as failed with its error and the
+other samplers still run. Cells are small and independent, so they could later run elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aebench.console import err_console
+from aebench.errors import AebenchError
+from aebench.io import ensure_writable_dir
+from aebench.metric import FakeSide, Metric, MetricValue
+from aebench.options import options_to_dict
+from aebench.plugins import get_registry
+from aebench.results import SCHEMA, aggregate, environment, now, write_results
+from aebench.run_config import RunConfig, SamplerSpec
+from aebench.run_setup import RunSetup, finite_or_raise, prepare
+
+FIGURE_DIR = "figures"
+
+
+def run_benchmark(config: RunConfig, *, quiet: bool = False) -> dict[str, Any]:
+    """Run every sampler of `config`; returns the results document (also written to config.out)."""
+    out = ensure_writable_dir(config.out, "--out folder")
+    results_path = out / "results.json"
+    if results_path.exists():  # never leave an older complete file that could be mistaken for this run
+        results_path.unlink()
+    setup = prepare(config, quiet=quiet)
+    metrics = _build_metrics(config)
+    doc = _document(setup)
+    write_results(doc, out)
+
+    for row in setup.references:
+        values, errors = _score(row, setup, metrics)
+        doc["references"].append(_row(row.name, "reference", len(row.latents), [setup.real.seed], values, errors))
+        _note_metric_info(doc, values)
+    write_results(doc, out)
+
+    for spec in config.samplers:
+        row = _run_sampler(spec, setup, metrics, out, quiet)
+        doc["samplers"].append(row)
+        for key, entry in row["metrics"].items():
+            doc["metric_info"].setdefault(key, _info_entry(key, entry["higher_is_better"]))
+        write_results(doc, out)
+
+    doc["status"] = "complete"
+    doc["finished"] = now()
+    write_results(doc, out)
+    return doc
+
+
+def _build_metrics(config: RunConfig) -> list[Metric]:
+    registry = get_registry("metric")
+    return [registry.get(name)(config.metric_options.get(name, {})) for name in config.metrics]
+
+
+def _document(setup: RunSetup) -> dict[str, Any]:
+    config, model, dataset = setup.config, setup.model, setup.dataset
+    sidecar = model.config or {}
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "status": "running",
+        "created": now(),
+        "finished": None,
+        "environment": environment(setup.device),
+        "config": config.to_dict(),
+        "dataset": None,
+        "model": {
+            "checksum": model.checksum,
+            "path": str(model.path) if model.path else None,
+            "latent_dim": model.latent_dim,
+            "architecture": sidecar.get("architecture"),
+            "heldout_mse": (sidecar.get("metrics") or {}).get("heldout_mse", sidecar.get("heldout_mse")),
+            "baseline_mse": (sidecar.get("metrics") or {}).get("baseline_mse", sidecar.get("baseline_mse")),
+        },
+        "stats": setup.stats.to_dict(),
+        "features": None,
+        "regions": setup.region_report,
+        "metric_info": {},
+        "references": [],
+        "samplers": [],
+    }
+    if dataset is not None:
+        doc["dataset"] = {"name": dataset.name, "options": dataset.options, "fingerprint": dataset.fingerprint(),
+                          "n_train": int(dataset.train_index.numel()), "n_heldout": int(dataset.heldout_index.numel()),
+                          "image_shape": list(dataset.image_shape), "citation": dataset.citation}
+    if setup.extractor is not None:
+        doc["features"] = {"extractor": setup.extractor.name, "identity": setup.extractor.identity,
+                           "judge": setup.extractor.judge, "reference": setup.real.reference,
+                           "n_real": int(setup.real.features.shape[0])}
+    return doc
+
+
+def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out: Path, quiet: bool) -> dict[str, Any]:
+    from aebench.encoding import decode_latents, encode_images
+
+    config, real = setup.config, setup.real
+    cls = get_registry("sampler").get(spec.name)
+    per_seed: list[dict[str, MetricValue]] = []
+    errors: list[str] = []
+    timing: dict[str, float] = {}
+    along_t: dict[str, Any] = {}
+    figures: dict[str, str] = {}
+    options: dict[str, Any] = dict(spec.options)
+    is_path = bool(cls.is_path_sampler)
+    for seed in config.seeds:
+        t0 = time.perf_counter()
+        try:
+            sampler = cls(spec.options)
+            options = options_to_dict(sampler.options)
+            sampler.fit(real.train_latents, real.stats)
+            t1 = time.perf_counter()
+            samples = sampler.sample(config.n, torch.Generator().manual_seed(seed), device="cpu")
+            finite_or_raise(samples.latents, spec.label)
+            t2 = time.perf_counter()
+        except AebenchError as exc:
+            errors.append(f"seed {seed}: {exc}")
+            break
+        except Exception as exc:  # a plugin that raises is recorded, the run goes on
+            errors.append(f"seed {seed}: {type(exc).__name__}: {exc}")
+            if not quiet:
+                err_console.print(f"[red]{spec.label} failed:[/red] {type(exc).__name__}: {exc}")
+                err_console.print(f"[dim]{traceback.format_exc(limit=3)}[/dim]")
+            break
+        fake = FakeSide(spec.label, samples.latents, samples.path, samples.t, seed=seed)
+        desc = None if quiet else f"{spec.label} (seed {seed}): decode"
+        fake.images = decode_latents(setup.model.module, fake.latents, batch_size=config.batch_size,
+                                     device=setup.device, description=desc)
+        t3 = time.perf_counter()
+        if any("reencoded" in m.needs for m in metrics):
+            fake.reencoded = encode_images(setup.model.module, fake.images, batch_size=config.batch_size,
+                                           device=setup.device)
+        if setup.extractor is not None:
+            fake.features = _features(setup, fake, quiet)
+        t4 = time.perf_counter()
+        values, metric_errors = _score(fake, setup, metrics)
+        errors += [f"seed {seed}: {e}" for e in metric_errors]
+        per_seed.append(values)
+        t5 = time.perf_counter()
+        _accumulate(timing, fit_s=t1 - t0, sample_s=t2 - t1, decode_s=t3 - t2, features_s=t4 - t3, metrics_s=t5 - t4)
+        if seed == config.seeds[0]:
+            if is_path and fake.t is not None:
+                along_t = _along_t(setup, fake)
+            if config.figures:
+                figures = _draw(setup, sampler, fake, along_t, out, spec.label)
+    n_done = max(1, len(per_seed))
+    timing = {k: v / n_done for k, v in timing.items()}
+    timing["total_s"] = sum(timing.values())
+    row = _row(spec.label, "sampler", config.n, config.seeds[:len(per_seed)] or config.seeds, per_seed, errors)
+    row.update(sampler=spec.name, options=options, is_path_sampler=is_path, along_t=along_t, timing=timing,
+               figures=figures)
+    if not quiet:
+        status = "[red]failed[/red]" if errors else "[green]done[/green]"
+        err_console.print(f"{spec.label}: {status} in {timing['total_s']:.1f} s")
+    return row
+
+
+def _row(name: str, kind: str, n: int, seeds: list[int], per_seed: Any, errors: list[str]) -> dict[str, Any]:
+    if isinstance(per_seed, dict):
+        per_seed = [per_seed]
+    row: dict[str, Any] = {"name": name, "kind": kind, "status": "failed" if errors else "ok", "n": n,
+                           "seeds": list(seeds), "metrics": aggregate(per_seed) if per_seed else {}}
+    if errors:
+        row["error"] = "; ".join(errors)
+    return row
+
+
+def _score(fake: FakeSide, setup: RunSetup, metrics: list[Metric]) -> tuple[dict[str, MetricValue], list[str]]:
+    values: dict[str, MetricValue] = {}
+    errors: list[str] = []
+    available = {"latents", "images" if fake.images is not None else "", "features" if fake.features is not None else "",
+                 "reencoded" if fake.reencoded is not None else "", "t" if fake.t is not None else ""}
+    for metric in metrics:
+        if not set(metric.needs) <= available:
+            continue
+        try:
+            out = metric.compute(fake, setup.real)
+        except Exception as exc:  # a metric plugin that raises fails this row, not the run
+            errors.append(f"metric '{metric.name}': {type(exc).__name__}: {exc}")
+            continue
+        for key, value in out.items():
+            if not isinstance(value, MetricValue):
+                errors.append(f"metric '{metric.name}' returned {type(value).__name__} for '{key}', not MetricValue")
+                continue
+            values[key] = value
+    return values, errors
+
+
+def _features(setup: RunSetup, fake: FakeSide, quiet: bool) -> torch.Tensor:
+    from aebench.feature_extractor import extract_features
+
+    if quiet:
+        return extract_features(setup.extractor.module, fake.images, setup.config.batch_size, setup.device)
+    from aebench.console import progress_bar
+
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task(f"{fake.name}: features ({setup.extractor.name})", total=fake.images.shape[0])
+        return extract_features(setup.extractor.module, fake.images, setup.config.batch_size, setup.device,
+                                progress=lambda k: bar.advance(task, k))
+
+
+def _along_t(setup: RunSetup, fake: FakeSide) -> dict[str, Any]:
+    from aebench.metrics.latent import hit_rate_along_t
+
+    return {name: [list(map(float, x[:2])) + [int(x[2])] for x in hit_rate_along_t(region, fake.latents, fake.t)]
+            for name, region in setup.real.regions.items()}
+
+
+def _draw(setup: RunSetup, sampler: Any, fake: FakeSide, along_t: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    from aebench.reports import figures as fig
+
+    folder = out / FIGURE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+    made: dict[str, str] = {}
+    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=label)
+    if fake.path is not None and fake.t is not None:
+        made["strips"] = fig.path_strips(fake.images, fake.path, fake.t, folder / f"{safe}_strips.png",
+                                         labels=getattr(sampler, "path_labels", None))
+    axes = getattr(sampler, "plot_axes", None) or tuple(int(a) for a in setup.stats.dominant[:2].tolist())
+    made["scatter"] = fig.latent_scatter(setup.real.train_latents, fake.latents, tuple(axes), setup.stats.mean,
+                                         folder / f"{safe}_scatter.png", title=f"{label}: components {axes[0]} and {axes[1]}")
+    if along_t:
+        made["along_t"] = fig.hits_along_t(along_t, folder / f"{safe}_along_t.png", target=setup.config.target)
+    return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
+
+
+def _accumulate(timing: dict[str, float], **values: float) -> None:
+    for k, v in values.items():
+        timing[k] = timing.get(k, 0.0) + v
+
+
+def _note_metric_info(doc: dict[str, Any], values: dict[str, MetricValue]) -> None:
+    for key, value in values.items():
+        doc["metric_info"].setdefault(key, _info_entry(key, value.higher_is_better))
+
+
+def _info_entry(key: str, higher_is_better: bool | None) -> dict[str, Any]:
+    group = "region" if key.startswith("hit_") else "latent" if key.startswith(("latent_", "nn_", "reencode")) else "image"
+    return {"higher_is_better": higher_is_better, "label": key.replace("_", " "), "group": group}
