@@ -56,6 +56,8 @@ class Region(Plugin):
             raise AebenchError(f"Calibration target must be in (0, 1], got {target}.")
         if heldout_latents.shape[0] < 2:
             raise AebenchError(f"Region '{self.name}' needs at least 2 held-out latents to calibrate.")
+        if not torch.isfinite(heldout_latents).all():
+            raise AebenchError(f"Region '{self.name}': held-out latents contain NaN or Inf; re-encode the held-out set.")
         scores = torch.sort(self.score(heldout_latents)).values
         k = min(len(scores) - 1, max(0, math.ceil(target * len(scores)) - 1))
         self.threshold = float(scores[k])
@@ -66,7 +68,8 @@ class Region(Plugin):
         """Boolean [n]: which points the calibrated region accepts."""
         if self.threshold is None:
             raise NotFittedError(f"Region '{self.name}' is not calibrated; call calibrate(heldout_latents) first.")
-        return self.score(z) <= self.threshold
+        # a NaN point is never inside, whatever the region's score makes of it
+        return (self.score(z) <= self.threshold) & ~torch.isnan(z.detach().to("cpu")).any(dim=1)
 
     def sample_model(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         """Points drawn from the region's own fitted model (self-consistency check), or None."""

@@ -229,6 +229,17 @@ def test_summary_lines_pair_hit_rate_with_coverage():
     assert any(line.startswith("Failed: broken: ValueError") for line in lines)
 
 
+def test_summary_lines_prefer_latent_recall_which_exposes_collapse():
+    """Naeem coverage stays ~1 for points collapsed at the centre in high dimension; recall does not."""
+    results = make_results()
+    for row_ in results["samplers"][:3]:
+        row_["metrics"]["latent_recall"] = metric(0.0 if row_["name"] == "origin_line" else 0.5, True)
+    results["samplers"][1]["metrics"]["latent_coverage"] = metric(1.0, True)
+    hit = next(line for line in summary_lines(results) if line.startswith("Best hit box"))
+    assert "origin_line (100.0%, latent_recall 0.0%)" in hit
+    assert "latent recall" in render_markdown(results) and "collapse" in render_markdown(results)
+
+
 # ---------------------------------------------------------------- markdown and HTML
 
 def test_markdown_has_provenance_table_bold_best_and_notes(tmp_path):

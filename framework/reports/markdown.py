@@ -117,9 +117,11 @@ def notes(results: Mapping[str, Any]) -> list[str]:
     """How to read the numbers."""
     cfg, feats = (results.get("config") or {}), (results.get("features") or {})
     out = [
-        "Hit rate always travels with coverage: a sampler whose points all sit near the centre of the "
-        "training latents hits every region yet covers almost none of it, so a high hit rate with low "
-        "latent coverage/recall means collapse, not quality.",
+        "Hit rate always travels with latent recall: a sampler whose points all sit near the centre of the "
+        "training latents hits every region yet reaches almost none of the held-out latents, so a high hit "
+        "rate with low latent recall means collapse, not quality. Latent coverage (Naeem) cannot show this "
+        "in high dimension: there the centre lies inside every held-out k-NN ball, so collapsed points "
+        "still score coverage near 100%.",
         f"FID, KID and precision/recall depend on sample counts: compare them only at equal n "
         f"(here n {cfg.get('n', '?')} generated, n_real {feats.get('n_real', '?')}).",
     ]

@@ -63,15 +63,17 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     if results.get("status", "complete") != "complete":
         lines.append(f"Run status: {results.get('status')} (numbers may be incomplete).")
     by_name = {r["name"]: r for r in samplers}
-    coverage_key = next((k for k in ("latent_coverage", "latent_recall") if k in metric_columns(results)), None)
+    # recall exposes collapse; Naeem coverage does not in high dimension (the centre lies inside every
+    # held-out k-NN ball: coverage 1.0 for a collapsed sampler at N=256), so it is only the fallback
+    companion_key = next((k for k in ("latent_recall", "latent_coverage") if k in metric_columns(results)), None)
     for key, names in best_per_metric(results).items():
         shown = []
         for name in sorted(names):
             metrics = by_name[name].get("metrics", {})
             text = f"{name} ({format_metric(results, key, metrics.get(key))}"
-            if key.startswith("hit_") and coverage_key:
+            if key.startswith("hit_") and companion_key:
                 # A hit rate alone rewards collapse: say how much of the region the sampler covers.
-                text += f", {coverage_key} {format_metric(results, coverage_key, metrics.get(coverage_key))}"
+                text += f", {companion_key} {format_metric(results, companion_key, metrics.get(companion_key))}"
             shown.append(text + ")")
         lines.append(f"Best {metric_label(results, key)}: {', '.join(shown)}")
     lines.extend(f"Failed: {r['name']}: {r.get('error', 'unknown error')}" for r in failed)
