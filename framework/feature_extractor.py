@@ -41,3 +41,14 @@ def extract_features(module: torch.nn.Module, images: torch.Tensor, batch_size: 
     if not out:
         return torch.empty(0, getattr(module, "num_features", 0))
     return torch.cat(out)
+
+
+def check_images(images: torch.Tensor, who: str) -> None:
+    """Raise DataError unless `images` is uint8 [n, c, h, w] with 1 (grey) or 3 (RGB) channels."""
+    from aebench.errors import DataError
+
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
+        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise DataError(f"{who} takes uint8 images [n, c, h, w], got {got}; convert floats in [0, 1] with (x.clamp(0, 1) * 255).round().to(torch.uint8).")
+    if images.shape[1] not in (1, 3):
+        raise DataError(f"{who} takes 1 (grey) or 3 (RGB) channels, got {images.shape[1]}; drop alpha or extra channels.")
