@@ -1,0 +1,268 @@
+"""Training an autoencoder on a data set's training split, deterministically, and saving it.
+
+Recipe (measured on ORL faces, 320 training images, 2-core CPU; see `aebench train`):
+Adam (lr 1e-3) with a cosine decay to zero over a fixed number of steps (a fixed budget ends on a
+small learning rate instead of mid-noise: 50 epochs gave held-out MSE 5.4e-3, 80 epochs 4.7e-3,
+against 2.3e-2 for the mean image), MSE loss, mini-batches of 16, random horizontal flips and
+shifts of up to 2 pixels on training images only (320 faces overfit fast; held-out images are never
+augmented). The held-out MSE is checked after every epoch and the best
+weights are kept, so a run that starts to overfit still returns its best model. Note that this makes
+the held-out split a validation set: the reported held-out MSE is the selected epoch's.
+
+Determinism: the weights are initialised under `torch.manual_seed(seed)` inside a forked RNG (the
+caller's global RNG is untouched), shuffling and augmentation draw from their own seeded CPU
+Generator, and `torch.use_deterministic_algorithms` is on while training: the same seed gives
+identical weights on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import torch
+from torch import nn
+
+from aebench.dataset import ImageDataset
+from aebench.device import resolve_device
+from aebench.errors import AebenchError, OptionError
+from aebench.model import Architecture
+from aebench.options import build_options, option, options_to_dict
+
+AUTO_STEPS = 1000  # optimiser steps when epochs=0 (automatic): 50 ORL epochs, about 70-130 s on 2 CPU cores
+MIN_AUTO_EPOCHS = 3
+GRID_IMAGES = 16
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train; stored in the checkpoint sidecar."""
+
+    epochs: int = option(0, "passes over the training images; 0 = automatic (about 1000 optimiser steps, at least 3 epochs)", min=0)
+    batch_size: int = option(16, "images per optimiser step", min=1)
+    lr: float = option(1e-3, "Adam learning rate at the start", min=0.0, min_exclusive=True)
+    schedule: Literal["cosine", "constant"] = option("cosine", "learning-rate schedule over the epochs")
+    flip: bool = option(True, "random horizontal flips of training images (faces, clothes: mirror-symmetric)")
+    max_shift: int = option(2, "random shifts of training images by up to this many pixels", min=0)
+    time_budget_s: float | None = option(None, "stop after the epoch that passes this many seconds (breaks exact reproducibility)",
+                                         min=0.0, min_exclusive=True)
+
+
+@dataclass
+class TrainedModel:
+    """What `train_and_save` produced."""
+
+    module: nn.Module
+    metrics: dict[str, Any]
+    sidecar: dict[str, Any]
+    checkpoint: Path
+    image: Path | None
+
+
+def epochs_for(n_train: int, config: TrainingConfig) -> int:
+    """Epochs to run: the configured number, or enough for AUTO_STEPS optimiser steps."""
+    if config.epochs > 0:
+        return config.epochs
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    return max(MIN_AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch))
+
+
+@contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    before, warn_before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    # Some CUDA kernels have no deterministic version: warn there instead of failing the run.
+    torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_before)
+
+
+def augment(batch: torch.Tensor, config: TrainingConfig, generator: torch.Generator) -> torch.Tensor:
+    """Random flips and shifts (reflect-padded) of a float batch [b, c, h, w] on the CPU."""
+    if config.flip:
+        flip = torch.rand(batch.shape[0], generator=generator) < 0.5
+        batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
+    s = config.max_shift
+    if s > 0:
+        h, w = batch.shape[-2:]
+        padded = nn.functional.pad(batch, (s, s, s, s), mode="replicate")
+        offsets = torch.randint(0, 2 * s + 1, (batch.shape[0], 2), generator=generator).tolist()
+        batch = torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+    return batch
+
+
+def reconstruction_mse(module: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 256) -> float:
+    """Mean squared error (pixels in [0, 1]) of reconstructing uint8 images, in eval mode."""
+    was_training = module.training
+    module.eval()
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start:start + batch_size].to(device).float().div_(255.0)
+            total += float(((module(x) - x) ** 2).sum())
+            count += x.numel()
+    module.train(was_training)
+    return total / max(count, 1)
+
+
+def mean_image_mse(train: torch.Tensor, heldout: torch.Tensor) -> float:
+    """Baseline: MSE of predicting every held-out image by the mean training image."""
+    mean = train.float().div(255.0).mean(0, keepdim=True)
+    return float(((heldout.float().div(255.0) - mean) ** 2).mean())
+
+
+def _architecture(config: Any) -> Architecture:
+    if isinstance(config, Architecture):
+        return config
+    from aebench.models.conv_ae import ConvAE
+
+    return ConvAE(config)
+
+
+def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig | dict | None = None,
+                epochs: int | None = None, time_budget_s: float | None = None, seed: int = 0,
+                device: str | torch.device = "cpu", progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Train the architecture `config` (an Architecture, or conv_ae options / dict) on `dataset`'s
+    training split; returns (best module in eval mode, on CPU; metrics dict)."""
+    arch = _architecture(config)
+    training = training if isinstance(training, TrainingConfig) else build_options(TrainingConfig, training or {}, owner="train")
+    overrides = {k: v for k, v in (("epochs", epochs), ("time_budget_s", time_budget_s)) if v is not None}
+    if overrides:
+        training = build_options(TrainingConfig, {**options_to_dict(training), **overrides}, owner="train")
+    dev = resolve_device(str(device))
+    train, heldout = dataset.train, dataset.heldout
+    if train.shape[0] == 0 or heldout.shape[0] == 0:
+        raise AebenchError(f"Data set {dataset.name} has {train.shape[0]} training and {heldout.shape[0]} held-out images; "
+                           f"training needs both splits to be non-empty.")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = arch.build()
+    model_shape = tuple(getattr(module, "image_shape", dataset.image_shape))
+    if model_shape != dataset.image_shape:
+        raise OptionError(f"Architecture expects images {model_shape} but {dataset.name} has {dataset.image_shape}; "
+                          f"fix the model's in_channels/image_size.")
+    module.to(dev).train()
+    n_epochs = epochs_for(train.shape[0], training)
+    optimiser = torch.optim.Adam(module.parameters(), lr=training.lr)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=n_epochs)
+                 if training.schedule == "cosine" else None)
+    generator = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    best = (math.inf, -1, None)  # (held-out mse, epoch, state)
+    started = time.perf_counter()
+    bar_ctx = _progress_bar() if progress else nullcontext(None)
+    with _deterministic(dev), bar_ctx as bar:
+        task = bar.add_task(f"training {arch.name}", total=n_epochs) if bar is not None else None
+        for epoch in range(n_epochs):
+            order = torch.randperm(train.shape[0], generator=generator)
+            loss_sum, seen = 0.0, 0
+            for start in range(0, len(order), training.batch_size):
+                idx = order[start:start + training.batch_size]
+                x = augment(train[idx].float().div_(255.0), training, generator).to(dev)
+                loss = nn.functional.mse_loss(module(x), x)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                loss_sum += float(loss.detach()) * len(idx)
+                seen += len(idx)
+            if scheduler is not None:
+                scheduler.step()
+            held = reconstruction_mse(module, heldout, dev)
+            history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "heldout_mse": held})
+            if held < best[0]:
+                best = (held, epoch + 1, copy.deepcopy(module.state_dict()))
+            if bar is not None:
+                bar.update(task, advance=1, description=f"training {arch.name}  loss {loss_sum / seen:.2e}  held-out {held:.2e}")
+            if training.time_budget_s is not None and time.perf_counter() - started > training.time_budget_s:
+                break
+    wall = time.perf_counter() - started
+    if best[2] is None:
+        raise AebenchError(f"Training diverged (held-out MSE {history[-1]['heldout_mse']}); lower the learning rate, "
+                           f"e.g. --set train.lr={training.lr / 10:g}.")
+    module.load_state_dict(best[2])
+    module.eval()
+    metrics = {
+        "train_mse": reconstruction_mse(module, train, dev),
+        "heldout_mse": best[0],
+        "baseline_mse": mean_image_mse(train, heldout),
+        "best_epoch": best[1],
+        "epochs_run": len(history),
+        "epochs_planned": n_epochs,
+        "wall_time_s": wall,
+        "device": str(dev),
+        "history": history,
+    }
+    return module.to("cpu"), metrics
+
+
+def _progress_bar():
+    from aebench.console import progress_bar
+
+    return progress_bar()
+
+
+def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Path, n: int = GRID_IMAGES) -> Path:
+    """PNG of `n` evenly spaced images (uint8) in odd rows, their reconstructions in the rows below."""
+    from PIL import Image
+
+    from aebench.encoding import decode_latents, encode_images
+    from aebench.io import atomic_path
+
+    pick = torch.linspace(0, images.shape[0] - 1, min(n, images.shape[0])).round().long()
+    originals = images[pick]
+    recon = decode_latents(module, encode_images(module, originals))
+    per_row = min(8, len(pick))
+    c, h, w = originals.shape[1:]
+    rows = math.ceil(len(pick) / per_row)
+    gap = 2
+    canvas = torch.full((c, rows * 2 * (h + gap), per_row * (w + gap)), 255, dtype=torch.uint8)
+    for i in range(len(pick)):
+        r, col = divmod(i, per_row)
+        y, x = r * 2 * (h + gap), col * (w + gap)
+        canvas[:, y:y + h, x:x + w] = originals[i]
+        canvas[:, y + h + gap // 2:y + 2 * h + gap // 2, x:x + w] = recon[i]
+    array = canvas.permute(1, 2, 0).numpy()
+    image = Image.fromarray(array[:, :, 0] if c == 1 else array[:, :, :3])
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)
+
+
+def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | None = None,
+                   model_options: dict[str, Any] | None = None, training: TrainingConfig | dict | None = None,
+                   epochs: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
+                   progress: bool = True) -> TrainedModel:
+    """Train a conv_ae for `dataset`, write the checkpoint to `out` and a reconstruction PNG beside it."""
+    from aebench.models.checkpoint import save_checkpoint, versions
+    from aebench.models.conv_ae import ConvAE
+
+    config = ConvAE.config_for(dataset.image_shape, latent_dim, dataset_name=dataset.name, **(model_options or {}))
+    arch = ConvAE(config)
+    training = training if isinstance(training, TrainingConfig) else build_options(TrainingConfig, training or {}, owner="train")
+    if epochs is not None:
+        training = build_options(TrainingConfig, {**options_to_dict(training), "epochs": epochs}, owner="train")
+    module, metrics = train_model(dataset, arch, training=training, seed=seed, device=device, progress=progress)
+    out = Path(out).expanduser()
+    sidecar = {
+        "dataset": {"name": dataset.name, "options": dataset.options, "fingerprint": dataset.fingerprint(),
+                    "image_shape": list(dataset.image_shape), "n_train": int(dataset.train_index.numel()),
+                    "n_heldout": int(dataset.heldout_index.numel())},
+        "training": {**options_to_dict(training), "epochs": metrics["epochs_planned"]},
+        "seed": seed,
+        "versions": versions(),
+        "metrics": {k: v for k, v in metrics.items() if k != "history"},
+        "history": metrics["history"],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    save_checkpoint(out, module, sidecar)
+    image = reconstruction_grid(module, dataset.heldout, out.with_name(f"{out.stem}-reconstructions.png"))
+    from aebench.models.checkpoint import read_sidecar
+
+    return TrainedModel(module=module, metrics=metrics, sidecar=read_sidecar(out), checkpoint=out, image=image)
