@@ -67,9 +67,17 @@ def encode_images(model: Any, images_uint8: torch.Tensor, batch_size: int = 256,
 
 
 def decode_latents(model: Any, latents: torch.Tensor | np.ndarray, batch_size: int = 256,
-                   device: str | torch.device = "cpu", description: str | None = None) -> torch.Tensor:
-    """Decode latents [n, N] -> uint8 CPU images [n, c, h, w] (round(x * 255), clamped to 0..255)."""
+                   device: str | torch.device = "cpu", description: str | None = None, *,
+                   precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
+    """Decode latents [n, N] -> uint8 CPU images [n, c, h, w] (round(x * 255), clamped to 0..255).
+
+    `precision` ('fp32' default, 'bf16', 'fp16') and `channels_last` are opt-in GPU speed-ups (see
+    aebench.device); batches reach a GPU through pinned memory and come back as uint8."""
+    from aebench.device import autocast, to_device, use_channels_last
+
     model = _unwrap(model)
+    if channels_last and isinstance(model, torch.nn.Module):
+        use_channels_last(model)
     if isinstance(latents, np.ndarray):
         latents = torch.from_numpy(latents)
     if not isinstance(latents, torch.Tensor) or not latents.is_floating_point() or latents.ndim != 2:
@@ -85,9 +93,9 @@ def decode_latents(model: Any, latents: torch.Tensor | np.ndarray, batch_size: i
         raise AebenchError("Latents contain NaN or infinite values; fix the sampler that produced them.")
     n = latents.shape[0]
     out: torch.Tensor | None = None
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, precision):
         for sl in _batches(n, batch_size, description):
-            x = model.decode(latents[sl].to(device, torch.float32))
+            x = model.decode(to_device(latents[sl].to(torch.float32), device))
             if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] != sl.stop - sl.start:
                 got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
                 raise AebenchError(f"The model's decode returned {got}, expected ({sl.stop - sl.start}, c, h, w); fix its decode.")
@@ -98,7 +106,7 @@ def decode_latents(model: Any, latents: torch.Tensor | np.ndarray, batch_size: i
                 out = torch.empty((n, *x.shape[1:]), dtype=torch.uint8)
             elif x.shape[1:] != out.shape[1:]:
                 raise AebenchError(f"The model's decode changed image shape between batches ({tuple(x.shape[1:])}); fix its decode.")
-            out[sl] = x.detach().float().mul(255.0).round_().clamp_(0, 255).to("cpu", torch.uint8)
+            out[sl] = x.detach().float().mul(255.0).round_().clamp_(0, 255).to(torch.uint8).cpu()
     if out is None:  # no latents: shape from the model if it says
         shape = tuple(getattr(model, "image_shape", ()) or ())
         if len(shape) != 3:

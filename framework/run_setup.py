@@ -57,6 +57,7 @@ def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
     from aebench.model_cache import resolve_model
 
     device = resolve_device(config.device)
+    config.resolve_sample_count(device.type)
     root = cache_root(config.cache_dir)
     dataset = None
     if config.dataset is not None:

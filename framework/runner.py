@@ -245,4 +245,6 @@ def _note_metric_info(doc: dict[str, Any], values: dict[str, MetricValue]) -> No
 
 def _info_entry(key: str, higher_is_better: bool | None) -> dict[str, Any]:
     group = "region" if key.startswith("hit_") else "latent" if key.startswith(("latent_", "nn_", "reencode")) else "image"
-    return {"higher_is_better": higher_is_better, "label": key.replace("_", " "), "group": group}
+    label = key.replace("latent_", "z ").replace("_", " ")
+    return {"higher_is_better": higher_is_better, "label": label.upper() if key in ("fid", "kid") else label,
+            "group": group}

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import aebench.plugins
+
+
+def use_only_plugins(monkeypatch, *modules: str) -> None:
+    """Load only these built-in plugin modules (and no installed ones), so a test file does not depend
+    on unrelated plugins."""
+    monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", tuple(modules))
+    monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")
+    aebench.plugins.reset()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models and small matrices run fastest on one thread, and CI's two cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

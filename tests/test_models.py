@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import aebench.plugins
+from conftest import use_only_plugins
 from aebench.dataset import ImageDataset
 from aebench.encoding import decode_latents, encode_images
 from aebench.errors import AebenchError, CheckpointError, OptionError
@@ -26,18 +26,7 @@ TINY = {"in_channels": 1, "image_size": 16, "channels": (4, 8), "latent_dim": 6}
 @pytest.fixture(autouse=True)
 def model_plugins_only(monkeypatch):
     """Load only the plugins these tests use, so they do not depend on other built-ins."""
-    monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", ("aebench.models.conv_ae", "aebench.data.orl_faces"))
-    monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")
-    aebench.plugins.reset()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread, and the test machines' cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    use_only_plugins(monkeypatch, "aebench.models.conv_ae", "aebench.data.orl_faces")
 
 
 def tiny_model(seed: int = 0, **overrides) -> ConvAutoencoder:

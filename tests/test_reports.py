@@ -207,8 +207,8 @@ def test_render_table_highlights_best_and_shows_failures():
     console = Console(record=True, width=220, color_system=None)
     table = render_table(make_results(), console)
     headers = [str(c.header) for c in table.columns]
-    assert headers[:4] == ["sampler", "", "FID ↓", "hit box ↑"]
-    fid_cells = table.columns[2]._cells
+    assert headers[:5] == ["sampler", "", "n", "FID ↓", "hit box ↑"]
+    fid_cells = table.columns[3]._cells
     names = [str(c) for c in table.columns[0]._cells]
     assert names == ["real_heldout", "gmm", "origin_line", "uniform", "broken"]
     assert fid_cells[1].style == "bold green" and str(fid_cells[1]) == "216.0 ± 3.2"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-import aebench.plugins
+from conftest import use_only_plugins
 from aebench.cli import main
 from aebench.dataset import load_dataset
 from aebench.errors import AebenchError, CheckpointError, OptionError
@@ -24,18 +24,7 @@ TINY = {"in_channels": 1, "image_size": 16, "channels": (16, 32), "latent_dim": 
 @pytest.fixture(autouse=True)
 def model_plugins_only(monkeypatch):
     """Load only the plugins these tests use, so they do not depend on other built-ins."""
-    monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", ("aebench.models.conv_ae", "aebench.data.orl_faces"))
-    monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")
-    aebench.plugins.reset()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train fastest on one thread, and the test machines' cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    use_only_plugins(monkeypatch, "aebench.models.conv_ae", "aebench.data.orl_faces")
 
 
 @pytest.fixture(scope="module")

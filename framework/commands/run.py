@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
 from aebench.cli import cli
 from aebench.console import console, err_console
@@ -29,7 +30,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
 @click.option("--sampler", "samplers", multiple=True, help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
 @click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler.")
-@click.option("--n", type=int, help="Latent points per sampler and seed (default 256).")
+@click.option("--n", type=int, help="Latent points per sampler and seed (default 128 on a CPU, 2048 on a GPU).")
 @click.option("--seed", type=int, help="First seed (default 0).")
 @click.option("--seeds", "n_seeds", type=int, help="Repeat every sampler over this many seeds and report mean and spread.")
 @click.option("--set", "assignments", multiple=True, metavar="NAME.OPTION=VALUE",
@@ -55,6 +56,7 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     from aebench.plugins import get_registry
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
+    from aebench.reports.table import headline_columns
     from aebench.reports.terminal import render_table
     from aebench.run_config import LATENT_METRICS, RunConfig, SamplerSpec
     from aebench.runner import run_benchmark
@@ -99,7 +101,9 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     out_dir = Path(config.out)
     md = write_markdown(doc, out_dir)
     html = write_html(doc, out_dir)
-    render_table(doc, console)
+    # the terminal gets the headline columns; report.md/html and results.json hold every metric
+    table_console = console if console.is_terminal else Console(width=max(console.width, 160))
+    render_table(doc, table_console, metrics=headline_columns(doc), spread=False)
     failed = [row["name"] for row in doc["samplers"] if row["status"] != "ok"]
     console.print(f"Results: {out_dir / 'results.json'}")
     console.print(f"Report:  {html}  (and {md.name}); pictures in {out_dir / 'figures'}")

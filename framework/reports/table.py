@@ -17,6 +17,17 @@ def result_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [*results.get("references", []), *results.get("samplers", [])]
 
 
+HEADLINE_PREFIXES = ("hit_",)
+HEADLINE_KEYS = ("latent_recall", "nn_distance_ratio", "fid", "kid", "precision", "recall")
+
+
+def headline_columns(results: Mapping[str, Any]) -> list[str]:
+    """The columns that answer the seed's question at a glance: region hits, the latent recall that
+    exposes collapse, and image quality. Reports show every column; the terminal shows these."""
+    keys = metric_columns(results)
+    return [k for k in keys if k.startswith(HEADLINE_PREFIXES)] + [k for k in HEADLINE_KEYS if k in keys]
+
+
 def metric_columns(results: Mapping[str, Any], metrics: Sequence[str] | None = None) -> list[str]:
     """Metric keys to show: `metrics` (validated) or every key, in `metric_info` order, then first appearance."""
     keys = list(results.get("metric_info", {}))
@@ -77,12 +88,16 @@ def format_number(value: float | None, *, rate: bool = False, key: str = "") -> 
     return f"{value:.3g}"
 
 
-def format_metric(results: Mapping[str, Any], key: str, entry: Mapping[str, Any] | None) -> str:
-    """One cell: value, then ± std over seeds, else [low, high] when the interval is known."""
+def format_metric(results: Mapping[str, Any], key: str, entry: Mapping[str, Any] | None,
+                  *, spread: bool = True) -> str:
+    """One cell: value, then ± std over seeds, else [low, high] when the interval is known
+    (`spread=False`: the value alone, for narrow terminals)."""
     if entry is None or entry.get("value") is None:
         return "—"
     rate = is_rate(results, key)
     text = format_number(entry["value"], rate=rate, key=key)
+    if not spread:
+        return text
     if entry.get("std") is not None:
         return f"{text} ± {format_number(entry['std'], rate=rate, key=key)}"
     if entry.get("low") is not None and entry.get("high") is not None:

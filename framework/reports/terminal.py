@@ -21,14 +21,17 @@ from aebench.reports.table import (
 )
 
 
-def render_table(results: Mapping[str, Any], console: Console, *, metrics: Sequence[str] | None = None) -> Table:
-    """Print (and return) the results table: references dimmed, best sampler values bold green."""
+def render_table(results: Mapping[str, Any], console: Console, *, metrics: Sequence[str] | None = None,
+                 spread: bool = True) -> Table:
+    """Print (and return) the results table: references dimmed, best sampler values bold green
+    (`spread=False` leaves out intervals and spreads to fit narrow terminals)."""
     keys = metric_columns(results, metrics)
     best = best_per_metric(results, keys)
     title = Text(f"aebench: {results.get('config', {}).get('dataset', 'results')}", style="bold")
     table = Table(title=title, caption=Text(caption(results), style="dim"))
     table.add_column("sampler")
     table.add_column("")
+    table.add_column("n", justify="right")
     for key in keys:
         table.add_column(Text(metric_label(results, key)), justify="right")
     table.add_column("time", justify="right")
@@ -40,12 +43,12 @@ def render_table(results: Mapping[str, Any], console: Console, *, metrics: Seque
             if failed:
                 cells.append(Text(f"failed: {row.get('error', 'unknown error')}", style="red") if i == 0 else "")
                 continue
-            text = format_metric(results, key, row.get("metrics", {}).get(key))
+            text = format_metric(results, key, row.get("metrics", {}).get(key), spread=spread)
             bold = not is_ref and row["name"] in best.get(key, ())
             cells.append(Text(text, style="bold green" if bold else ""))
         total = row.get("timing", {}).get("total_s")
         name = Text(row["name"], style="red" if failed else "")
-        table.add_row(name, "ref" if is_ref else "", *cells, f"{total:.1f} s" if _finite(total) else "",
+        table.add_row(name, "ref" if is_ref else "", str(row.get("n", "")), *cells, f"{total:.1f} s" if _finite(total) else "",
                       style="dim" if is_ref else None)
     console.print(table)
     return table

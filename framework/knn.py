@@ -1,0 +1,477 @@
+"""Chunked exact k-nearest-neighbour primitives for regions and PRDC-style metrics.
+
+Memory stays bounded: distances are formed one block of about `block_bytes` of float32 at a time
+(default `DEFAULT_BLOCK_BYTES` on the CPU, `CUDA_BLOCK_BYTES` on a GPU), never as a whole n x m
+matrix. Speed comes from one float32 matrix product per block on centred data, with the row and
+column terms folded into the product (``[-2q, a_i, 1] . [r, 1, b_j]``), followed by a single cheap
+reduction. Exactness comes from a proven error bound: every entry of the float32 block lies within
+`margin` of the true value, so entries that could fall on either side of a decision are recomputed
+in float64 from the original coordinates. Results therefore equal a float64 brute force, not just
+float32 precision. TF32/bf16 matrix products are switched off around the float32 stage, since they
+would void the bound.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from aebench.errors import DataError
+
+DEFAULT_BLOCK_BYTES = 64 * 2**20  # CPU: few enough blocks that per-operation overhead stays small
+CUDA_BLOCK_BYTES = 512 * 2**20
+_U32 = 2.0 ** -24  # unit roundoff of float32
+_CANDIDATE_SLACK = 4  # extra neighbours kept per row so that the k-th is almost always settled at once
+_FLOAT32_SAFE = 1e30  # |values| below this stay finite through the float32 stage
+
+
+def tolerance(dim: int) -> float:
+    """Relative error bound of a float32 block entry, in units of |q|^2 + |r|^2 (+ the folded terms):
+    a (dim + 2)-term dot product in float32 errs by at most (dim + 2) u times the sum of the absolute
+    products; rounding the inputs and the centring adds a few u. Generous by a constant."""
+    return (2 * dim + 64) * _U32
+
+
+def block_bytes_for(device: torch.device | str, block_bytes: int | None = None) -> int:
+    """The block size used on `device` when the caller gives none."""
+    if block_bytes is not None:
+        if block_bytes < 1:
+            raise DataError(f"block_bytes must be positive, got {block_bytes}; pass a size in bytes or None.")
+        return int(block_bytes)
+    return CUDA_BLOCK_BYTES if torch.device(device).type == "cuda" else DEFAULT_BLOCK_BYTES
+
+
+@contextmanager
+def full_precision_matmul() -> Iterator[None]:
+    """float32 products in true float32 (no TF32 / bf16 shortcuts) for the error bound to hold."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+# ----------------------------------------------------------------------------------------------
+# preparation
+
+def _check_points(x: torch.Tensor, who: str) -> torch.Tensor:
+    """Validate [n, d] float points; returns their float64 centre (its sum also finds any NaN or inf,
+    in one pass instead of isfinite's several)."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.is_floating_point():
+        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise DataError(f"k-NN {who} must be a float tensor [n, d], got {got}; pass one point per row.")
+    sums = x.sum(0, dtype=torch.float64)
+    if not torch.isfinite(sums).all():
+        raise DataError(f"k-NN {who} contain NaN or inf; remove or fix those points first.")
+    return sums / max(1, x.shape[0])
+
+
+def _check_pair(query: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Validate a query and a reference set; returns the reference set's centre."""
+    _check_points(query, "query points")
+    centre = _check_points(ref, "reference points")
+    if query.shape[1] != ref.shape[1]:
+        raise DataError(f"k-NN inputs must share their dimension, got [n, {query.shape[1]}] and [m, {ref.shape[1]}]; "
+                        f"compute both with one model or extractor.")
+    if ref.shape[0] == 0:
+        raise DataError("k-NN reference set is empty; pass at least one reference point.")
+    return centre.to(query.device)
+
+
+@dataclass
+class _Centred:
+    """A point set for the float32 stage: coordinates minus a common centre, in float32, with the
+    squared norms of exactly those float32 coordinates. The coordinates live in the first d columns
+    of a [n, d + 2] buffer so the set can serve as the reference side of the folded product in place."""
+
+    exact: torch.Tensor  # the caller's points, for float64 refinement
+    buffer: torch.Tensor  # [n, d + 2] float32
+    sq: torch.Tensor  # [n] float32
+
+    @property
+    def f32(self) -> torch.Tensor:
+        return self.buffer[:, :-2]
+
+    @property
+    def sq_max(self) -> float:
+        return float(self.sq.max()) if self.sq.numel() else 0.0
+
+
+def _centred(x: torch.Tensor, centre: torch.Tensor, block_bytes: int) -> _Centred:
+    """float32 input is centred on the float32-rounded centre in float32: a shift common to all points
+    leaves every distance as it is, and the subtraction errs by at most u |x - c|. Wider input is
+    centred in float64 first, so its own rounding to float32 is relative to |x - c| too."""
+    n, d = x.shape
+    rows = max(1, block_bytes // (8 * max(1, d)))
+    buffer = torch.empty(n, d + 2, dtype=torch.float32, device=x.device)
+    sq = torch.empty(n, dtype=torch.float32, device=x.device)
+    c32 = centre.to(torch.float32)
+    for start in range(0, n, rows):
+        part, block = x[start:start + rows], buffer[start:start + rows, :d]
+        if part.dtype == torch.float32:
+            torch.sub(part, c32, out=block)
+        else:
+            block.copy_(part.to(torch.float64) - centre)
+        sq[start:start + rows] = (block * block).sum(1, dtype=torch.float64)  # each square rounds once
+    return _Centred(x, buffer, sq)
+
+
+def _ref_matrix(ref: _Centred, beta: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """[m, d + 2] float32 rows scale_j * [r_j, 1, beta_j] (the reference side of the folded product).
+    Without `scale` this is `ref`'s own buffer, its last two columns overwritten."""
+    out = ref.buffer if scale is None else torch.empty_like(ref.buffer)
+    if scale is not None:
+        out[:, :-2] = ref.f32
+    out[:, -2] = 1.0
+    out[:, -1] = beta
+    if scale is not None:
+        out.mul_(scale.to(torch.float32)[:, None])
+    return out
+
+
+def _query_matrix(q32: torch.Tensor, alpha: torch.Tensor, one: float = 1.0) -> torch.Tensor:
+    """[b, d + 2] float32 rows [-2 q_i, alpha_i, one]: times `_ref_matrix` gives alpha_i + beta_j - 2 q.r."""
+    b, d = q32.shape
+    out = torch.empty(b, d + 2, dtype=torch.float32, device=q32.device)
+    torch.mul(q32, -2.0, out=out[:, :d])
+    out[:, d] = alpha
+    out[:, d + 1] = one
+    return out
+
+
+def _row_blocks(n: int, m: int, block_bytes: int) -> Iterator[tuple[int, int]]:
+    step = max(1, block_bytes // (4 * max(1, m)))
+    for start in range(0, n, step):
+        yield start, min(n, start + step)
+
+
+def _exact_d2(a: torch.Tensor, b: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+              block_bytes: int) -> torch.Tensor:
+    """float64 squared distances ||a[rows] - b[cols]||^2 for the listed pairs only, in chunks (the
+    difference of two float32 values is exact in float64)."""
+    out = torch.empty(rows.shape[0], dtype=torch.float64, device=a.device)
+    step = max(1, block_bytes // (16 * max(1, a.shape[1])))
+    for start in range(0, rows.shape[0], step):
+        diff = a[rows[start:start + step]].to(torch.float64).sub_(b[cols[start:start + step]])
+        out[start:start + step] = torch.einsum("ij,ij->i", diff, diff)
+    return out
+
+
+def _ragged_kth(rows: torch.Tensor, values: torch.Tensor, n_rows: int, kth: int) -> torch.Tensor:
+    """The `kth` smallest (0-based) value of each row, given (row, value) pairs with >= kth + 1 per row."""
+    order = torch.argsort(rows, stable=True)
+    rows, values = rows[order], values[order]
+    counts = torch.bincount(rows, minlength=n_rows)
+    offsets = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(rows.shape[0], device=rows.device) - offsets[rows]
+    padded = torch.full((n_rows, int(counts.max())), math.inf, dtype=values.dtype, device=values.device)
+    padded[rows, pos] = values
+    return torch.kthvalue(padded, kth + 1, dim=1).values
+
+
+# ----------------------------------------------------------------------------------------------
+# k-th neighbour distance of a set to itself
+
+def kth_neighbour_distance(x: torch.Tensor, k: int, *, block_bytes: int | None = None) -> torch.Tensor:
+    """Distance from each point to its k-th nearest neighbour in `x`, not counting itself
+    (the prdc convention: the (k+1)-th smallest distance of the row, self included). float64 [n].
+
+    Symmetric: each pair's float32 distance is formed once (in square tiles of the upper triangle) and
+    offered to both rows, halving the matrix products of a row-by-row scan."""
+    centre = _check_points(x, "points")
+    n = x.shape[0]
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
+        raise DataError(f"k must be an integer in [1, n-1] = [1, {n - 1}], got {k!r}; lower k or pass more points.")
+    bb = block_bytes_for(x.device, block_bytes)
+    pts = _centred(x, centre, bb)
+    extra = min(n, k + 1 + _CANDIDATE_SLACK)
+    side = max(extra, math.isqrt(max(1, bb // 4)))  # square tiles within the block size
+    tiles = [(s, min(n, s + side)) for s in range(0, n, side)]
+    best_val = torch.full((n, extra), math.inf, dtype=torch.float32, device=x.device)
+    best_idx = torch.zeros((n, extra), dtype=torch.int64, device=x.device)
+    ref_mat = _ref_matrix(pts, pts.sq)
+
+    with full_precision_matmul():
+        def tile(a: tuple[int, int], b: tuple[int, int]) -> torch.Tensor:
+            q = _query_matrix(pts.f32[a[0]:a[1]], pts.sq[a[0]:a[1]])
+            return q @ ref_mat[b[0]:b[1]].T  # squared distances, each within the margin
+
+        order = [(i, i) for i in range(len(tiles))] + [(i, j) for i in range(len(tiles)) for j in range(i + 1, len(tiles))]
+        for i, j in order:
+            (a0, a1), (b0, b1) = tiles[i], tiles[j]
+            d2 = tile(tiles[i], tiles[j])
+            # rows a: the tile's smallest entries per row, merged with what the row already has
+            v, c = torch.topk(d2, min(extra, b1 - b0), dim=1, largest=False)
+            _merge(best_val, best_idx, slice(a0, a1), v, c + b0)
+            if i != j:  # rows b: only entries below the row's current extra-th value can matter
+                ii, jj = torch.nonzero(d2 < best_val[b0:b1, -1][None, :], as_tuple=True)
+                if ii.numel():
+                    _merge_ragged(best_val, best_idx, jj + b0, d2[ii, jj], ii + a0, b1 - b0, b0)
+            del d2
+
+    # Each candidate's float32 value v lies within `margin` of its true one, so the k-th smallest true
+    # value T lies in [v_k - margin, v_k + margin]: candidates with v + margin below that are surely
+    # smaller, those with v - margin above it surely larger, and only the band between is computed in
+    # float64 (usually the k-th candidate alone). T is final when every non-candidate is surely larger.
+    margin = (2 * tolerance(x.shape[1]) * (pts.sq.double() + pts.sq_max))[:, None]
+    vals = best_val.double()
+    pivot = vals[:, k:k + 1]
+    band = (vals - pivot).abs() <= 2 * margin
+    ranked = torch.full_like(vals, math.inf)  # outside the band: surely above, or surely below
+    ranked.masked_fill_(vals < pivot, -math.inf)
+    r, c = torch.nonzero(band, as_tuple=True)
+    ranked[r, c] = _exact_d2(x, x, r, best_idx[r, c], bb)
+    kth = torch.kthvalue(ranked, k + 1, dim=1).values
+    if extra < n:
+        unsure = torch.nonzero(vals[:, -1] - margin[:, 0] <= kth).flatten()
+        if unsure.numel():
+            kth[unsure] = _kth_full_rows(pts, unsure, kth[unsure], k, bb)
+    return kth.sqrt()
+
+
+def _merge(best_val: torch.Tensor, best_idx: torch.Tensor, rows: torch.Tensor | slice, vals: torch.Tensor,
+           idx: torch.Tensor) -> None:
+    """Keep, per row, the `extra` smallest of the row's current best and the new (rectangular) entries."""
+    extra = best_val.shape[1]
+    v = torch.cat([best_val[rows], vals], 1)
+    c = torch.cat([best_idx[rows], idx], 1)
+    top_v, top_pos = torch.topk(v, extra, dim=1, largest=False)
+    best_val[rows] = top_v
+    best_idx[rows] = torch.gather(c, 1, top_pos)
+
+
+def _merge_ragged(best_val: torch.Tensor, best_idx: torch.Tensor, rows: torch.Tensor, vals: torch.Tensor,
+                  idx: torch.Tensor, span: int, first: int) -> None:
+    """`_merge` for a ragged list of (row, value, index) entries, rows in [first, first + span)."""
+    local = rows - first
+    order = torch.argsort(local, stable=True)
+    local, vals, idx = local[order], vals[order], idx[order]
+    counts = torch.bincount(local, minlength=span)
+    touched = torch.nonzero(counts).flatten()
+    offsets = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(local.shape[0], device=local.device) - offsets[local]
+    slot = torch.full((span,), -1, dtype=torch.int64, device=local.device)
+    slot[touched] = torch.arange(touched.shape[0], device=local.device)
+    width = int(counts.max())
+    pad_v = torch.full((touched.shape[0], width), math.inf, dtype=vals.dtype, device=vals.device)
+    pad_i = torch.zeros((touched.shape[0], width), dtype=torch.int64, device=vals.device)
+    pad_v[slot[local], pos] = vals
+    pad_i[slot[local], pos] = idx
+    _merge(best_val, best_idx, touched + first, pad_v, pad_i)
+
+
+def _kth_full_rows(pts: _Centred, rows: torch.Tensor, upper: torch.Tensor, k: int, bb: int) -> torch.Tensor:
+    """Exact (k+1)-th smallest squared distance for a few rows, given an upper bound of it per row:
+    every point whose float32 distance minus the margin is within the bound is refined in float64."""
+    tol = tolerance(pts.f32.shape[1])
+    ref_mat = _ref_matrix(pts, pts.sq)
+    out = torch.empty(rows.shape[0], dtype=torch.float64, device=rows.device)
+    for s, e in _row_blocks(rows.shape[0], pts.f32.shape[0], bb):
+        sel = rows[s:e]
+        with full_precision_matmul():
+            d2 = _query_matrix(pts.f32[sel], pts.sq[sel]) @ ref_mat.T
+        margin = 2 * tol * (pts.sq[sel].double() + pts.sq_max)
+        r, c = torch.nonzero(d2.double() - margin[:, None] <= upper[s:e, None], as_tuple=True)
+        exact = _exact_d2(pts.exact, pts.exact, sel[r], c, bb)
+        out[s:e] = _ragged_kth(r, exact, e - s, k)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# query set against reference set
+
+def nearest_distance(query: torch.Tensor, ref: torch.Tensor, *,
+                     block_bytes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance [nq] (float64) and index [nq] of each query point's nearest point in `ref`
+    (the smallest index among exact ties, like argmin)."""
+    centre = _check_pair(query, ref)
+    ref = ref.to(query.device)
+    bb = block_bytes_for(query.device, block_bytes)
+    pts, qs = _centred(ref, centre, bb), _centred(query, centre, bb)
+    ref_mat = _ref_matrix(pts, pts.sq)
+    tol, m = tolerance(ref.shape[1]), ref.shape[0]
+    dist = torch.empty(query.shape[0], dtype=torch.float64, device=query.device)
+    index = torch.empty(query.shape[0], dtype=torch.int64, device=query.device)
+    for s, e in _row_blocks(query.shape[0], m, bb):
+        with full_precision_matmul():
+            d2 = _query_matrix(qs.f32[s:e], qs.sq[s:e]) @ ref_mat.T
+        v, c = torch.topk(d2, min(2, m), dim=1, largest=False)
+        rows = torch.arange(s, e, device=query.device)
+        best = _exact_d2(query, ref, rows, c[:, 0], bb)
+        idx = c[:, 0].clone()
+        margin = 2 * tol * (qs.sq[s:e].double() + pts.sq_max)
+        if m > 1:  # a second candidate within the margin: refine every such entry of the row
+            unsure = torch.nonzero(v[:, 1].double() - margin <= best).flatten()
+            if unsure.numel():
+                r, cols = torch.nonzero(d2[unsure].double() - margin[unsure, None] <= best[unsure, None], as_tuple=True)
+                exact = _exact_d2(query, ref, unsure[r] + s, cols, bb)
+                low = torch.full((unsure.shape[0],), math.inf, dtype=torch.float64, device=query.device)
+                low.scatter_reduce_(0, r, exact, reduce="amin")
+                hit = exact == low[r]
+                first = torch.full((unsure.shape[0],), m, dtype=torch.int64, device=query.device)
+                first.scatter_reduce_(0, r[hit], cols[hit], reduce="amin")
+                best[unsure], idx[unsure] = low, first
+        dist[s:e], index[s:e] = best.sqrt(), idx
+    return dist, index
+
+
+def count_within(query: torch.Tensor, ref: torch.Tensor, ref_radii: torch.Tensor, *,
+                 block_bytes: int | None = None) -> torch.Tensor:
+    """For each query point, how many reference points j satisfy ||q - r_j|| < radius_j (strict). int64 [nq]."""
+    centre = _check_pair(query, ref)
+    ref = ref.to(query.device)
+    r2 = _radii_sq(ref_radii, ref.shape[0], query.device)
+    bb = block_bytes_for(query.device, block_bytes)
+    pts, qs = _centred(ref, centre, bb), _centred(query, centre, bb)
+    beta = pts.sq.double() - r2  # entries become d2 - r2_j
+    ref_mat = _ref_matrix(pts, beta.to(torch.float32))
+    tol, m = tolerance(ref.shape[1]), ref.shape[0]
+    col_bound = float((pts.sq.double() + beta.abs()).max())
+    counts = torch.zeros(query.shape[0], dtype=torch.int64, device=query.device)
+    for s, e in _row_blocks(query.shape[0], m, bb):
+        with full_precision_matmul():
+            h = _query_matrix(qs.f32[s:e], qs.sq[s:e]) @ ref_mat.T
+        margin = (tol * (2 * qs.sq[s:e].double() + col_bound)).to(torch.float32)
+        r, c = torch.nonzero(h <= margin[:, None], as_tuple=True)  # maybe inside: few entries
+        if not r.numel():
+            continue
+        inside = h[r, c] < -margin[r]
+        unsure = torch.nonzero(~inside).flatten()
+        if unsure.numel():
+            exact = _exact_d2(query, ref, r[unsure] + s, c[unsure], bb)
+            inside[unsure] = exact < r2[c[unsure]]
+        counts[s:e].index_add_(0, r[inside], torch.ones_like(r[inside]))
+    return counts
+
+
+def min_ratio(query: torch.Tensor, ref: torch.Tensor, ref_radii: torch.Tensor, *,
+              block_bytes: int | None = None) -> torch.Tensor:
+    """min_j ||q - r_j|| / radius_j for each query point (float64 [nq]): the k-NN-ball score.
+
+    The float32 stage computes a proven lower bound of every squared ratio in one product (the margin is
+    folded into the reference side), so a row whose second-smallest bound exceeds the exact ratio of
+    its best candidate is settled without looking at any other entry."""
+    centre = _check_pair(query, ref)
+    ref = ref.to(query.device)
+    radii = _radii(ref_radii, ref.shape[0], query.device).clamp_min(1e-300)
+    bb = block_bytes_for(query.device, block_bytes)
+    pts, qs = _centred(ref, centre, bb), _centred(query, centre, bb)
+    tol, m = tolerance(ref.shape[1]), ref.shape[0]
+    w = radii.pow(-2)
+    q_max = qs.sq_max
+    normal = torch.isfinite(w) & (w * (q_max + pts.sq.double() + 1.0) < _FLOAT32_SAFE)
+    cols = torch.nonzero(normal).flatten()
+    extreme = torch.nonzero(~normal).flatten()
+    out = torch.full((query.shape[0],), math.inf, dtype=torch.float64, device=query.device)
+
+    if cols.numel():
+        sub = pts if extreme.numel() == 0 else _Centred(ref, pts.buffer[cols], pts.sq[cols])
+        ws = w[cols]
+        # rows w_j * [r_j, 1 - t, (1 - t) |r_j|^2]: entries are w_j (d2 - t (|q|^2 + |r|^2)) <= true ratio^2
+        lower = _ref_matrix(sub, ((1 - tol) * sub.sq.double()).to(torch.float32), ws)
+        lower[:, -2] = (ws * (1 - tol)).to(torch.float32)
+        n_cols = cols.shape[0]
+        for s, e in _row_blocks(query.shape[0], n_cols, bb):
+            with full_precision_matmul():
+                low = _query_matrix(qs.f32[s:e], qs.sq[s:e]) @ lower.T
+            v, c = torch.topk(low, min(2, n_cols), dim=1, largest=False)
+            rows = torch.arange(s, e, device=query.device)
+            best = _exact_d2(query, ref, rows, cols[c[:, 0]], bb) * ws[c[:, 0]]
+            if n_cols > 1:
+                unsure = torch.nonzero(v[:, 1].double() <= best).flatten()
+                if unsure.numel():
+                    r, cc = torch.nonzero(low[unsure].double() <= best[unsure, None], as_tuple=True)
+                    exact = _exact_d2(query, ref, unsure[r] + s, cols[cc], bb) * ws[cc]
+                    settled = torch.full((unsure.shape[0],), math.inf, dtype=torch.float64, device=query.device)
+                    settled.scatter_reduce_(0, r, exact, reduce="amin")
+                    best[unsure] = settled
+            out[s:e] = best.sqrt()
+    if extreme.numel():  # radii too small for float32: exact for every query, in chunks
+        step = max(1, bb // (8 * max(1, extreme.shape[0])))
+        for s in range(0, query.shape[0], step):
+            e = min(query.shape[0], s + step)
+            r = torch.arange(s, e, device=query.device).repeat_interleave(extreme.shape[0])
+            c = extreme.repeat(e - s)
+            ratio = (_exact_d2(query, ref, r, c, bb).sqrt() / radii[c]).reshape(e - s, -1)
+            out[s:e] = torch.minimum(out[s:e], ratio.min(1).values)
+    return out
+
+
+def _radii(radii: torch.Tensor, m: int, device: torch.device) -> torch.Tensor:
+    radii = torch.as_tensor(radii)
+    if radii.shape != (m,) or not torch.isfinite(radii).all() or (radii < 0).any():
+        raise DataError(f"k-NN radii must be {m} finite non-negative values (one per reference point), got "
+                        f"shape {tuple(radii.shape)}; compute them with kth_neighbour_distance on the reference set.")
+    return radii.to(device, torch.float64)
+
+
+def _radii_sq(radii: torch.Tensor, m: int, device: torch.device) -> torch.Tensor:
+    return _radii(radii, m, device).pow(2)
+
+
+# ----------------------------------------------------------------------------------------------
+# everything PRDC needs from the real x fake distances, in one pass
+
+@dataclass
+class CrossCounts:
+    """Per fake point: how many real k-NN balls contain it; per real point: whether its ball contains a
+    fake point (coverage) and whether it lies in some fake point's ball (recall)."""
+
+    inside_real_balls: torch.Tensor  # [n_fake] int64
+    ball_covered: torch.Tensor  # [n_real] bool
+    in_fake_ball: torch.Tensor  # [n_real] bool
+
+
+def cross_counts(real: torch.Tensor, fake: torch.Tensor, real_radii: torch.Tensor, fake_radii: torch.Tensor | None, *,
+                 block_bytes: int | None = None) -> CrossCounts:
+    """The real x fake half of PRDC from one float32 product per block (strict inequalities, as prdc).
+    With `fake_radii` None, recall is skipped (`in_fake_ball` all False)."""
+    centre = _check_pair(fake, real)
+    real = real.to(fake.device)
+    device = fake.device
+    rr2 = _radii_sq(real_radii, real.shape[0], device)
+    fr2 = None if fake_radii is None else _radii_sq(fake_radii, fake.shape[0], device)
+    bb = block_bytes_for(device, block_bytes)
+    rs, fs = _centred(real, centre, bb), _centred(fake, centre, bb)
+    tol, m = tolerance(real.shape[1]), fake.shape[0]
+    fake_mat = _ref_matrix(fs, fs.sq)
+    fr2_32 = None if fr2 is None else fr2.to(torch.float32)
+    fr2_slack = 0.0 if fr2 is None else 8 * _U32 * float(fr2.max())
+    inside = torch.zeros(m, dtype=torch.int64, device=device)
+    covered = torch.zeros(real.shape[0], dtype=torch.bool, device=device)
+    recalled = torch.zeros(real.shape[0], dtype=torch.bool, device=device)
+    for s, e in _row_blocks(real.shape[0], m, bb):
+        alpha = rs.sq[s:e].double() - rr2[s:e]  # entries become d2 - rr2_i
+        with full_precision_matmul():
+            h = _query_matrix(rs.f32[s:e], alpha.to(torch.float32)) @ fake_mat.T
+        margin64 = tol * (rs.sq[s:e].double() + alpha.abs() + 2 * fs.sq_max)
+        margin = margin64.to(torch.float32)
+        # precision, density, coverage: fake j inside real ball i
+        r, c = torch.nonzero(h <= margin[:, None], as_tuple=True)
+        if r.numel():
+            sure = h[r, c] < -margin[r]
+            unsure = torch.nonzero(~sure).flatten()
+            if unsure.numel():
+                sure[unsure] = _exact_d2(real, fake, r[unsure] + s, c[unsure], bb) < rr2[r[unsure] + s]
+            r, c = r[sure], c[sure]
+            inside.index_add_(0, c, torch.ones_like(c))
+            covered[r + s] = True
+        # recall: real i inside fake ball j, i.e. min_j (d2 - fr2_j) < 0
+        if fr2 is not None:
+            g = h.sub_(fr2_32[None, :])  # d2 - rr2_i - fr2_j (h is not needed any more)
+            gmin = g.amin(1).double() + rr2[s:e]
+            band = margin64 + fr2_slack
+            recalled[s:e] = gmin < -band
+            unsure = torch.nonzero((gmin >= -band) & (gmin <= band)).flatten()
+            if unsure.numel():
+                shift = (band[unsure] - rr2[s:e][unsure]).to(torch.float32)
+                r, c = torch.nonzero(g[unsure] <= shift[:, None], as_tuple=True)
+                hit = _exact_d2(real, fake, unsure[r] + s, c, bb) < fr2[c]
+                recalled[s + unsure[r[hit]]] = True
+        del h
+    return CrossCounts(inside, covered, recalled)

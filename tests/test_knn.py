@@ -1,0 +1,204 @@
+"""aebench.knn and aebench.prdc against float64 brute force and the prdc package: exact answers
+(not float32-close), on random data, integer data full of ties and duplicates, real ORL faces, and
+with blocks small enough to force many chunks and tiles."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from aebench import knn
+from aebench.errors import DataError
+from aebench.prdc import compute_prdc
+
+BLOCKS = [None, 3000, 40_000]  # default (one block), and sizes that force many row blocks / tiles
+
+
+def brute_d2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared distances in float64, by definition (no dot-product shortcut)."""
+    return (a.double()[:, None, :] - b.double()[None, :, :]).pow(2).sum(-1)
+
+
+def brute_kth(x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.sort(brute_d2(x, x), dim=1).values[:, k].sqrt()
+
+
+def spread(n: int, d: int, seed: int, offset: float = 0.0, scale: float = 1.0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=gen) * torch.logspace(0, -1.5, d) * scale + offset
+
+
+def ties(n: int, d: int, seed: int) -> torch.Tensor:
+    """Integer points in a tiny cube: many exact duplicates and exactly equal distances."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 3, (n, d), generator=gen).float()
+
+
+@pytest.fixture(scope="module")
+def faces() -> torch.Tensor:
+    """All 400 ORL faces at 16x16 (256-d grey pixels, integers 0..255): real data with near-ties."""
+    from aebench.data.orl_faces import orl_folder, read_face
+
+    folder = orl_folder()
+    paths = sorted(folder.glob("s*/*.pgm"))
+    return torch.from_numpy(np.stack([read_face(p, 12, 16).reshape(-1) for p in paths])).float()
+
+
+SETS = {
+    "spread": lambda: (spread(230, 24, 0), spread(170, 24, 1, offset=0.2, scale=1.3)),
+    "far_from_origin": lambda: (spread(150, 8, 2, offset=1e4), spread(120, 8, 3, offset=1e4)),
+    "ties": lambda: (ties(200, 5, 4), ties(150, 5, 5)),
+    "wide": lambda: (spread(60, 700, 6), spread(50, 700, 7)),
+}
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_kth_neighbour_distance_equals_brute_force(name, block_bytes):
+    x, _ = SETS[name]()
+    for k in (1, 3, 5):
+        got = knn.kth_neighbour_distance(x, k, block_bytes=block_bytes)
+        assert got.dtype == torch.float64
+        assert torch.allclose(got, brute_kth(x, k), rtol=1e-13, atol=0), f"{name} k={k}"
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_query_functions_equal_brute_force(name, block_bytes):
+    ref, query = SETS[name]()
+    d2 = brute_d2(query, ref)
+    radii = brute_kth(ref, 3)
+    assert torch.equal(knn.count_within(query, ref, radii, block_bytes=block_bytes),
+                       (d2 < radii.pow(2)[None, :]).sum(1))
+    dist, index = knn.nearest_distance(query, ref, block_bytes=block_bytes)
+    want = d2.min(1)
+    assert torch.allclose(dist, want.values.sqrt(), rtol=1e-13, atol=0)
+    assert torch.equal(index, d2.argmin(1))  # the smallest index among exact ties, like argmin
+    floored = radii.clamp_min(1e-6)
+    got = knn.min_ratio(query, ref, floored, block_bytes=block_bytes)
+    assert torch.allclose(got, (d2.sqrt() / floored[None, :]).min(1).values, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_cross_counts_equal_brute_force(name, block_bytes):
+    real, fake = SETS[name]()
+    rr, fr = brute_kth(real, 5), brute_kth(fake, 5)
+    d2 = brute_d2(real, fake)
+    got = knn.cross_counts(real, fake, rr, fr, block_bytes=block_bytes)
+    assert torch.equal(got.inside_real_balls, (d2 < rr.pow(2)[:, None]).sum(0))
+    assert torch.equal(got.ball_covered, (d2 < rr.pow(2)[:, None]).any(1))
+    assert torch.equal(got.in_fake_ball, (d2 < fr.pow(2)[None, :]).any(1))
+    no_recall = knn.cross_counts(real, fake, rr, None, block_bytes=block_bytes)
+    assert not no_recall.in_fake_ball.any()
+    assert torch.equal(no_recall.inside_real_balls, got.inside_real_balls)
+
+
+def test_real_faces_with_many_tiles(faces):
+    """400 real faces, 256-d integer pixels, tiles of 24 points: every tile path and merge runs."""
+    real, fake = faces[::2], faces[1::2]
+    for k in (3, 5):
+        assert torch.allclose(knn.kth_neighbour_distance(faces, k, block_bytes=4 * 24 * 24), brute_kth(faces, k), rtol=1e-13)
+    d2 = brute_d2(real, fake)
+    rr = brute_kth(real, 3)
+    got = knn.cross_counts(real, fake, rr, brute_kth(fake, 3), block_bytes=20_000)
+    assert torch.equal(got.inside_real_balls, (d2 < rr.pow(2)[:, None]).sum(0))
+    assert torch.allclose(knn.min_ratio(fake, real, rr, block_bytes=20_000),
+                          (d2.sqrt() / rr[:, None]).min(0).values, rtol=1e-13, atol=0)
+
+
+def test_near_ties_below_float32_resolution_are_refined():
+    """Two reference points whose distances to the query differ by ~1e-9 relative: float32 cannot
+    tell them apart, the answer must still be the truly nearer one (and the strict radius test exact)."""
+    ref = torch.tensor([[1.0, 0.0], [0.0, 1.0 + 1e-9], [5.0, 5.0]], dtype=torch.float64)
+    query = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
+    dist, index = knn.nearest_distance(query, ref)
+    assert index.tolist() == [0] and dist.item() == 1.0
+    # radius exactly the distance: strict inequality, so not inside; a hair larger: inside
+    radii = torch.tensor([1.0, 1.0 + 1e-9, 1.0], dtype=torch.float64)
+    assert knn.count_within(query, ref, radii).tolist() == [0]
+    assert knn.count_within(query, ref, radii + torch.tensor([1e-12, 1e-12, 0.0], dtype=torch.float64)).tolist() == [2]
+
+
+def test_duplicates_give_zero_radius_and_min_ratio_handles_it():
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    assert knn.kth_neighbour_distance(x, 1).tolist() == [0.0, 0.0, 1.0, 2.0]
+    # radius 0 (duplicate training points): only exact hits of that point score 0, others fall back
+    radii = torch.tensor([0.0, 0.0, 1.0, 2.0], dtype=torch.float64)
+    got = knn.min_ratio(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), x, radii)
+    assert got.tolist() == [0.0, 0.5]
+
+
+def test_equals_prdc_package_on_features():
+    import prdc
+
+    real, fake = spread(400, 32, 10), spread(300, 32, 11, offset=0.1, scale=1.2)
+    for k in (3, 5):
+        with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample counts
+            want = prdc.compute_prdc(real.numpy(), fake.numpy(), k)
+        got = compute_prdc(real, fake, k, block_bytes=10_000)
+        assert got == pytest.approx({key: float(v) for key, v in want.items()}, abs=1e-12)
+        cached = compute_prdc(real, fake, k, real_radii=knn.kth_neighbour_distance(real, k))
+        assert cached == got
+
+
+def test_matmul_precision_is_forced_and_restored():
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        seen = []
+        real_mm = torch.Tensor.__matmul__
+
+        def spy(a, b):
+            seen.append(torch.get_float32_matmul_precision())
+            return real_mm(a, b)
+
+        torch.Tensor.__matmul__ = spy
+        try:
+            knn.kth_neighbour_distance(spread(50, 4, 12), 2)
+        finally:
+            torch.Tensor.__matmul__ = real_mm
+        assert seen and set(seen) == {"highest"}
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def test_block_memory_is_bounded(monkeypatch):
+    """No block ever holds more than block_bytes of float32 distances (n x m is never formed)."""
+    sizes = []
+    real_mm = torch.Tensor.__matmul__
+
+    def spy(a, b):
+        out = real_mm(a, b)
+        sizes.append(out.numel() * out.element_size())
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", spy)
+    real, fake = spread(500, 16, 13), spread(400, 16, 14)
+    compute_prdc(real, fake, 3, block_bytes=50_000)
+    knn.min_ratio(fake, real, knn.kth_neighbour_distance(real, 3, block_bytes=50_000), block_bytes=50_000)
+    assert sizes and max(sizes) <= 50_000 < 500 * 400 * 4
+
+
+@pytest.mark.parametrize("call", [
+    lambda: knn.kth_neighbour_distance(torch.randn(5, 2), 5),
+    lambda: knn.kth_neighbour_distance(torch.randn(5, 2), 0),
+    lambda: knn.kth_neighbour_distance(torch.tensor([[0.0, float("nan")], [1.0, 1.0], [2.0, 2.0]]), 1),
+    lambda: knn.kth_neighbour_distance(torch.randn(5), 1),
+    lambda: knn.nearest_distance(torch.randn(4, 3), torch.randn(4, 2)),
+    lambda: knn.nearest_distance(torch.randn(4, 3), torch.randn(0, 3)),
+    lambda: knn.count_within(torch.randn(4, 3), torch.randn(6, 3), torch.ones(5)),
+    lambda: knn.min_ratio(torch.randn(4, 3), torch.randn(6, 3), -torch.ones(6)),
+    lambda: knn.cross_counts(torch.randn(6, 3), torch.randn(4, 3), torch.ones(6), torch.full((4,), float("inf"))),
+    lambda: knn.kth_neighbour_distance(torch.randn(5, 2), 1, block_bytes=0),
+    lambda: compute_prdc(torch.randn(5, 2), torch.randn(9, 2), k=5),
+])
+def test_bad_input_raises_one_line_data_error(call):
+    with pytest.raises(DataError) as info:
+        call()
+    assert "\n" not in str(info.value) and ";" in str(info.value)
