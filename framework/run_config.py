@@ -24,6 +24,9 @@ else:  # pragma: no cover
 # On a GPU thousands cost seconds. FID depends on n: compare numbers only at equal n.
 DEFAULT_N_CPU = 128
 DEFAULT_N_GPU = 2048
+# Reference images for FID & co: their features are computed once per data set and cached.
+DEFAULT_N_REAL_CPU = 1000
+DEFAULT_N_REAL_GPU = 10000
 LATENT_METRICS = ("region_hits", "latent_coverage", "latent_distance", "reencode")
 DEFAULT_METRICS = (*LATENT_METRICS, "fid", "kid", "prdc")
 DEFAULT_REGIONS = ("box", "ellipsoid", "knn", "density")
@@ -61,6 +64,7 @@ class RunConfig:
     features: str = "inception"
     feature_options: dict[str, Any] = field(default_factory=dict)
     reference: str = "auto"  # real images the image metrics compare against: auto | heldout | train
+    n_real: int | None = None  # at most this many reference images (None: DEFAULT_N_REAL_CPU / _GPU)
     min_heldout_reference: int = 1000  # auto uses held-out images only when there are at least this many
     target: float = 0.95
     device: str = "auto"
@@ -139,6 +143,8 @@ class RunConfig:
             raise OptionError(f"Seeds must be non-negative integers, got {self.seeds!r}.")
         if not 0 < self.target < 1:
             raise OptionError(f"--target must be in (0, 1), got {self.target}.")
+        if self.n_real is not None and (isinstance(self.n_real, bool) or not isinstance(self.n_real, int) or self.n_real < 2):
+            raise OptionError(f"--n-real must be an integer >= 2, got {self.n_real!r}.")
         if self.batch_size <= 0:
             raise OptionError(f"--batch-size must be positive, got {self.batch_size}.")
         if self.reference not in ("auto", "heldout", "train"):
@@ -178,6 +184,12 @@ class RunConfig:
         if self.n is None:
             self.n = DEFAULT_N_GPU if device_type == "cuda" else DEFAULT_N_CPU
         return self.n
+
+    def resolve_real_count(self, device_type: str) -> int:
+        """Fix `n_real`: the given value, else the default for the device."""
+        if self.n_real is None:
+            self.n_real = DEFAULT_N_REAL_GPU if device_type == "cuda" else DEFAULT_N_REAL_CPU
+        return self.n_real
 
     @property
     def needs_images(self) -> bool:

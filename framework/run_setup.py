@@ -82,15 +82,19 @@ def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
     setup = RunSetup(config, device, dataset, model, stats, real, extractor=None)
     _fit_regions(setup)
 
-    # reference rows: real held-out latents and their reconstructions
-    recon_images = decode_latents(model.module, heldout, batch_size=config.batch_size, device=device,
+    # reference rows: real held-out latents and their reconstructions, at most n of them so that
+    # their image metrics are computed at the samplers' count
+    rows = subset_index(heldout.shape[0], config.n)
+    ref_latents = heldout[rows]
+    recon_images = decode_latents(model.module, ref_latents, batch_size=config.batch_size, device=device,
                                   description=None if quiet else "decode held-out")
     reencoded = encode_images(model.module, recon_images, batch_size=config.batch_size, device=device)
-    real.reencode_error = (reencoded - heldout).norm(dim=1)
-    recon = FakeSide("reconstruction", heldout, images=recon_images, reencoded=reencoded)
+    real.reencode_error = (reencoded - ref_latents).norm(dim=1)
+    recon = FakeSide("reconstruction", ref_latents, images=recon_images, reencoded=reencoded)
     refs = [recon]
     if dataset is not None:
-        real_row = FakeSide("real_heldout", heldout, images=dataset.heldout, reencoded=reencoded)
+        real_row = FakeSide("real_heldout", ref_latents, images=dataset.images[dataset.heldout_index[rows]],
+                            reencoded=reencoded)
         refs.insert(0, real_row)
     setup.references = refs
 
@@ -150,26 +154,40 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
         return value
 
     fp = dataset.fingerprint()
-    ref_images = dataset.heldout if reference == "heldout" else dataset.train
-    real.features = features_of(ref_images, f"real {reference} images", dataset=fp, subset=reference)
+    pool = dataset.heldout_index if reference == "heldout" else dataset.train_index
+    n_real = config.resolve_real_count(setup.device.type)
+    pool = pool[subset_index(pool.numel(), n_real)]
+    real.features = features_of(dataset.images[pool], f"real {reference} images", dataset=fp, subset=reference,
+                                n_real=int(pool.numel()))
     for row in setup.references:
         if row.name == "real_heldout":
-            if reference == "heldout":  # compare the training images against the held-out reference
+            if reference == "heldout":  # compare training images against the held-out reference
+                rows = subset_index(dataset.train_index.numel(), config.n)
                 row.name = "real_train"
-                row.latents = real.train_latents
-                row.images = dataset.train
+                row.latents = real.train_latents[rows]
+                row.images = dataset.images[dataset.train_index[rows]]
                 row.reencoded = None
-                row.features = features_of(dataset.train, "real train images", dataset=fp, subset="train")
+                row.features = features_of(row.images, "real train images", dataset=fp, subset="train",
+                                           n=int(rows.numel()))
             else:
-                row.features = features_of(row.images, "real held-out images", dataset=fp, subset="heldout")
+                row.features = features_of(row.images, "real held-out images", dataset=fp, subset="heldout",
+                                           n=int(row.latents.shape[0]))
         else:
             row.features = features_of(row.images, "held-out reconstructions", dataset=fp, subset="recon",
-                                       model=setup.model.checksum)
+                                       model=setup.model.checksum, n=int(row.latents.shape[0]))
     if not quiet:
         err_console.print(
             f"[dim]Image metrics: extractor {cls.name} ({'validated judge' if cls.judge else 'NOT a validated judge'}), "
             f"reference = {reference} images (n={real.features.shape[0]})[/dim]"
         )
+
+
+def subset_index(size: int, limit: int | None) -> torch.Tensor:
+    """All of range(size), or a fixed pseudo-random subset of `limit` of them (sorted): the same subset
+    in every run, so cached features stay valid and rows stay comparable."""
+    if limit is None or size <= limit:
+        return torch.arange(size)
+    return torch.sort(torch.randperm(size, generator=torch.Generator().manual_seed(0))[:limit]).values
 
 
 def finite_or_raise(latents: torch.Tensor, who: str) -> None:

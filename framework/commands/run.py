@@ -39,6 +39,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--metrics", multiple=True, help="Metrics (default: all built-in). See `aebench plugins`.")
 @click.option("--features", help="Feature extractor for image metrics (default: inception).")
 @click.option("--reference", type=click.Choice(["auto", "heldout", "train"]), help="Real images for image metrics.")
+@click.option("--n-real", type=int, help="At most this many real reference images (default 1000 on a CPU, 10000 on a GPU).")
 @click.option("--target", type=float, help="Share of held-out latents each region accepts (default 0.95).")
 @click.option("--latent-dim", type=int, help="Latent dimension of the cached/trained model (default: per data set).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
@@ -49,7 +50,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
-                assignments, regions, metrics, features, reference, target, latent_dim, device, batch_size, out,
+                assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size, out,
                 cache_dir, config_path, no_figures, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.options import parse_assignments
@@ -63,7 +64,7 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
 
     overrides: dict[str, Any] = {
         "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,
-        "features": features, "reference": reference, "target": target, "latent_dim": latent_dim,
+        "features": features, "reference": reference, "n_real": n_real, "target": target, "latent_dim": latent_dim,
         "device": device, "batch_size": batch_size, "out": out, "cache_dir": cache_dir,
         "regions": _split(regions), "metrics": _split(metrics),
     }
