@@ -23,7 +23,7 @@ def load_gpu_check():
 
 
 @pytest.fixture
-def one_thread():
+def one_blas_thread():
     """One thread for torch and BLAS while the smoke run lasts: on a busy 2-core machine, idle-waiting
     OpenMP threads make the small EM fits of the gmm sampler ten times slower."""
     from threadpoolctl import threadpool_limits
@@ -35,7 +35,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def test_cpu_smoke_runs_every_section(tmp_path, one_thread):
+def test_cpu_smoke_runs_every_section(tmp_path, one_blas_thread):
     gpu_check = load_gpu_check()
     status = gpu_check.main(["--cpu-smoke", "--features", "fast", "--n", "8", "--out", str(tmp_path)])
     report = json.loads((tmp_path / "gpu_check.json").read_text())
