@@ -6,6 +6,8 @@ are formed once for all four numbers (`aebench.knn.cross_counts`)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from aebench.errors import DataError
@@ -30,3 +32,17 @@ def compute_prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, real_rad
         "density": inside.double().mean().item() / k,
         "coverage": counts.ball_covered.double().mean().item(),  # real balls that hold a fake point
     }
+
+
+def compute_prdc_two_k(real: torch.Tensor, fake: torch.Tensor, k_pr: int, k_dc: int,
+                       real_radii: Callable[[int], torch.Tensor], *,
+                       block_bytes: int | None = None) -> dict[str, float]:
+    """Precision/recall at k_pr and density/coverage at k_dc (the published choices are 3 and 5),
+    with the real side's radii from a cache (`real_radii(k)`) and the fake radii computed once: only
+    recall reads them, so the k_dc pass reuses the k_pr ones."""
+    fake_radii = kth_neighbour_distance(fake, k_pr, block_bytes=block_bytes)
+    pr = compute_prdc(real, fake, k_pr, real_radii=real_radii(k_pr), fake_radii=fake_radii, block_bytes=block_bytes)
+    if k_dc == k_pr:
+        return pr
+    dc = compute_prdc(real, fake, k_dc, real_radii=real_radii(k_dc), fake_radii=fake_radii, block_bytes=block_bytes)
+    return {"precision": pr["precision"], "recall": pr["recall"], "density": dc["density"], "coverage": dc["coverage"]}

@@ -21,7 +21,7 @@ from aebench.kid import draw_subsets, kid_scores, real_terms
 from aebench.knn import kth_neighbour_distance
 from aebench.metric import FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
-from aebench.prdc import compute_prdc
+from aebench.prdc import compute_prdc_two_k
 
 
 def feature_pair(fake: FakeSide, real: RealSide, metric: str, min_n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,16 +131,11 @@ class PRDC(Metric):
         k_pr, k_dc = self.options.k_pr, self.options.k_dc
         k_max = max(k_pr, k_dc)
         f, r = feature_pair(fake, real, self.name, min_n=k_max + 1)
-        out: dict[str, MetricValue] = {}
-        by_k = {k_pr: ("precision", "recall"), k_dc: ("density", "coverage")}
-        if k_pr == k_dc:
-            by_k = {k_pr: ("precision", "recall", "density", "coverage")}
-        for k, keys in by_k.items():
-            values = compute_prdc(r, f, k, real_radii=self._radii(real, r, k))
-            for key in keys:
-                out[key] = MetricValue(values[key], higher_is_better=True, n=f.shape[0],
-                                       info=provenance(real, f.shape[0], k=k))
-        return {key: out[key] for key in ("precision", "recall", "density", "coverage")}
+        values = compute_prdc_two_k(r, f, k_pr, k_dc, lambda k: self._radii(real, r, k))
+        k_of = {"precision": k_pr, "recall": k_pr, "density": k_dc, "coverage": k_dc}
+        return {key: MetricValue(values[key], higher_is_better=True, n=f.shape[0],
+                                 info=provenance(real, f.shape[0], k=k_of[key]))
+                for key in ("precision", "recall", "density", "coverage")}
 
 
 @hookimpl

@@ -25,7 +25,7 @@ from aebench.errors import AebenchError
 from aebench.knn import kth_neighbour_distance, nearest_distance
 from aebench.metric import FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
-from aebench.prdc import compute_prdc
+from aebench.prdc import compute_prdc_two_k
 from aebench.region import Region
 
 
@@ -113,16 +113,13 @@ class LatentCoverage(Metric):
         if n_real <= kmax or n_fake <= kmax:
             raise AebenchError(f"Metric 'latent_coverage' with k={kmax} needs more than {kmax} held-out latents and "
                                f"samples, got {n_real} and {n_fake}; draw more samples or lower k.")
-        fake_radii = kth_neighbour_distance(z, k3)
-        pr = compute_prdc(real.heldout_latents, z, k=k3, real_radii=self._real_radii(real, k3), fake_radii=fake_radii)
-        # only recall reads the fake radii, and this call's recall is discarded: reuse them
-        dc = compute_prdc(real.heldout_latents, z, k=k5, real_radii=self._real_radii(real, k5), fake_radii=fake_radii)
+        v = compute_prdc_two_k(real.heldout_latents, z, k3, k5, lambda k: self._real_radii(real, k))
         info = {"reference": "heldout latents", "n_real": n_real}
         return {
-            "latent_recall": MetricValue(pr["recall"], True, n=n_fake, info={**info, "k": k3}),
-            "latent_coverage": MetricValue(dc["coverage"], True, n=n_fake, info={**info, "k": k5}),
-            "latent_precision": MetricValue(pr["precision"], True, n=n_fake, info={**info, "k": k3}),
-            "latent_density": MetricValue(dc["density"], True, n=n_fake, info={**info, "k": k5}),
+            "latent_recall": MetricValue(v["recall"], True, n=n_fake, info={**info, "k": k3}),
+            "latent_coverage": MetricValue(v["coverage"], True, n=n_fake, info={**info, "k": k5}),
+            "latent_precision": MetricValue(v["precision"], True, n=n_fake, info={**info, "k": k3}),
+            "latent_density": MetricValue(v["density"], True, n=n_fake, info={**info, "k": k5}),
         }
 
 
