@@ -8,13 +8,52 @@ benchmark of many samplers pays only for each sampler's own samples.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from aebench.plugin_base import Plugin
 from aebench.region import Region
 from aebench.stats import LatentStats
+
+
+# The known-answer ladders of `aebench validate`: real latents degraded step by step in one direction.
+LADDERS = ("collapse", "spread", "contamination", "mode_drop", "moments", "memorisation")
+
+Role = Literal["headline", "diagnostic", "info"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """What one key a metric produces means, declared by the metric itself: reports, the verdict and
+    `compare` read this instead of guessing from the key's name.
+
+    `key` is exact, or a family prefix ending in '*' (`hit_*` covers `hit_box`, `hit_knn`, ...).
+    `role`: 'headline' may rank samplers once it has passed the ladders it claims to detect;
+    'diagnostic' is shown with its meaning but never ranks alone (it rewards collapse or spread);
+    'info' has no better direction. `detects` names the ladders (see LADDERS) the metric must
+    worsen along, step by step, to be trusted.
+    """
+
+    key: str
+    label: str
+    higher_is_better: bool | None
+    group: str = "other"  # 'region', 'latent', 'image' (vs real images), 'image_recon' (vs decoded real latents)
+    unit: str = ""  # 'rate': a share in [0, 1] shown as a percentage; else a unit name or '' for plain numbers
+    role: Role = "diagnostic"
+    detects: tuple[str, ...] = ()
+    description: str = ""
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.key[:-1]) if self.key.endswith("*") else key == self.key
+
+    def for_key(self, key: str) -> dict[str, Any]:
+        """The `metric_info` entry of the results document for one concrete key."""
+        label = self.label
+        if self.key.endswith("*"):
+            label = label.replace("*", key[len(self.key) - 1:])
+        return {"label": label, "higher_is_better": self.higher_is_better, "group": self.group, "unit": self.unit,
+                "role": self.role, "detects": list(self.detects), "description": self.description}
 
 
 @dataclass
@@ -45,6 +84,10 @@ class RealSide:
     extractor: str | None = None
     reference: str = "heldout"  # which real images `features` come from: 'heldout' or 'train'
     reencode_error: torch.Tensor | None = None  # |E(D(z)) - z| of real held-out latents [n_heldout]
+    # decoder-matched image reference: features of decoded real latents (the decoder's blur is common to
+    # every sampler, so comparing against these isolates the sampler's effect), and which latents they are
+    recon_features: torch.Tensor | None = None
+    recon_latents: torch.Tensor | None = None
     seed: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -67,6 +110,13 @@ class Metric(Plugin):
     """Base of metric plugins. `needs` says which parts of `FakeSide` must be filled."""
 
     needs: ClassVar[frozenset[str]] = frozenset({"latents"})
+    columns: ClassVar[tuple[Column, ...]] = ()  # every key `compute` may return, declared
+
+    @classmethod
+    def column(cls, key: str) -> Column | None:
+        """The declaration covering `key`, exact keys before families."""
+        exact = [c for c in cls.columns if c.key == key]
+        return exact[0] if exact else next((c for c in cls.columns if c.matches(key)), None)
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         raise NotImplementedError
