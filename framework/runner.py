@@ -16,27 +16,29 @@ import torch
 
 from aebench.console import err_console
 from aebench.errors import AebenchError
-from aebench.io import ensure_writable_dir
+from aebench.io import output_folder
 from aebench.metric import FakeSide, Metric, MetricValue
 from aebench.options import options_to_dict
 from aebench.plugins import get_registry
 from aebench.results import SCHEMA, aggregate, environment, now, write_results
 from aebench.run_config import RunConfig, SamplerSpec
+from aebench.run_folder import FIGURE_DIR, check_previous_run, clear_previous_run
 from aebench.run_setup import RunSetup, finite_or_raise, prepare
 
-FIGURE_DIR = "figures"
 
+def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False) -> dict[str, Any]:
+    """Run every sampler of `config`; returns the results document (also written to config.out).
 
-def run_benchmark(config: RunConfig, *, quiet: bool = False) -> dict[str, Any]:
-    """Run every sampler of `config`; returns the results document (also written to config.out)."""
-    out = ensure_writable_dir(config.out, "--out folder")
-    results_path = out / "results.json"
-    if results_path.exists():  # never leave an older complete file that could be mistaken for this run
-        results_path.unlink()
-    setup = prepare(config, quiet=quiet)
-    metrics = _build_metrics(config)
-    doc = _document(setup)
-    write_results(doc, out)
+    A complete earlier run in config.out is refused unless `force` (checked before any work); an
+    earlier run's files are removed only once this run's setup has succeeded. If the setup fails, an
+    --out folder this call created is removed again."""
+    check_previous_run(config.out, force)
+    with output_folder(config.out, "--out folder") as out:
+        setup = prepare(config, quiet=quiet)
+        metrics = _build_metrics(config)
+        clear_previous_run(out)
+        doc = _document(setup)
+        write_results(doc, out)
 
     for row in setup.references:
         values, errors = _score(row, setup, metrics)
