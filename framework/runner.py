@@ -223,15 +223,21 @@ def _draw(setup: RunSetup, sampler: Any, fake: FakeSide, along_t: dict[str, Any]
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
     made: dict[str, str] = {}
-    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=label)
+    # a labelled variant names its base sampler too: "plane_conditional (plane_paths)"
+    name = label if sampler.name == label else f"{label} ({sampler.name})"
+    seed = f"seed {fake.seed}"
+    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=f"{name}, {seed}")
     if fake.path is not None and fake.t is not None:
         made["strips"] = fig.path_strips(fake.images, fake.path, fake.t, folder / f"{safe}_strips.png",
-                                         labels=getattr(sampler, "path_labels", None))
+                                         labels=getattr(sampler, "path_labels", None),
+                                         title=f"{name}: decoded images along each path ({seed})")
     axes = getattr(sampler, "plot_axes", None) or tuple(int(a) for a in setup.stats.dominant[:2].tolist())
     made["scatter"] = fig.latent_scatter(setup.real.train_latents, fake.latents, tuple(axes), setup.stats.mean,
-                                         folder / f"{safe}_scatter.png", title=f"{label}: components {axes[0]} and {axes[1]}")
+                                         folder / f"{safe}_scatter.png",
+                                         title=f"{name}: latent components {axes[0]} and {axes[1]} ({seed})")
     if along_t:
-        made["along_t"] = fig.hits_along_t(along_t, folder / f"{safe}_along_t.png", target=setup.config.target)
+        made["along_t"] = fig.hits_along_t(along_t, folder / f"{safe}_along_t.png", target=setup.config.target,
+                                           title=f"{name}: share of points inside each region along the path")
     return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
 
 

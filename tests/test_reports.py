@@ -142,7 +142,7 @@ def test_path_strips_one_row_per_path(tmp_path):
     three = read_png(figures.path_strips(faces, pids, t, tmp_path / "s3.png", per_path=6, labels={0: "angle 0°"}))
     one = read_png(figures.path_strips(faces[:20], pids[:20], t[:20], tmp_path / "s1.png", per_path=6))
     assert three.shape[1] > three.shape[0]  # a row of 6 images is wider than 3 rows are high
-    assert 2.3 < three.shape[0] / one.shape[0] < 3.5
+    assert 1.9 < three.shape[0] / one.shape[0] < 3.5  # 3 rows vs 1, plus the same title and axis label bands
     assert three.std() > 20  # faces, not a blank canvas
     with pytest.raises(AebenchError, match="t has 3 entries"):
         figures.path_strips(faces[:4], pids[:4], t[:3], tmp_path / "bad.png")
