@@ -33,3 +33,23 @@ def isolated_aebench(tmp_path_factory, monkeypatch):
     aebench.plugins.reset()
     yield
     aebench.plugins.reset()
+
+
+@pytest.fixture(scope="session")
+def tiny_orl_checkpoint(tmp_path_factory):
+    """A conv AE with N=16 trained for two epochs on 32x32 ORL faces (seconds on a CPU), shared by the
+    tests that need a real model but not a good one (use with `--set dataset.size=32`)."""
+    from aebench.dataset import load_dataset
+    from aebench.models.training import train_and_save
+
+    cache = tmp_path_factory.mktemp("tiny-orl-cache")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dataset = load_dataset("orl_faces", {"size": 32}, cache_dir=cache)
+        out = tmp_path_factory.mktemp("tiny-orl-model") / "model.safetensors"
+        train_and_save(dataset, out, latent_dim=16, model_options={"channels": (8, 16, 32)}, epochs=2,
+                       seed=0, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    return out
