@@ -35,8 +35,9 @@ def check_sampler_space(samplers: Sequence[Any], latent_dim: int, n_train: int) 
         try:
             sampler.check_space(int(latent_dim), int(n_train))
         except OptionError as exc:
-            if spec.label != spec.name:
-                raise OptionError(f"sampler '{spec.label}' ({spec.name}): {exc}") from None
+            if spec.label != spec.name:  # name the suite entry: "sampler 'wide' (plane_paths): axis 40 ..."
+                text = str(exc).removeprefix(f"{spec.name}: ")
+                raise OptionError(f"sampler '{spec.label}' ({spec.name}): {text}") from None
             raise
 
 

@@ -121,6 +121,9 @@ class RunConfig:
             data["samplers"] = [_sampler_spec(s, i) for i, s in enumerate(_as_list(data["samplers"]), start=1)]
         if "seed" in data or "seeds" in data:
             data["seeds"] = resolve_seeds(data.pop("seed", None), data.get("seeds"))
+        model = data.get("model")
+        if isinstance(model, str) and (":" not in model or Path(model).expanduser().exists()) and not data.get("checkpoint"):
+            data["checkpoint"], data["model"] = data.pop("model"), None  # `model` takes a checkpoint too, as --model does
         return cls(**data)
 
     def apply_assignments(self, assignments: Mapping[str, Mapping[str, str]]) -> None:

@@ -134,7 +134,7 @@ CASES = [
          "k=100 exceeds this model's latent dimension N=16", "--set pca.k=16"),
     Case("labelled suite entry with an axis beyond N",
          lambda t, c: suite_args(t, c),
-         "sampler 'wide' (plane_paths): plane_paths: axis 40 is out of range", "use axes in 0..15",
+         "sampler 'wide' (plane_paths): axis 40 is out of range", "use axes in 0..15",
          write_suite('[[samplers]]\nname = "plane_paths"\nlabel = "wide"\noptions = { axes = [0, 40] }\n')),
     Case("sample count beyond memory", lambda t, c: run_args(t, c, "--sampler", "gaussian", n="1000000000"),
          "--n 1000000000 needs about", "or less"),

@@ -93,3 +93,13 @@ def test_toml_region_and_metric_options_reach_the_plugins(tmp_path):
     assert config.region_options == {"knn": {"k": 5}} and config.metric_options == {"kid": {"subsets": 7}}
     with pytest.raises(OptionError, match="Unknown option 'knn.kk'"):
         config_from_options(config_path=_suite(tmp_path, "region_options = { knn = { kk = 5 } }"))
+
+
+def test_model_means_a_checkpoint_or_a_factory_in_toml_as_on_the_command_line(tmp_path, tiny_orl_checkpoint):
+    path = tmp_path / "suite.toml"
+    path.write_text(f'model = "{tiny_orl_checkpoint}"\n')
+    from_toml = config_from_options(config_path=str(path))
+    from_cli = config_from_options(model=str(tiny_orl_checkpoint))
+    assert from_toml.checkpoint == from_cli.checkpoint == str(tiny_orl_checkpoint)
+    assert from_toml.model is None and from_cli.model is None
+    assert RunConfig.from_dict({"model": "mypkg.mod:make"}).model == "mypkg.mod:make"
