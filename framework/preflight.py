@@ -96,7 +96,7 @@ def check_memory(n: int, latent_dim: int, image_shape: Sequence[int] | None, fea
     raise ResourceError(
         f"--n {n} needs about {human_bytes(needed)} of memory for one sampler's samples ({', '.join(parts)}: "
         f"{human_bytes(per_sample)} each) but {human_bytes(available)} is available; use --n "
-        f"{_round_down(available // per_sample)} or less."
+        f"{_round_down(available // per_sample // 2)} or less (half of what fits, leaving room for the metrics)."
     )
 
 

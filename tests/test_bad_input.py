@@ -242,3 +242,13 @@ def test_every_listed_issue_case_is_in_the_table():
                    "run setting written inside a [[samplers]] entry", "unknown data set", "unknown sampler",
                    "unknown region", "unknown metric"):
         assert wanted in ids, wanted
+
+
+def test_memory_estimate_and_suggestion():
+    from aebench.preflight import ResourceError, bytes_per_sample, check_memory
+
+    per = bytes_per_sample(64, (1, 64, 64), 2048)
+    assert per == 16 * 64 + 64 * 64 + 4 * 2048
+    check_memory(1000, 64, (1, 64, 64), 2048, available=per * 1000)  # fits exactly: fine
+    with pytest.raises(ResourceError, match=r"--n 1001 needs about .* use --n 500 or less"):
+        check_memory(1001, 64, (1, 64, 64), 2048, available=per * 1000)
