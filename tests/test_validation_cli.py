@@ -59,9 +59,8 @@ class RandomScore(Metric):
 
 
 class SpreadScore(Metric):
-    """A correct metric for collapse/spread: distance of the mean point from the centre... of its own
-    spread; it grows with spread and shrinks with collapse, so it is oriented per ladder: here the
-    test declares it for spread only."""
+    """A sound metric for one ladder: mean distance from the training centre grows under spread (and
+    shrinks under collapse, which it does not claim)."""
 
     name = "spread_score"
     description = "mean distance from the training centre (grows with spread)"
@@ -100,9 +99,10 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     section = json.loads(capsys.readouterr().out)
     assert set(section) >= {"settings", "ladders", "metrics", "uncovered"}
     settings = section["settings"]
-    assert settings["size"] == 40 and settings["steps"] == {name: 4 for name in LADDERS}
-    assert settings["extractor"] == "fast" and settings["seed"] == 0
-    assert "40 held-out latents" in settings["base"] and "other 40 held-out" in settings["latent_reference"]
+    assert settings["size"] == 80 and settings["steps"] == {name: 4 for name in LADDERS}
+    assert settings["extractor"] == "fast" and settings["seed"] == 0 and settings["split"] == "split training"
+    assert "80 held-out latents" in settings["base"] and "160 training latents" in settings["latent_reference"]
+    assert settings["images_decoded"] == settings["images_featurised"] == 80 * 10  # base + 3 + 3 scaled + 3 replacements
     assert list(section["ladders"]) == list(LADDERS)
     assert section["ladders"]["collapse"]["levels"] == [1.0, 0.7, 0.4, 0.1]
     for key in ("hit_knn", "latent_recall", "nn_distance_ratio", "fid", "kid"):
@@ -112,11 +112,15 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
             result = entry["ladders"][name]
             assert len(result["values"]) == 4 and result["verdict"] in ("holds", "broken", "flat", "untested")
     # spread pushes points away from every training latent: the nearest-neighbour distance must grow
-    spread = section["metrics"]["nn_distance_ratio"]["ladders"]["spread"]
-    assert spread["verdict"] == "holds" and spread["values"][-1] > 1.5 * spread["values"][0]
-    # memorisation: copies of training latents have distance 0 to them, so the ratio falls towards 0
-    memo = section["metrics"]["nn_distance_ratio"]["ladders"]["memorisation"]["values"]
-    assert memo[-1] == pytest.approx(0.0, abs=1e-6) and memo[0] > 0.5
+    nn = section["metrics"]["nn_distance_ratio"]
+    spread = nn["ladders"]["spread"]["values"]
+    assert spread == sorted(spread) and spread[-1] > 1.5 * spread[0]
+    # memorisation: copies of training latents have distance 0 to them, so the ratio falls to 0; that
+    # holds exactly when the metric declares that a falling ratio is worse
+    memo = nn["ladders"]["memorisation"]
+    assert memo["values"][-1] == pytest.approx(0.0, abs=1e-6) and memo["values"][0] > 0.5
+    assert memo["spearman"] == pytest.approx(1.0 if nn["higher_is_better"] else -1.0)
+    assert memo["verdict"] == ("holds" if nn["higher_is_better"] else "broken")
     doc = json.loads((out / "results.json").read_text())
     assert doc["schema"] == "aebench-results/1" and doc["status"] == "complete" and doc["samplers"] == []
     assert doc["validation"]["metrics"].keys() == section["metrics"].keys()
@@ -193,7 +197,7 @@ def test_run_validate_stores_the_section_in_the_run_results(tmp_path, tiny_check
     doc = json.loads((out / "results.json").read_text())
     assert doc["status"] == "complete" and doc["config"]["validation"] == {}
     section = doc["validation"]
-    assert section["settings"]["size"] == 40  # the run's n (48) is capped by half the 80 held-out faces
+    assert section["settings"]["size"] == 48 and section["settings"]["split"] == "split training"
     assert {"hit_box", "nn_distance_ratio", "fid"} <= set(section["metrics"])
     assert "figure" not in section
     assert [r["name"] for r in doc["samplers"]] == ["gaussian"] and "hit_box" in doc["samplers"][0]["metrics"]
@@ -201,7 +205,7 @@ def test_run_validate_stores_the_section_in_the_run_results(tmp_path, tiny_check
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--size", "41"], "--size must be between 8 and 40, got 41"),
+    (["--size", "81"], "--size 81 is more than the 80 usable held-out latents"),
     (["--steps", "2"], "at least 3 steps"),
     (["--ladders", "colapse"], "Unknown ladder 'colapse'"),
     (["--metrics", "fdi"], "fdi"),

@@ -12,7 +12,7 @@ from aebench.errors import OptionError
 from aebench.metric import LADDERS
 from aebench.stats import compute_stats
 from aebench.validation.ladders import BASE, build_ladders, levels_for
-from aebench.validation.run import ValidationOptions, choose_base, rows_in
+from aebench.validation.run import ValidationOptions, choose_split, rows_in
 from aebench.validation.verdict import ladder_verdict, metric_verdict, uncovered
 
 
@@ -198,29 +198,44 @@ def test_uncovered_counts_only_trusted_headline_metrics():
 
 # ------------------------------------------------------------------------------------ base set
 def _setup(heldout: torch.Tensor, recon: torch.Tensor | None, reference: str = "train", n: int = 128,
-           n_real: int = 1000):
-    real = SimpleNamespace(heldout_latents=heldout, recon_latents=recon, features=torch.zeros(3, 2),
-                           reference=reference)
+           n_real: int = 1000, train: torch.Tensor | None = None):
+    train = gaussian_latents(60, seed=9) if train is None else train
+    real = SimpleNamespace(heldout_latents=heldout, train_latents=train, recon_latents=recon,
+                           features=torch.zeros(3, 2), reference=reference)
     return SimpleNamespace(real=real, config=SimpleNamespace(n=n, n_real=n_real), dataset=object())
 
 
-def test_base_is_disjoint_from_the_decoder_matched_and_image_references():
+def _disjoint(*sets: torch.Tensor) -> bool:
+    rows = [rows_in(a, torch.cat([b for j, b in enumerate(sets) if j != i])) for i, a in enumerate(sets)]
+    return not any(bool(r.any()) for r in rows)
+
+
+def test_plentiful_heldout_is_split_and_the_base_avoids_every_reference():
     heldout = gaussian_latents(100, seed=5)
     recon = heldout[torch.arange(0, 100, 5)]  # 20 held-out latents decoded for the decoder-matched reference
-    base, rest, note = choose_base(_setup(heldout, recon, reference="heldout", n_real=30), None, seed=0)
-    assert not bool(rows_in(heldout[base], recon).any())
+    setup = _setup(heldout, recon, reference="heldout", n=16, n_real=30)
+    split = choose_split(setup, None, seed=0)
+    assert split.mode == "split held-out" and split.base.numel() == 16
+    base = heldout[split.base]
+    assert not bool(rows_in(base, recon).any())
     from aebench.run_setup import subset_index
 
-    image_rows = set(subset_index(100, 30).tolist())
-    assert not image_rows & set(base.tolist())
-    assert not set(base.tolist()) & set(rest.tolist()) and len(base) + len(rest) == 100
-    usable = 100 - len(set(range(0, 100, 5)) | image_rows)
-    assert note["usable_heldout"] == usable and len(base) == usable // 2
+    assert not set(subset_index(100, 30).tolist()) & set(split.base.tolist())  # not the real reference images
+    assert split.heldout.shape[0] == 84 and split.train is setup.real.train_latents
+    assert _disjoint(base, split.heldout, split.train)
+    assert split.notes["usable_heldout"] == 100 - len(set(range(0, 100, 5)) | set(subset_index(100, 30).tolist()))
 
 
-def test_base_size_is_checked_with_the_numbers_that_fit():
-    heldout = gaussian_latents(80, seed=5)
-    base, rest, _ = choose_base(_setup(heldout, None), None, seed=1)
-    assert len(base) == 40 and len(rest) == 40  # ORL: half the held-out latents each
-    with pytest.raises(OptionError, match="between 8 and 40, got 41"):
-        choose_base(_setup(heldout, None), 41, seed=1)
+def test_scarce_heldout_becomes_the_base_and_the_training_latents_are_halved():
+    heldout, train = gaussian_latents(80, seed=5), gaussian_latents(320, seed=6)
+    split = choose_split(_setup(heldout, train[:128], train=train), None, seed=1)  # ORL: n 128 > 80 held-out
+    assert split.mode == "split training" and split.base.tolist() == list(range(80))
+    assert split.heldout.shape[0] == 160 and split.train.shape[0] == 160
+    assert _disjoint(heldout[split.base], split.heldout, split.train)
+    assert bool(rows_in(torch.cat([split.heldout, split.train]), train).all())
+    smaller = choose_split(_setup(heldout, None, train=train), 48, seed=1)
+    assert smaller.base.numel() == 48 and smaller.mode == "split training"
+    with pytest.raises(OptionError, match="--size 81 is more than the 80 usable held-out latents"):
+        choose_split(_setup(heldout, None, train=train), 81, seed=1)
+    with pytest.raises(OptionError, match="--size must be an integer >= 8, got 4"):
+        choose_split(_setup(heldout, None, train=train), 4, seed=1)

@@ -69,9 +69,8 @@ def summary(validation: Mapping[str, Any]) -> list[str]:
     steps = settings.get("steps", {})
     step_text = ", ".join(sorted({str(v) for v in steps.values()})) if isinstance(steps, Mapping) else str(steps)
     lines = [
-        f"{len(ladders)} ladders of {step_text} steps from {settings.get('size', '?')} real latents "
-        f"({settings.get('base', 'held-out latents')}; latent reference: {settings.get('latent_reference', '?')}); "
-        f"image features: {settings.get('extractor') or 'none'}; seed {settings.get('seed', '?')}."
+        f"{len(ladders)} ladders of {step_text} steps from {settings.get('base', '?')}; latent reference: "
+        f"{settings.get('latent_reference', '?')}; image features: {settings.get('extractor') or 'none'}."
     ]
     trusted, untrusted = [], []
     for key, entry in metrics.items():
@@ -94,7 +93,8 @@ def summary(validation: Mapping[str, Any]) -> list[str]:
                  "Ladders no trusted headline metric detects: " + ", ".join(missing) + ".")
     timing = settings.get("timing_s", {})
     if timing.get("total_s") is not None:
-        lines.append(f"Validation took {timing['total_s']:.0f} s ({settings.get('images_decoded', 0)} images decoded and featurised).")
+        lines.append(f"Validation took {timing['total_s']:.0f} s ({settings.get('images_decoded', 0)} images decoded, "
+                     f"{settings.get('images_featurised', 0)} featurised).")
     return lines
 
 

@@ -14,6 +14,9 @@ from typing import Any, Mapping
 
 from aebench.reports.validation import shown_keys
 
+AXIS = {"collapse": "shrink factor", "spread": "spread factor", "contamination": "share of uniform points",
+        "mode_drop": "clusters kept", "moments": "share of Gaussian draws", "memorisation": "share of training copies"}
+
 
 def scaled_badness(values: list[float | None], higher_is_better: bool) -> list[float] | None:
     """(b - b0) / max|b - b0| along one ladder; None when a value is missing; zeros when nothing moves."""
@@ -38,7 +41,7 @@ def ladder_plot(validation: Mapping[str, Any], path: str | Path, *, title: str |
     names = list(ladders)
     cols = min(3, max(1, len(names)))
     rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols + 2.6, 2.9 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 2.4, 2.7 * rows + 0.5), squeeze=False, sharey=True)
     cmap = plt.get_cmap("tab20")
     colours = {key: cmap(i % 20) for i, key in enumerate(keys)}
     handles: dict[str, Any] = {}
@@ -59,21 +62,23 @@ def ladder_plot(validation: Mapping[str, Any], path: str | Path, *, title: str |
                               marker="o" if claimed else None, markersize=3)
             handles.setdefault(key, line)
         ax.axhline(0, color="#999", linewidth=0.6)
-        ax.set_title(f"{name}: {ladders[name].get('param', '')}", fontsize=8)
+        ax.set_title(name, fontsize=9)
         ax.set_xticks(range(len(levels)))
         ax.set_xticklabels([f"{x:g}" for x in levels], fontsize=7)
-        ax.set_xlabel("degradation step (level)", fontsize=7)
+        ax.set_xlabel(f"step ({AXIS.get(name, 'level')})", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
         ax.set_ylim(-1.1, 1.1)
     for ax in axes.flat[len(names):]:
         ax.axis("off")
     for ax in axes[:, 0]:
         ax.set_ylabel("badness change (scaled, up = worse)", fontsize=7)
-    labels = [f"{k} ({metrics[k].get('role', '?')[:4]})" for k in handles]
-    fig.legend(list(handles.values()), labels, loc="center right", fontsize=7, frameon=False,
-               title="metric (role); thick = claimed", title_fontsize=7)
+    labels = [f"{k} ({(metrics[k].get('role') or '?')[:4]})" for k in handles]
+    share = (3.4 * cols) / (3.4 * cols + 2.4)
+    fig.tight_layout(rect=(0, 0, share, 0.95))
+    fig.legend(list(handles.values()), labels, loc="center left", bbox_to_anchor=(share, 0.5), fontsize=7,
+               frameon=False, title="metric (role)\nsolid: headline, dashed: diagnostic\nthick: ladder it claims",
+               title_fontsize=7)
     fig.suptitle(title or "Known-answer ladders: each metric's badness along each degradation", fontsize=10)
-    fig.tight_layout(rect=(0, 0, (4.0 * cols) / (4.0 * cols + 2.6), 0.96))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)

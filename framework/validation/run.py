@@ -3,12 +3,11 @@
 The base set (step 0) must be disjoint from everything a metric compares against: held-out latents
 (latent metrics, region calibration), training latents (nearest-neighbour distance, region fits),
 decoded real latents (`real.recon_latents`, the decoder-matched image metrics) and the real reference
-images. So the base is drawn from the held-out latents, leaving out those decoded for the
-decoder-matched reference and those whose images are the image reference, and the metrics score
-against a copy of the run's real side whose held-out latents are the remaining ones (regions
-recalibrated on them, the re-encode reference recomputed on them). On ORL (80 held-out faces, image
-reference = training images, decoder-matched reference = training latents) that splits the held-out
-latents in half: 40 base points, 40 reference points.
+images. So the base is drawn from held-out latents that no reference uses, and the metrics score
+against a copy of the run's real side whose latent reference and training latents exclude it (see
+`choose_split`: on Fashion-MNIST the other held-out latents are the latent reference; on ORL, with
+only 80 held-out faces, the base is all of them and the training latents are split in two halves, one
+as the latent reference, one as the training set).
 
 Cost: decoding, re-encoding and image features are computed once per pool of latents (the base, each
 collapse and spread factor, the uniform, Gaussian and training-copy replacements); a step only gathers
@@ -40,7 +39,7 @@ FIGURE_NAME = "validation.png"
 class ValidationOptions:
     """What `aebench validate` and `aebench run --validate` let a user choose."""
 
-    size: int | None = None  # base points per step; None: the run's n, at most half the usable held-out latents
+    size: int | None = None  # base points per step; None: the run's n, at most the usable held-out latents
     steps: int = 6  # steps per ladder, step 0 included
     ladders: tuple[str, ...] = LADDERS
     clusters: int = 8  # k-means clusters for mode dropping
@@ -83,8 +82,35 @@ def rows_in(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     return torch.tensor([row.numpy().tobytes() in seen for row in a32], dtype=torch.bool)
 
 
-def choose_base(setup: RunSetup, size: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """(base rows, reference rows) of the held-out latents, and what was left out and why."""
+@dataclass
+class Split:
+    """Which real latents play which part in the validation. `base` rows of the held-out latents are step
+    0 of every ladder; `heldout` is the latent reference (what latent metrics compare against, where
+    regions are calibrated); `train` stands for the training latents (regions fitted, nearest-neighbour
+    distances, the ladders' centre, range, moments, clusters and copies). The three are disjoint."""
+
+    base: torch.Tensor  # [m] row indices into the run's held-out latents
+    heldout: torch.Tensor  # [h, N] latents
+    train: torch.Tensor  # [t, N] latents
+    mode: str  # 'split held-out' or 'split training'
+    notes: dict[str, Any]
+
+
+MIN_REFERENCE = 8
+
+
+def choose_split(setup: RunSetup, size: int | None, seed: int) -> Split:
+    """Draw the base from held-out latents that no reference uses (not decoded for the decoder-matched
+    reference, not the real reference images), then
+
+    - when at least as many held-out latents are left as the base has (Fashion-MNIST: 10,000), the
+      rest of the held-out latents are the latent reference and the training latents stay as they are;
+    - when they are too few (ORL: 80 held-out faces), usable held-out latents up to `size` (default: the
+      run's n) form the base, and the training latents are split at random into two halves: one is the latent reference,
+      the other the training set. Splitting the 80 ORL held-out faces in two instead would leave 40
+      points a side (worse than too few in N=64: Fréchet distances dominated by their small-sample
+      bias) that are not independent either: each person has two held-out faces, and a 1-NN test
+      finds the twin."""
     real, config = setup.real, setup.config
     n_heldout = int(real.heldout_latents.shape[0])
     excluded = rows_in(real.heldout_latents, real.recon_latents)
@@ -96,44 +122,71 @@ def choose_base(setup: RunSetup, size: int | None, seed: int) -> tuple[torch.Ten
         why["real reference images"] = int((image_rows & ~excluded).sum())
         excluded |= image_rows
     candidates = torch.nonzero(~excluded).flatten()
-    limit = int(candidates.numel()) // 2  # the other half at least stays as the latent reference
-    if size is None:
-        size = min(int(config.n or limit), limit)
-    if size < 8 or size > limit:
+    usable = int(candidates.numel())
+    wanted = int(config.n) if size is None and config.n else size
+    if wanted is not None and wanted < 8:
+        raise OptionError(f"--size must be an integer >= 8, got {wanted}.")
+    gen = torch.Generator().manual_seed(seed)
+    perm = candidates[torch.randperm(usable, generator=gen)]
+    notes: dict[str, Any] = {"usable_heldout": usable, "left_out_of_base": why}
+    if wanted is not None and usable >= 2 * wanted:
+        base = torch.sort(perm[:wanted]).values
+        keep = torch.ones(n_heldout, dtype=torch.bool)
+        keep[base] = False
+        heldout, train = real.heldout_latents[keep], real.train_latents
+        notes.update(base=f"{wanted} held-out latents (random, seed {seed})",
+                     latent_reference=f"the other {heldout.shape[0]} held-out latents",
+                     training_reference=f"all {train.shape[0]} training latents",
+                     regions="fitted on the training latents, recalibrated on the latent reference")
+        return Split(base, heldout, train, "split held-out", notes)
+    m = min(usable, wanted if wanted is not None else usable) if size is None else size
+    if m > usable or usable < 8:
         raise OptionError(
-            f"Validation needs a base of at least 8 held-out latents and as many left as reference: "
-            f"{candidates.numel()} of {n_heldout} held-out latents are usable (others are the image or "
-            f"decoder-matched reference), so --size must be between 8 and {limit}, got {size}."
-        )
-    perm = candidates[torch.randperm(candidates.numel(), generator=torch.Generator().manual_seed(seed))]
-    base = torch.sort(perm[:size]).values
-    rest = torch.sort(torch.cat([perm[size:], torch.nonzero(excluded).flatten()])).values
-    note = {"base": f"{size} held-out latents (random, seed {seed})",
-            "latent_reference": f"the other {rest.numel()} held-out latents",
-            "usable_heldout": int(candidates.numel()), "left_out_of_base": why}
-    return base, rest, note
+            f"--size {size} is more than the {usable} usable held-out latents (of {n_heldout}; the others are "
+            f"the image or decoder-matched reference); use --size {usable} or less." if usable >= 8 else
+            f"Validation needs at least 8 held-out latents that no reference uses, got {usable} of {n_heldout}.")
+    n_train = int(real.train_latents.shape[0])
+    if n_train < 2 * MIN_REFERENCE:
+        raise OptionError(f"Validation needs at least {2 * MIN_REFERENCE} training latents to split, got {n_train}.")
+    base = torch.sort(perm[:m]).values
+    halves = torch.randperm(n_train, generator=gen)
+    reference, training = torch.sort(halves[: n_train // 2]).values, torch.sort(halves[n_train // 2:]).values
+    heldout, train = real.train_latents[reference], real.train_latents[training]
+    notes.update(base=f"{m} held-out latents (of {usable} usable; random, seed {seed})",
+                 latent_reference=f"{heldout.shape[0]} training latents (a random half: too few held-out "
+                                  f"latents to split)",
+                 training_reference=f"the other {train.shape[0]} training latents",
+                 regions="refitted on the training half, calibrated on the reference half")
+    return Split(base, heldout, train, "split training", notes)
 
 
-def validation_real_side(setup: RunSetup, rest: torch.Tensor, quiet: bool) -> RealSide:
-    """A copy of the run's real side whose held-out latents exclude the base: regions recalibrated on
-    them, the re-encode reference recomputed on them, a fresh metric cache. The run's own objects are
-    left untouched."""
+def validation_real_side(setup: RunSetup, split: Split) -> RealSide:
+    """A copy of the run's real side with the split's latent reference and training latents: regions
+    recalibrated (and refitted when the training latents changed), the re-encode reference recomputed
+    on the latent reference, a fresh metric cache. The run's own objects are left untouched."""
     from aebench.encoding import decode_latents, encode_images
+    from aebench.stats import compute_stats
 
     real = setup.real
-    heldout = real.heldout_latents[rest]
+    refit = split.train is not real.train_latents
+    stats = compute_stats(split.train, meta={"source": "validation training split"}) if refit else real.stats
     regions = {}
     for name, region in real.regions.items():
-        region = copy.deepcopy(region)
-        region.calibrate(heldout, real.target)
+        if refit:
+            region = type(region)(region.options)
+            region.fit(split.train, stats)
+        else:
+            region = copy.deepcopy(region)
+        region.calibrate(split.heldout, real.target)
         regions[name] = region
     reencode_error = real.reencode_error
     if reencode_error is not None:
-        rows = heldout[subset_index(heldout.shape[0], setup.config.n)]
+        rows = split.heldout[subset_index(split.heldout.shape[0], setup.config.n)]
         images = decode_latents(setup.model.module, rows, batch_size=setup.config.batch_size, device=setup.device)
         reencoded = encode_images(setup.model.module, images, batch_size=setup.config.batch_size, device=setup.device)
         reencode_error = (reencoded - rows).norm(dim=1)
-    return replace(real, heldout_latents=heldout, regions=regions, reencode_error=reencode_error, cache={})
+    return replace(real, train_latents=split.train, heldout_latents=split.heldout, stats=stats, regions=regions,
+                   reencode_error=reencode_error, cache={})
 
 
 def _needs(metrics: Sequence[Metric]) -> set[str]:
@@ -226,10 +279,10 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
     seed = setup.real.seed
-    base_rows, rest_rows, base_note = choose_base(setup, options.size, seed)
-    real = validation_real_side(setup, rest_rows, quiet)
-    base = setup.real.heldout_latents[base_rows]
-    ladders = build_ladders(base, setup.real.train_latents, setup.stats, steps=options.steps,
+    split = choose_split(setup, options.size, seed)
+    real = validation_real_side(setup, split)
+    base = setup.real.heldout_latents[split.base]
+    ladders = build_ladders(base, real.train_latents, real.stats, steps=options.steps,
                             clusters=options.clusters, ladders=options.ladders, seed=seed)
     timing["setup_s"] = time.perf_counter() - t0
 
@@ -239,27 +292,33 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
 
     t2 = time.perf_counter()
     values: dict[str, dict[str, list[float | None]]] = {}  # key -> ladder -> values
-    errors: dict[str, dict[str, str]] = {}  # metric -> ladder -> error
+    errors: dict[str, dict[str, str]] = {}  # metric -> ladder -> first error
     owners: dict[str, tuple[Metric, MetricValue]] = {}
-    total = sum(len(ladder.steps) for ladder in ladders.ladders.values())
-    done = 0
-    for name, ladder in ladders.ladders.items():
-        for index, step in enumerate(ladder.steps):
-            fake = FakeSide(f"{name}[{index}]", **{f: ladders.gather(step, per_pool) for f, per_pool in fields.items()},
-                            seed=seed)
-            got, failed = score(fake, real, metrics)
-            for metric_name, message in failed.items():
-                errors.setdefault(metric_name, {}).setdefault(name, f"step {index}: {message}")
-            for key, (metric, value) in got.items():
-                owners.setdefault(key, (metric, value))
-                series = values.setdefault(key, {}).setdefault(name, [None] * len(ladder.steps))
-                series[index] = value.value
-            done += 1
-            if not quiet:
-                err_console.print(f"[dim]validation: {name} step {index + 1}/{len(ladder.steps)} scored "
-                                  f"({done}/{total})[/dim]", end="\r")
-    if not quiet:
-        err_console.print()
+
+    def score_all(advance: Any = None) -> None:
+        for name, ladder in ladders.ladders.items():
+            for index, step in enumerate(ladder.steps):
+                fake = FakeSide(f"{name}[{index}]", **{f: ladders.gather(step, per_pool) for f, per_pool in fields.items()},
+                                seed=seed)
+                got, failed = score(fake, real, metrics)
+                for metric_name, message in failed.items():
+                    errors.setdefault(metric_name, {}).setdefault(name, f"step {index}: {message}")
+                for key, (metric, value) in got.items():
+                    owners.setdefault(key, (metric, value))
+                    series = values.setdefault(key, {}).setdefault(name, [None] * len(ladder.steps))
+                    series[index] = value.value
+                if advance is not None:
+                    advance()
+
+    if quiet:
+        score_all()
+    else:
+        from aebench.console import progress_bar
+
+        with progress_bar(transient=True) as bar:
+            task = bar.add_task("validation: scoring ladder steps",
+                                total=sum(len(ladder.steps) for ladder in ladders.ladders.values()))
+            score_all(lambda: bar.advance(task))
     timing["metrics_s"] = time.perf_counter() - t2
 
     section_metrics: dict[str, Any] = {}
@@ -294,17 +353,19 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
 
     n_images = sum(p.shape[0] for p in ladders.pools.values()) if "images" in fields else 0
     settings = {
-        "size": int(base_rows.numel()),
+        "size": int(split.base.numel()),
+        "split": split.mode,
         "steps": {name: len(ladder.steps) for name, ladder in ladders.ladders.items()},
         "extractor": setup.extractor.name if setup.extractor is not None and "features" in fields else None,
         "seed": seed,
         "holds_at": HOLDS_AT,
         "flat_below": FLAT_BELOW,
         "clusters": options.clusters,
-        **base_note,
+        **split.notes,
         **ladders.settings,
         "pools": {name: int(p.shape[0]) for name, p in ladders.pools.items()},
         "images_decoded": n_images,
+        "images_featurised": n_images if "features" in fields else 0,
         "timing_s": {k: round(v, 2) for k, v in timing.items()},
     }
     return {
