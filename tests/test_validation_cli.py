@@ -102,7 +102,10 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     assert settings["size"] == 80 and settings["steps"] == {name: 4 for name in LADDERS}
     assert settings["extractor"] == "fast" and settings["seed"] == 0 and settings["split"] == "split training"
     assert "80 held-out latents" in settings["base"] and "160 training latents" in settings["latent_reference"]
-    assert settings["images_decoded"] == settings["images_featurised"] == 80 * 10  # base + 3 + 3 scaled + 3 replacements
+    assert settings["images_decoded"] == 80 * 10  # base, 3 + 3 scaled pools, 3 replacement pools
+    # the base is the 80 held-out latents whose reconstructions the run already featurised
+    assert settings["features"]["reused"] >= 80 and settings["features"]["cached"] == 0
+    assert settings["features"]["computed"] + settings["features"]["reused"] == 800
     assert list(section["ladders"]) == list(LADDERS)
     assert section["ladders"]["collapse"]["levels"] == [1.0, 0.7, 0.4, 0.1]
     for key in ("hit_knn", "latent_recall", "nn_distance_ratio", "fid", "kid"):
@@ -152,6 +155,7 @@ def test_broken_metrics_are_reported_flat_or_broken(tmp_path, tiny_checkpoint, c
     assert good["ladders"]["collapse"]["verdict"] == "broken"  # it falls under collapse: not claimed, no harm
     assert section["uncovered"] == ["collapse", "contamination", "moments"]
     assert section["settings"]["extractor"] is None and section["settings"]["images_decoded"] == 0
+    assert section["settings"]["features"] == {"computed": 0, "reused": 0, "cached": 0, "note": section["settings"]["features"]["note"]}
 
 
 def test_strict_exits_1_when_a_headline_metric_is_not_trusted(tmp_path, tiny_checkpoint, broken_metrics, capsys):

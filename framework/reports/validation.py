@@ -93,8 +93,10 @@ def summary(validation: Mapping[str, Any]) -> list[str]:
                  "Ladders no trusted headline metric detects: " + ", ".join(missing) + ".")
     timing = settings.get("timing_s", {})
     if timing.get("total_s") is not None:
-        lines.append(f"Validation took {timing['total_s']:.0f} s ({settings.get('images_decoded', 0)} images decoded, "
-                     f"{settings.get('images_featurised', 0)} featurised).")
+        feats = settings.get("features") or {}
+        lines.append(f"Validation took {timing['total_s']:.0f} s ({settings.get('images_decoded', 0)} images decoded; "
+                     f"features computed for {feats.get('computed', 0)}, reused for {feats.get('reused', 0)}, "
+                     f"cached for {feats.get('cached', 0)}).")
     return lines
 
 

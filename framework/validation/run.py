@@ -193,8 +193,10 @@ def _needs(metrics: Sequence[Metric]) -> set[str]:
     return set().union(*(set(m.needs) for m in metrics)) if metrics else set()
 
 
-def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str], quiet: bool) -> dict[str, dict[str, torch.Tensor]]:
-    """Per FakeSide field ('latents', 'images', 'reencoded', 'features'): that field for every pool."""
+def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
+                quiet: bool) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, int]]:
+    """Per FakeSide field ('latents', 'images', 'reencoded', 'features'): that field for every pool; and
+    how many rows' features were computed, reused from the run's reference rows, or cached."""
     from aebench.encoding import decode_latents, encode_images
     from aebench.feature_cache import cache_key, cached_tensor
     from aebench.feature_extractor import extract_features
@@ -202,9 +204,10 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str], quiet: boo
 
     config, model = setup.config, setup.model
     fields: dict[str, dict[str, torch.Tensor]] = {"latents": dict(ladders.pools)}
+    counts = {"computed": 0, "reused": 0, "cached": 0}
     want_features = "features" in needs and setup.extractor is not None
     if not ({"images", "reencoded"} & needs or want_features):
-        return fields
+        return fields, counts
     everything = torch.cat(list(ladders.pools.values()))
     images = decode_latents(model.module, everything, batch_size=config.batch_size, device=setup.device,
                             description=None if quiet else "validation: decode")
@@ -216,17 +219,36 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str], quiet: boo
     if want_features:
         folder = cache_root(config.cache_dir) / "features"
         extractor = setup.extractor
+        known = _known_features(setup)
         fields["features"] = {}
 
         def run(bar: Any = None, task: Any = None) -> None:
+            advance = (lambda k: bar.advance(task, k)) if bar is not None else (lambda k: None)
             for name, pool_images in fields["images"].items():
                 digest = hashlib.sha256(pool_images.contiguous().numpy().tobytes()).hexdigest()
                 key = cache_key(extractor=extractor.identity, images=digest, shape=list(pool_images.shape))
-                progress = None if bar is None else (lambda k: bar.advance(task, k))
-                value, cached = cached_tensor(folder, key, lambda: extract_features(
-                    extractor.module, pool_images, config.batch_size, setup.device, progress=progress))
-                if cached and bar is not None:
-                    bar.advance(task, pool_images.shape[0])
+
+                def compute() -> torch.Tensor:
+                    rows = [known.get(_image_hash(image)) for image in pool_images]
+                    missing = [i for i, row in enumerate(rows) if row is None]
+                    counts["computed"] += len(missing)
+                    counts["reused"] += len(rows) - len(missing)
+                    advance(len(rows) - len(missing))
+                    fresh = (extract_features(extractor.module, pool_images[missing], config.batch_size, setup.device,
+                                              progress=advance) if missing else None)
+                    width = fresh.shape[1] if fresh is not None else next(r for r in rows if r is not None).shape[0]
+                    out = torch.empty(len(rows), width, dtype=torch.float32)
+                    for i, row in enumerate(rows):
+                        if row is not None:
+                            out[i] = row
+                    if missing:
+                        out[missing] = fresh
+                    return out
+
+                value, cached = cached_tensor(folder, key, compute)
+                if cached:
+                    counts["cached"] += pool_images.shape[0]
+                    advance(pool_images.shape[0])
                 fields["features"][name] = value
 
         if quiet:
@@ -236,7 +258,22 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str], quiet: boo
 
             with progress_bar(transient=True) as bar:
                 run(bar, bar.add_task(f"validation: features ({extractor.name})", total=int(images.shape[0])))
-    return fields
+    return fields, counts
+
+
+def _image_hash(image: torch.Tensor) -> str:
+    return hashlib.sha256(image.contiguous().numpy().tobytes()).hexdigest()
+
+
+def _known_features(setup: RunSetup) -> dict[str, torch.Tensor]:
+    """Features the run already computed, by the exact bytes of their image: the reference rows' decoded
+    images (on ORL the reconstructions of the held-out faces are exactly the base set)."""
+    known: dict[str, torch.Tensor] = {}
+    for row in setup.references:
+        if row.images is not None and row.features is not None and row.images.shape[0] == row.features.shape[0]:
+            for image, feature in zip(row.images, row.features):
+                known.setdefault(_image_hash(image), feature)
+    return known
 
 
 def score(fake: FakeSide, real: RealSide,
@@ -287,7 +324,7 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
     timing["setup_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    fields = materialise(setup, ladders, _needs(metrics), quiet)
+    fields, feature_counts = materialise(setup, ladders, _needs(metrics), quiet)
     timing["decode_features_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -365,7 +402,8 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
         **ladders.settings,
         "pools": {name: int(p.shape[0]) for name, p in ladders.pools.items()},
         "images_decoded": n_images,
-        "images_featurised": n_images if "features" in fields else 0,
+        "features": {**feature_counts, "note": "computed now; reused from the run's reference rows (same image "
+                                               "bytes); cached from an earlier validation of the same images"},
         "timing_s": {k: round(v, 2) for k, v in timing.items()},
     }
     return {
