@@ -49,6 +49,10 @@ def half_sample_sd(statistic: Callable[[torch.Tensor], float], n: int, repeats: 
     for smooth statistics such as distances and kernel statistics it estimates the statistic's standard
     deviation at n in the same way. Unlike a bootstrap resample, a half has no duplicate points, which
     would bias covariance, kernel and nearest-neighbour statistics (a duplicate is its own neighbour).
+    Where a statistic's variance falls faster than 1/n (MMD^2 and Fréchet distance when the two
+    distributions agree, variance ~ 1/n^2), halves overstate it: measured 1.4x (FD) and 2x (MMD^2) the
+    spread over fresh draws at N=64, n=128 for identical Gaussians, 1.0-1.1x for shifted ones. The
+    interval errs wide, towards calling close samplers a tie.
     """
     if n < 4 or repeats < 2:
         raise AebenchError(f"Half-sampling needs at least 4 points and 2 repeats, got {n} and {repeats}.")

@@ -104,8 +104,18 @@ class FrechetReference:
 
     @classmethod
     def of(cls, features: ArrayLike) -> "FrechetReference":
-        mu, sigma = mean_cov(features)
-        return cls(mu, sigma, psd_sqrt(sigma), float(sigma.trace()))
+        """The Gaussian fit of `features` [n, d]. With fewer points than dimensions the square root comes
+        from the thin SVD of the centred points (rank n - 1, n^2 d work) instead of a d x d eigensolve."""
+        x = _f64(features)
+        mu, sigma = mean_cov(x)
+        n, d = x.shape
+        if n - 1 < d:
+            _, s, vh = torch.linalg.svd((x - mu) / (n - 1) ** 0.5, full_matrices=False)
+            root = (vh.T * s) @ vh
+            root = (root + root.T) / 2
+        else:
+            root = psd_sqrt(sigma)
+        return cls(mu, sigma, root, float(sigma.trace()))
 
     def project(self, samples: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
         """(samples, samples @ root) in float64: the two arrays `distance_of_rows` reads."""

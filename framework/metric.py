@@ -88,6 +88,7 @@ class RealSide:
     # every sampler, so comparing against these isolates the sampler's effect), and which latents they are
     recon_features: torch.Tensor | None = None
     recon_latents: torch.Tensor | None = None
+    recon_info: dict[str, Any] = field(default_factory=dict)  # which latents: split, indices' digest, count
     seed: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
 

@@ -27,8 +27,12 @@ DEFAULT_N_GPU = 2048
 # Reference images for FID & co: their features are computed once per data set and cached.
 DEFAULT_N_REAL_CPU = 1000
 DEFAULT_N_REAL_GPU = 10000
-LATENT_METRICS = ("region_hits", "latent_coverage", "latent_distance", "reencode")
-DEFAULT_METRICS = (*LATENT_METRICS, "fid", "kid", "prdc")
+# The distribution metrics (latent_fd, latent_mmd, latent_1nn) rank samplers in latent space; hit rates,
+# coverage, distance and re-encoding are their diagnostics. The image metrics score against real images
+# and against decoded real latents (fid_recon, kid_recon, fid_inf_recon: the sampler's own effect).
+LATENT_METRICS = ("region_hits", "latent_coverage", "latent_distance", "reencode", "latent_fd", "latent_mmd",
+                  "latent_1nn")
+DEFAULT_METRICS = (*LATENT_METRICS, "fid", "fid_inf", "kid", "prdc")
 DEFAULT_REGIONS = ("box", "ellipsoid", "knn", "density")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -19,6 +19,7 @@ from aebench.feature_cache import cache_key, cached_tensor
 from aebench.metric import FakeSide, RealSide
 from aebench.paths import cache_root
 from aebench.plugins import get_registry
+from aebench.reference_sets import RECON_SEED, FeatureBank, index_digest, recon_reference_rows
 from aebench.region import Region
 from aebench.run_config import RunConfig
 from aebench.stats import LatentStats, compute_stats
@@ -154,11 +155,18 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
         return value
 
     fp = dataset.fingerprint()
+    bank = FeatureBank()
+
+    def featurise(source: str, index: torch.Tensor, images: Callable[[], torch.Tensor], what: str,
+                  **key: Any) -> torch.Tensor:
+        return bank.get(source, index, lambda: features_of(images(), what, **key))
+
     pool = dataset.heldout_index if reference == "heldout" else dataset.train_index
     n_real = config.resolve_real_count(setup.device.type)
     pool = pool[subset_index(pool.numel(), n_real)]
-    real.features = features_of(dataset.images[pool], f"real {reference} images", dataset=fp, subset=reference,
-                                n_real=int(pool.numel()))
+    real.features = featurise("image", pool, lambda: dataset.images[pool], f"real {reference} images", dataset=fp,
+                              subset=reference, n_real=int(pool.numel()))
+    recon_rows = subset_index(dataset.heldout_index.numel(), config.n)  # the reference rows' held-out latents
     for row in setup.references:
         if row.name == "real_heldout":
             if reference == "heldout":  # compare training images against the held-out reference
@@ -167,19 +175,51 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
                 row.latents = real.train_latents[rows]
                 row.images = dataset.images[dataset.train_index[rows]]
                 row.reencoded = None
-                row.features = features_of(row.images, "real train images", dataset=fp, subset="train",
-                                           n=int(rows.numel()))
+                row.features = featurise("image", dataset.train_index[rows], lambda: row.images, "real train images",
+                                         dataset=fp, subset="train", n=int(rows.numel()))
             else:
-                row.features = features_of(row.images, "real held-out images", dataset=fp, subset="heldout",
-                                           n=int(row.latents.shape[0]))
+                row.features = featurise("image", dataset.heldout_index[recon_rows], lambda: row.images,
+                                         "real held-out images", dataset=fp, subset="heldout",
+                                         n=int(row.latents.shape[0]))
         else:
-            row.features = features_of(row.images, "held-out reconstructions", dataset=fp, subset="recon",
-                                       model=setup.model.checksum, n=int(row.latents.shape[0]))
+            row.features = featurise("decoded-heldout", recon_rows, lambda: row.images, "held-out reconstructions",
+                                     dataset=fp, subset="recon", model=setup.model.checksum,
+                                     n=int(row.latents.shape[0]))
+    _prepare_recon_reference(setup, reference, recon_rows, featurise, quiet)
     if not quiet:
         err_console.print(
             f"[dim]Image metrics: extractor {cls.name} ({'validated judge' if cls.judge else 'NOT a validated judge'}), "
-            f"reference = {reference} images (n={real.features.shape[0]})[/dim]"
+            f"reference = {reference} images (n={real.features.shape[0]}), decoder-matched reference = decoded "
+            f"{reference} latents (n={real.recon_features.shape[0]})[/dim]"
         )
+
+
+def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tensor,
+                             featurise: Callable[..., torch.Tensor], quiet: bool) -> None:
+    """Fill `real.recon_features` / `recon_latents` / `recon_info`: features of `n` decoded real latents of
+    the image reference split, cached per model, extractor and subset. With the held-out split they avoid
+    the reconstruction row's latents (`recon_rows`) when there are enough others, so that row is not scored
+    against its own images; with the training split they are disjoint from it anyway."""
+    from aebench.encoding import decode_latents
+
+    config, real = setup.config, setup.real
+    latents = real.train_latents if split == "train" else real.heldout_latents
+    index, disjoint = recon_reference_rows(latents.shape[0], config.n, recon_rows if split == "heldout" else None)
+    chosen = latents[index]
+    digest = index_digest(index)
+
+    def decoded() -> torch.Tensor:
+        return decode_latents(setup.model.module, chosen, batch_size=config.batch_size, device=setup.device,
+                              description=None if quiet else f"decode {split} latents (decoder-matched reference)")
+
+    real.recon_features = featurise(f"decoded-{split}", index, decoded, f"decoded {split} latents",
+                                    dataset=setup.dataset.fingerprint(), subset=f"decoded-{split}",
+                                    model=setup.model.checksum, n=int(index.numel()), rows=digest)
+    real.recon_latents = chosen
+    real.recon_info = {"split": split, "n": int(index.numel()), "index_sha": digest,
+                       "disjoint_from_reconstruction_row": disjoint,
+                       "selection": f"fixed pseudo-random subset (seed {RECON_SEED}) of the {split} latents"
+                                    + (", outside the reconstruction row's" if split == "heldout" else "")}
 
 
 def subset_index(size: int, limit: int | None) -> torch.Tensor:

@@ -103,7 +103,8 @@ def _document(setup: RunSetup) -> dict[str, Any]:
     if setup.extractor is not None:
         doc["features"] = {"extractor": setup.extractor.name, "identity": setup.extractor.identity,
                            "judge": setup.extractor.judge, "reference": setup.real.reference,
-                           "n_real": int(setup.real.features.shape[0])}
+                           "n_real": int(setup.real.features.shape[0]),
+                           "recon_reference": dict(setup.real.recon_info) or None}
     return doc
 
 

@@ -226,5 +226,79 @@ def test_prdc_equals_the_prdc_package():
 def test_hook_registers_the_image_metrics():
     got = []
     image.register_metrics(got.append)
-    assert [m.name for m in got] == ["fid", "kid", "prdc"]
+    assert [m.name for m in got] == ["fid", "fid_inf", "kid", "prdc"]
     assert all(m.needs == frozenset({"features"}) for m in got)
+
+
+# ---------------------------------------------------------------- decoder-matched reference and FID-infinity
+
+
+def recon_sides(real: torch.Tensor, recon: torch.Tensor, fake: torch.Tensor, seed: int = 0) -> tuple[FakeSide, RealSide]:
+    fake_side, real_side = sides(real, fake, seed)
+    real_side.recon_features = recon.float()
+    real_side.recon_info = {"split": "train", "n": recon.shape[0]}
+    return fake_side, real_side
+
+
+def test_recon_keys_score_against_the_decoded_reference():
+    real, recon, fake = features(120, 16, 20), features(40, 16, 21, shift=0.3), features(40, 16, 22, shift=0.35)
+    fake_side, real_side = recon_sides(real, recon, fake)
+    fid = FID().compute(fake_side, real_side)
+    assert fid["fid_recon"].value == pytest.approx(frechet_distance(*mean_cov(recon.float()), *mean_cov(fake.float())),
+                                                   rel=1e-7)
+    assert fid["fid"].value == pytest.approx(frechet_distance(*mean_cov(real.float()), *mean_cov(fake.float())), rel=1e-7)
+    assert fid["fid_recon"].info["reference"] == "decoded train latents" and fid["fid_recon"].info["n_real"] == 40
+    kid = KID().compute(fake_side, real_side)
+    assert kid["kid_recon"].value == pytest.approx(float(poly_mmd(recon.float().double(), fake.float().double())),
+                                                   rel=1e-9)
+    assert real_side.cache["fid_recon"]["source"] is real_side.recon_features
+    # without a decoder-matched reference only the real-image keys appear
+    real_side.recon_features = None
+    assert set(FID().compute(fake_side, real_side)) == {"fid"}
+
+
+def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real))
+
+
+def test_fid_inf_equals_polyfit_of_scipy_fids_on_the_same_subsets():
+    real, fake = features(150, 12, 30), features(60, 12, 31, shift=0.4)
+    fake_side, real_side = sides(real, fake, seed=0)
+    fake_side.seed = 7
+    metric = image.FIDInf(points=4, smallest=0.5, draws=3)
+    got = metric.compute(fake_side, real_side)["fid_inf"]
+    sizes = metric.sizes(60)
+    assert sizes == [30, 40, 50, 60] and got.info["sizes"] == sizes
+    gen = torch.Generator().manual_seed(7)
+    r, f = real.float().double().numpy(), fake.float().double().numpy()
+    means = []
+    for size in sizes:
+        draws = 1 if size == 60 else 3
+        means.append(np.mean([scipy_fid(r, f[torch.randperm(60, generator=gen)[:size].numpy()]) for _ in range(draws)]))
+    slope, intercept = np.polyfit(1.0 / np.array(sizes), means, 1)
+    assert got.value == pytest.approx(intercept, rel=1e-6) and got.info["slope"] == pytest.approx(slope, rel=1e-6)
+    assert got.info["fid_at_size"] == pytest.approx(means, rel=1e-5) and got.higher_is_better is False
+
+
+def test_fid_inf_removes_the_small_sample_bias():
+    """Samples from the reference's own distribution: FID at n is biased upwards (~ d / n); FID-infinity
+    lands much nearer the true 0."""
+    d = 8
+    real = torch.randn(4000, d, generator=torch.Generator().manual_seed(0))
+    fake = torch.randn(80, d, generator=torch.Generator().manual_seed(1))
+    fake_side, real_side = sides(real, fake)
+    fid = FID().compute(fake_side, real_side)["fid"].value
+    inf = image.FIDInf(smallest=0.25, draws=20).compute(fake_side, real_side)["fid_inf"]
+    assert fid > 0.05 and abs(inf.value) < 0.5 * fid and inf.info["r2"] > 0.8
+
+
+def test_frechet_reference_low_rank_square_root_matches_eigh():
+    from aebench.fid import FrechetReference
+
+    ref = features(20, 48, 40)  # fewer points than dimensions: square root from the thin SVD
+    fake = features(30, 48, 41, shift=0.2)
+    low_rank = FrechetReference.of(ref)
+    torch.testing.assert_close(low_rank.root @ low_rank.root, low_rank.sigma, rtol=0, atol=1e-10)
+    torch.testing.assert_close(low_rank.root, psd_sqrt(low_rank.sigma), rtol=0, atol=1e-6)
+    assert low_rank.distance(fake) == pytest.approx(scipy_fid(ref.numpy(), fake.numpy()), rel=1e-6)
