@@ -72,6 +72,9 @@ def summary(validation: Mapping[str, Any]) -> list[str]:
         f"{len(ladders)} ladders of {step_text} steps from {settings.get('base', '?')}; latent reference: "
         f"{settings.get('latent_reference', '?')}; image features: {settings.get('extractor') or 'none'}."
     ]
+    if settings.get("extractor") and settings.get("extractor_judge") is False:
+        lines.append(f"The extractor {settings['extractor']} is not a validated judge: its image-metric verdicts "
+                     "check the pipeline, they do not vouch for the metrics; validate with inception.")
     trusted, untrusted = [], []
     for key, entry in metrics.items():
         if entry.get("role") != "headline":

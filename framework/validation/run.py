@@ -394,6 +394,7 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
         "split": split.mode,
         "steps": {name: len(ladder.steps) for name, ladder in ladders.ladders.items()},
         "extractor": setup.extractor.name if setup.extractor is not None and "features" in fields else None,
+        "extractor_judge": bool(setup.extractor.judge) if setup.extractor is not None and "features" in fields else None,
         "seed": seed,
         "holds_at": HOLDS_AT,
         "flat_below": FLAT_BELOW,
