@@ -88,8 +88,6 @@ def test_mode_drop_keeps_the_count_and_only_rows_of_fewer_and_fewer_clusters(syn
     occupied = len(info["base_rows_per_cluster"])
     assert ladder.levels[0] == occupied and ladder.levels[-1] == 1
     assert ladder.levels == sorted(ladder.levels, reverse=True) and len(set(ladder.levels)) == len(ladder.levels)
-    from sklearn.cluster import KMeans  # noqa: F401  (the ladder's own dependency)
-
     distinct = []
     for step in ladder.steps:
         z = ladders.latents(step)

@@ -25,11 +25,10 @@ from typing import Any, Sequence
 
 import torch
 
-from aebench.console import err_console
 from aebench.errors import OptionError
 from aebench.metric import LADDERS, FakeSide, Metric, MetricValue, RealSide
 from aebench.run_setup import RunSetup, prepare, subset_index
-from aebench.validation.ladders import BASE, LadderSet, build_ladders, check_steps
+from aebench.validation.ladders import LadderSet, build_ladders, check_steps
 from aebench.validation.verdict import FLAT_BELOW, HOLDS_AT, ladder_verdict, metric_verdict, uncovered
 
 FIGURE_NAME = "validation.png"
@@ -308,6 +307,82 @@ def key_info(key: str, owner: Metric, value: MetricValue) -> dict[str, Any]:
             "role": "diagnostic", "detects": [], "description": "declared by no Column of its metric"}
 
 
+@dataclass
+class Scores:
+    """What the metrics made of every step: key -> ladder -> values in step order, the metric (and a first
+    value) behind each key, and each metric's first error per ladder."""
+
+    values: dict[str, dict[str, list[float | None]]]
+    owners: dict[str, tuple[Metric, MetricValue]]
+    errors: dict[str, dict[str, str]]
+
+
+def score_ladders(ladders: LadderSet, fields: dict[str, dict[str, torch.Tensor]], real: RealSide,
+                  metrics: Sequence[Metric], seed: int, quiet: bool) -> Scores:
+    """Score every step of every ladder with every metric; a step's FakeSide gathers its rows of each pool."""
+    scores = Scores({}, {}, {})
+
+    def run(advance: Any = None) -> None:
+        for name, ladder in ladders.ladders.items():
+            for index, step in enumerate(ladder.steps):
+                parts = {f: ladders.gather(step, per_pool) for f, per_pool in fields.items()}
+                got, failed = score(FakeSide(f"{name}[{index}]", **parts, seed=seed), real, metrics)
+                for metric_name, message in failed.items():
+                    scores.errors.setdefault(metric_name, {}).setdefault(name, f"step {index}: {message}")
+                for key, (metric, value) in got.items():
+                    scores.owners.setdefault(key, (metric, value))
+                    series = scores.values.setdefault(key, {}).setdefault(name, [None] * len(ladder.steps))
+                    series[index] = value.value
+                if advance is not None:
+                    advance()
+
+    if quiet:
+        run()
+    else:
+        from aebench.console import progress_bar
+
+        with progress_bar(transient=True) as bar:
+            task = bar.add_task("validation: scoring ladder steps",
+                                total=sum(len(ladder.steps) for ladder in ladders.ladders.values()))
+            run(lambda: bar.advance(task))
+    return scores
+
+
+def metric_entries(scores: Scores, ladders: LadderSet, metrics: Sequence[Metric],
+                   available: set[str]) -> dict[str, Any]:
+    """The section's `metrics`: per key its declaration, per-ladder verdicts, overall verdict and
+    trusted_for; declared keys of metrics that produced nothing are listed as untested, with why."""
+    out: dict[str, Any] = {}
+    for key, per_ladder in scores.values.items():
+        owner, first = scores.owners[key]
+        info = key_info(key, owner, first)
+        hib = info["higher_is_better"]
+        results = {}
+        for name, ladder in ladders.ladders.items():
+            series = per_ladder.get(name, [None] * len(ladder.steps))
+            error = scores.errors.get(owner.name, {}).get(name)
+            results[name] = ladder_verdict(series, hib, rate=info.get("unit") == "rate",
+                                           error=error if None in series else None)
+        verdict, trusted = metric_verdict(results, info.get("detects", []), hib)
+        out[key] = {"label": info.get("label", key), "metric": owner.name, "role": info.get("role"),
+                    "group": info.get("group"), "unit": info.get("unit"), "higher_is_better": hib,
+                    "detects": list(info.get("detects", [])), "ladders": results, "verdict": verdict,
+                    "trusted_for": trusted}
+    for metric in metrics:
+        if any(entry["metric"] == metric.name for entry in out.values()):
+            continue
+        missing = sorted(set(metric.needs) - available)
+        reason = (f"needs {', '.join(missing)}, not available here" if missing
+                  else "; ".join(sorted(set(scores.errors.get(metric.name, {}).values()))) or "produced no value")
+        for column in metric.columns:
+            if not column.key.endswith("*"):
+                out[column.key] = {"label": column.label, "metric": metric.name, "role": column.role,
+                                   "group": column.group, "unit": column.unit,
+                                   "higher_is_better": column.higher_is_better, "detects": list(column.detects),
+                                   "ladders": {}, "verdict": "untested", "trusted_for": [], "note": reason}
+    return out
+
+
 def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: ValidationOptions | None = None, *,
                    quiet: bool = False) -> dict[str, Any]:
     """The `validation` section of a results document for this setup and these metric instances."""
@@ -318,83 +393,25 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
     seed = setup.real.seed
     split = choose_split(setup, options.size, seed)
     real = validation_real_side(setup, split)
-    base = setup.real.heldout_latents[split.base]
-    ladders = build_ladders(base, real.train_latents, real.stats, steps=options.steps,
-                            clusters=options.clusters, ladders=options.ladders, seed=seed)
+    ladders = build_ladders(setup.real.heldout_latents[split.base], real.train_latents, real.stats,
+                            steps=options.steps, clusters=options.clusters, ladders=options.ladders, seed=seed)
     timing["setup_s"] = time.perf_counter() - t0
-
     t1 = time.perf_counter()
     fields, feature_counts = materialise(setup, ladders, _needs(metrics), quiet)
     timing["decode_features_s"] = time.perf_counter() - t1
-
     t2 = time.perf_counter()
-    values: dict[str, dict[str, list[float | None]]] = {}  # key -> ladder -> values
-    errors: dict[str, dict[str, str]] = {}  # metric -> ladder -> first error
-    owners: dict[str, tuple[Metric, MetricValue]] = {}
-
-    def score_all(advance: Any = None) -> None:
-        for name, ladder in ladders.ladders.items():
-            for index, step in enumerate(ladder.steps):
-                fake = FakeSide(f"{name}[{index}]", **{f: ladders.gather(step, per_pool) for f, per_pool in fields.items()},
-                                seed=seed)
-                got, failed = score(fake, real, metrics)
-                for metric_name, message in failed.items():
-                    errors.setdefault(metric_name, {}).setdefault(name, f"step {index}: {message}")
-                for key, (metric, value) in got.items():
-                    owners.setdefault(key, (metric, value))
-                    series = values.setdefault(key, {}).setdefault(name, [None] * len(ladder.steps))
-                    series[index] = value.value
-                if advance is not None:
-                    advance()
-
-    if quiet:
-        score_all()
-    else:
-        from aebench.console import progress_bar
-
-        with progress_bar(transient=True) as bar:
-            task = bar.add_task("validation: scoring ladder steps",
-                                total=sum(len(ladder.steps) for ladder in ladders.ladders.values()))
-            score_all(lambda: bar.advance(task))
+    scores = score_ladders(ladders, fields, real, metrics, seed, quiet)
     timing["metrics_s"] = time.perf_counter() - t2
-
-    section_metrics: dict[str, Any] = {}
-    for key, per_ladder in values.items():
-        owner, first = owners[key]
-        info = key_info(key, owner, first)
-        hib = info["higher_is_better"]
-        rate = info.get("unit") == "rate"
-        results = {}
-        for name, ladder in ladders.ladders.items():
-            series = per_ladder.get(name, [None] * len(ladder.steps))
-            error = errors.get(owner.name, {}).get(name)
-            results[name] = ladder_verdict(series, hib, rate=rate, error=error if None in series else None)
-        verdict, trusted = metric_verdict(results, info.get("detects", []), hib)
-        section_metrics[key] = {"label": info.get("label", key), "metric": owner.name, "role": info.get("role"),
-                                "group": info.get("group"), "unit": info.get("unit"), "higher_is_better": hib,
-                                "detects": list(info.get("detects", [])), "ladders": results, "verdict": verdict,
-                                "trusted_for": trusted}
-    for metric in metrics:  # metrics that never produced a value: say why
-        if not any(entry["metric"] == metric.name for entry in section_metrics.values()):
-            missing = sorted(set(metric.needs) - set(fields) - {"latents"})
-            reason = (f"needs {', '.join(missing)}, not available here" if missing
-                      else "; ".join(sorted(set(errors.get(metric.name, {}).values()))) or "produced no value")
-            for column in metric.columns or ():
-                if column.key.endswith("*"):
-                    continue
-                section_metrics[column.key] = {
-                    "label": column.label, "metric": metric.name, "role": column.role, "group": column.group,
-                    "unit": column.unit, "higher_is_better": column.higher_is_better, "detects": list(column.detects),
-                    "ladders": {}, "verdict": "untested", "trusted_for": [], "note": reason}
+    entries = metric_entries(scores, ladders, metrics, set(fields))
     timing["total_s"] = time.perf_counter() - t0
 
-    n_images = sum(p.shape[0] for p in ladders.pools.values()) if "images" in fields else 0
+    featurised = setup.extractor is not None and "features" in fields
     settings = {
         "size": int(split.base.numel()),
         "split": split.mode,
         "steps": {name: len(ladder.steps) for name, ladder in ladders.ladders.items()},
-        "extractor": setup.extractor.name if setup.extractor is not None and "features" in fields else None,
-        "extractor_judge": bool(setup.extractor.judge) if setup.extractor is not None and "features" in fields else None,
+        "extractor": setup.extractor.name if featurised else None,
+        "extractor_judge": bool(setup.extractor.judge) if featurised else None,
         "seed": seed,
         "holds_at": HOLDS_AT,
         "flat_below": FLAT_BELOW,
@@ -402,7 +419,7 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
         **split.notes,
         **ladders.settings,
         "pools": {name: int(p.shape[0]) for name, p in ladders.pools.items()},
-        "images_decoded": n_images,
+        "images_decoded": sum(p.shape[0] for p in ladders.pools.values()) if "images" in fields else 0,
         "features": {**feature_counts, "note": "computed now; reused from the run's reference rows (same image "
                                                "bytes); cached from an earlier validation of the same images"},
         "timing_s": {k: round(v, 2) for k, v in timing.items()},
@@ -410,10 +427,9 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
     return {
         "settings": settings,
         "ladders": {name: {"param": ladder.param, "levels": ladder.levels} for name, ladder in ladders.ladders.items()},
-        "metrics": section_metrics,
-        "uncovered": uncovered(section_metrics, ladders.ladders),
+        "metrics": entries,
+        "uncovered": uncovered(entries, ladders.ladders),
     }
-
 
 
 def add_validation(doc: dict[str, Any], setup: RunSetup, metrics: Sequence[Metric], out: Path,
