@@ -9,6 +9,7 @@ Headline metrics are solid, diagnostics dashed.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,7 +38,9 @@ def ladder_plot(validation: Mapping[str, Any], path: str | Path, *, title: str |
 
     ladders = validation.get("ladders", {})
     metrics = validation.get("metrics", {})
-    keys = shown_keys(validation)
+    # keys that moved somewhere (a metric flat on every ladder adds a legend entry and nothing else)
+    keys = [k for k in shown_keys(validation)
+            if any(r.get("verdict") not in ("flat", "untested") for r in metrics[k].get("ladders", {}).values())]
     names = list(ladders)
     cols = min(3, max(1, len(names)))
     rows = (len(names) + cols - 1) // cols
@@ -81,6 +84,12 @@ def ladder_plot(validation: Mapping[str, Any], path: str | Path, *, title: str |
     fig.suptitle(title or "Known-answer ladders: each metric's badness along each degradation", fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=80, format="png")
     plt.close(fig)
+    from PIL import Image
+
+    buffer.seek(0)
+    with Image.open(buffer) as image:  # a 256-colour palette keeps the PNG small enough to commit
+        image.convert("RGB").quantize(colors=256).save(path, format="PNG", optimize=True)
     return path
