@@ -71,6 +71,9 @@ class RunConfig:
     out: str = "aebench-out"
     cache_dir: str | None = None
     figures: bool = True
+    # the known-answer ladders (aebench.validation): None = not run; a dict (size, steps, ladders,
+    # clusters; may be empty) = run them too and store the `validation` section
+    validation: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------
     @classmethod
@@ -203,6 +206,10 @@ class RunConfig:
         if self.needs_images:
             cls = get_registry("feature extractor").get(self.features)
             build_options(cls.Options, self.feature_options, owner=self.features)
+        if self.validation is not None:
+            from aebench.validation.run import ValidationOptions
+
+            ValidationOptions.from_dict(self.validation)
 
     def _check_input_files(self) -> None:
         """Files named on the command line must exist, checked before anything that would need them."""

@@ -48,11 +48,12 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file defining a whole suite.")
 @click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
+@click.option("--validate", is_flag=True, help="Also run the known-answer ladders of `aebench validate` and store them in the results.")
 @click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
                 assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size, out,
-                cache_dir, config_path, no_figures, force, quiet) -> int:
+                cache_dir, config_path, no_figures, validate, force, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
@@ -66,7 +67,7 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         n_seeds=n_seeds, assignments=assignments, regions=regions, metrics=metrics, features=features,
         reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
         batch_size=batch_size, out=out, cache_dir=cache_dir, config_path=config_path, no_figures=no_figures,
-        notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
+        validate=validate, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
 
     started = time.perf_counter()
     doc = run_benchmark(config, quiet=quiet, force=force)
@@ -92,7 +93,7 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
                         samplers=(), all_samplers=False, n=None, seed=None, n_seeds=None, assignments=(), regions=(),
                         metrics=(), features=None, reference=None, n_real=None, target=None, latent_dim=None,
                         device=None, batch_size=None, out=None, cache_dir=None, config_path=None, no_figures=False,
-                        notify: Callable[[str], None] | None = None, **_ignored: Any) -> Any:
+                        validate=False, notify: Callable[[str], None] | None = None, **_ignored: Any) -> Any:
     """The validated RunConfig that `aebench run` with these option values would use (no work done).
     Takes the click parameter names, so `ctx.params` of a parsed command line can be passed as is."""
     from aebench.options import parse_assignments
@@ -114,6 +115,8 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
         overrides["checkpoint"] = checkpoint
     if no_figures:
         overrides["figures"] = False
+    if validate:
+        overrides["validation"] = {}
     names = _split(samplers)
     if all_samplers and names:
         raise OptionError("Give either --sampler or --all, not both.")
