@@ -199,7 +199,7 @@ def judge_change(old: Estimate | None, new: Estimate | None, higher_is_better: b
     rel = worse / abs(old.value) if old.value != 0 else math.inf
     if not apart:
         return "worse", "intervals overlap"
-    if rel <= tolerance:
+    if rel <= tolerance * (1 + 1e-9):  # exactly at the tolerance passes, whatever the float rounding
         return "worse", f"within {tolerance:.0%}"
     if worse <= floor:
         return "worse", f"below the floor {floor:.3g}"

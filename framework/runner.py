@@ -263,7 +263,7 @@ def _info_entry(key: str, metric: Metric | None, higher_is_better: bool | None) 
         err_console.print(
             f"[yellow]warning:[/yellow] metric {name!r} returned {key!r} without declaring it in `columns`; "
             "it is shown as information and never ranks samplers. Declare a Column for it.",
-            highlight=False, markup=True,
+            highlight=False, soft_wrap=True,
         )
         return neutral_info(key, higher_is_better, name)
     entry: MetricInfo = {**column.for_key(key), "metric": name, "declared": True}  # type: ignore[typeddict-item]

@@ -128,7 +128,9 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
 
     ranking = [m for m in judgements.values() if m.status == "ranks"]
     overall = _overall(samplers, ranking)
-    order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), name))
+    positions = _point_positions(samplers, ranking)
+    order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
+                                              name))
     best = _top(overall)
     names = ", ".join(m.info["label"] for m in ranking)
     if not ranking:
@@ -240,6 +242,17 @@ def _overall(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) 
     n = len(estimates)
     return {a: (1 + sum(ahead(b, a) for b in estimates if b != a), n - sum(ahead(a, b) for b in estimates if b != a))
             for a in estimates}
+
+
+def _point_positions(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, float]:
+    """Mean position by point value over the ranking metrics: the display order inside a tie."""
+    positions: dict[str, list[int]] = {}
+    for m in ranking:
+        values = [(float(r["metrics"][m.key]["value"]), r["name"]) for r in samplers if r["name"] in m.ranks]
+        values.sort(reverse=bool(m.info["higher_is_better"]))
+        for i, (_, name) in enumerate(values):
+            positions.setdefault(name, []).append(i)
+    return {name: sum(p) / len(p) for name, p in positions.items()}
 
 
 def _mean_rank(name: str, ranking: list[MetricJudgement]) -> float:

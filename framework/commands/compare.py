@@ -168,6 +168,6 @@ def compare_command(ctx: click.Context, old: str, new: str, tolerance: tuple[str
         console.print(Text(comparison.headline(), style="bold red" if comparison.regressed else "green"))
     if comparison.differences:
         err_console.print(f"[yellow]warning:[/] compared runs with different settings: "
-                          f"{escape('; '.join(comparison.differences))}", highlight=False)
+                          f"{escape('; '.join(comparison.differences))}", highlight=False, soft_wrap=True)
     if comparison.regressed:
         ctx.exit(1)

@@ -94,7 +94,7 @@ def summary_table(table: ResultsTable) -> tuple[list[str], list[list[tuple[str, 
     for r in table.rows:
         cells = [(r.rank_text, r.best), (r.name + (" (ref)" if r.is_reference else ""), False), (str(r.n or ""), False)]
         if r.failed:
-            cells += [("failed", False)] + [("", False)] * max(0, len(ranking) - 1)
+            cells += [("failed", False)] + [("", False)] * (len(ranking) - 1) if ranking else []
         else:
             cells += [(r.cells[c.key].text("full"), r.cells[c.key].best) for c in ranking]
         cells.append((f"{r.time_s:.1f} s" if r.time_s is not None else "", False))
@@ -124,9 +124,8 @@ def verdict_items(table: ResultsTable) -> list[str]:
     """The verdict in sentences: what ranks, what is ahead, what is untrusted, diagnostics, set aside."""
     v = table.verdict
     items = []
-    top = [r for r in table.rows if r.best]
-    if top:
-        items.append("Ahead: " + ", ".join(f"{r.name} (rank {r.rank_text})" for r in top) + ".")
+    if table.top_line():
+        items.append(table.top_line())
     for c in table.columns:
         if c.status == "ranks":
             items.append(f"Ranks: {c.label} ({c.reason}).")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from aebench.errors import UnknownNameError
-from aebench.results_schema import GROUPS, MetricInfo, ResultsDocument
+from aebench.results_schema import GROUPS, MetricInfo, ResultsDocument, validate_results
 from aebench.verdict import MetricJudgement, Status, Verdict, format_rank, judge
 
 GROUP_TITLES = {
@@ -177,6 +177,14 @@ class ResultsTable:
     def failed(self) -> list[RowView]:
         return [r for r in self.rows if r.failed]
 
+    def top_line(self) -> str:
+        """Who leads overall: one sampler clearly first, or the group whose intervals overlap at the top."""
+        top = [r for r in self.rows if r.best]
+        if not top:
+            return ""
+        names = ", ".join(f"{r.name} (rank {r.rank_text})" for r in top)
+        return f"First: {names}." if len(top) == 1 else f"Could rank first (their intervals overlap): {names}."
+
 
 def metric_columns(results: Mapping[str, Any], metrics: Sequence[str] | None = None) -> list[str]:
     """Metric keys in display order (by declared group, then as the run declared them); `metrics`
@@ -232,7 +240,9 @@ def variant_text(results: Mapping[str, Any], row: Mapping[str, Any]) -> str:
 
 
 def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[str] | None = None) -> ResultsTable:
-    """The table model of a results document (every metric, or the `metrics` given)."""
+    """The table model of a results document (every metric, or the `metrics` given); the document is
+    checked against the results schema first, so no report renders a malformed file."""
+    validate_results(results, "results")
     keys = metric_columns(results, metrics)
     verdict = judge(results, keys)
     columns = [_column(verdict.metrics[k]) for k in keys]

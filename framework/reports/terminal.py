@@ -159,9 +159,8 @@ def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> lis
     """The verdict under the table: what ranks and why, what does not, what the diagnostics mean."""
     v = model.verdict
     out = [Text(v.basis, style="bold")]
-    top = [r for r in model.rows if r.best]
-    if top:
-        out.append(Text("Ahead: " + ", ".join(f"{r.name} (rank {r.rank_text})" for r in top), style="green"))
+    if model.top_line():
+        out.append(Text(model.top_line(), style="green"))
     for col in model.columns:
         if col.status == "untrusted":
             out.append(Text(f"Not ranked, untrusted: {col.label}: {col.reason}.", style="yellow"))
