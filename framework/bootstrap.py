@@ -1,10 +1,13 @@
-"""Bootstrap percentile intervals for means (hit rates, per-point errors), vectorised and seeded.
+"""Bootstrap percentile intervals for means (hit rates, per-point errors), vectorised and seeded, and
+half-sampling standard deviations for statistics that duplicate points would bias.
 
 Resamples are drawn in blocks so that memory stays bounded (about `block_values` indices at once)
 however many points and resamples there are.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -35,3 +38,20 @@ def bootstrap_mean_ci(values: torch.Tensor | np.ndarray, n_boot: int = 1000, see
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+def half_sample_sd(statistic: Callable[[torch.Tensor], float], n: int, repeats: int = 100, seed: int = 0) -> float:
+    """Standard deviation of `statistic(rows)` over `repeats` random halves (floor(n/2) rows drawn without
+    replacement) of n points.
+
+    For a mean, the variance over random halves is exactly s^2 / n, the usual estimate of the mean's
+    variance on all n points (the finite-population factor 1 - m/n = 1/2 cancels the halved count);
+    for smooth statistics such as distances and kernel statistics it estimates the statistic's standard
+    deviation at n in the same way. Unlike a bootstrap resample, a half has no duplicate points, which
+    would bias covariance, kernel and nearest-neighbour statistics (a duplicate is its own neighbour).
+    """
+    if n < 4 or repeats < 2:
+        raise AebenchError(f"Half-sampling needs at least 4 points and 2 repeats, got {n} and {repeats}.")
+    gen = torch.Generator().manual_seed(seed)
+    values = [statistic(torch.randperm(n, generator=gen)[: n // 2]) for _ in range(repeats)]
+    return float(np.std(values, ddof=1))

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "aebench.commands.stats",
     "aebench.commands.run",
     "aebench.commands.compare",
+    "aebench.commands.validate",
 )
 
 

@@ -8,9 +8,17 @@ This avoids scipy's `sqrtm` (slow, and complex-valued on near-singular products)
 those of the symmetric A sigma2 A with A = sqrt(sigma1), so with A computed once per run (`psd_sqrt`) each
 sampler needs two matrix products and a symmetric eigensolve, several times cheaper than the general
 eigensolve at d = 2048 (where the latter takes tens of seconds on a 2-core CPU).
+
+`FrechetReference` goes one step further for the usual case of fewer samples than dimensions (n = 128
+generated images, d = 2048 Inception features): with X the centred samples, A X^T X A / (n - 1) has the
+same non-zero eigenvalues as the n x n matrix (X A)(X A)^T / (n - 1), so one n x d x d product and an
+n x n eigensolve replace every d x d operation. Scoring subsets of one sample set (FID at several
+sizes, for the bias-corrected FID-infinity) then costs only the subset's n x n eigensolve.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -82,3 +90,50 @@ def frechet_distance_sqrt(mu1: ArrayLike, sigma1: ArrayLike, sigma1_sqrt: ArrayL
     eig = torch.linalg.eigvalsh((inner + inner.T) / 2)
     trace_sqrt = float(eig.clamp_min(0).sqrt().sum())
     return float((mu1 - mu2).square().sum()) + float(sigma1.trace() + sigma2.trace()) - 2.0 * trace_sqrt
+
+
+@dataclass(frozen=True)
+class FrechetReference:
+    """A fixed reference Gaussian (mean, covariance, its square root and trace, float64) that many sample
+    sets are scored against: `distance(samples)` is `frechet_distance(mu, sigma, *mean_cov(samples))`."""
+
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    root: torch.Tensor
+    trace: float
+
+    @classmethod
+    def of(cls, features: ArrayLike) -> "FrechetReference":
+        mu, sigma = mean_cov(features)
+        return cls(mu, sigma, psd_sqrt(sigma), float(sigma.trace()))
+
+    def project(self, samples: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
+        """(samples, samples @ root) in float64: the two arrays `distance_of_rows` reads."""
+        x = _f64(samples).to(self.mu.device)
+        if x.ndim != 2 or x.shape[1] != self.mu.shape[0] or x.shape[0] < 2:
+            raise DataError(f"Frechet distance: samples of shape {tuple(x.shape)} do not match the reference's "
+                            f"dimension {self.mu.shape[0]} (or n < 2); use features from one extractor.")
+        if not torch.isfinite(x).all():
+            raise DataError("Frechet distance: samples contain NaN or inf; check the images and the extractor.")
+        return x, x @ self.root
+
+    def distance(self, samples: ArrayLike) -> float:
+        x, y = self.project(samples)
+        return self.distance_of_rows(x, y, None)
+
+    def distance_of_rows(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None) -> float:
+        """The distance of the sample subset `rows` (all when None), from `project`'s arrays."""
+        if rows is not None:
+            x, y = x[rows], y[rows]
+        n, d = x.shape
+        mu = x.mean(0)
+        xc = x - mu
+        yc = y - y.mean(0)  # = xc @ root
+        if n - 1 < d:  # non-zero eigenvalues of root sigma root from the n x n Gram matrix
+            inner = yc @ yc.T
+        else:
+            inner = yc.T @ yc
+        eig = torch.linalg.eigvalsh((inner + inner.T) / (2 * (n - 1)))
+        trace_sqrt = float(eig.clamp_min(0).sqrt().sum())
+        trace_f = float(xc.square().sum()) / (n - 1)
+        return float((self.mu - mu).square().sum()) + self.trace + trace_f - 2.0 * trace_sqrt

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS = (
     "aebench.regions.knn",
     "aebench.regions.density",
     "aebench.metrics.latent",
+    "aebench.metrics.distribution",
     "aebench.metrics.image",
     "aebench.features.inception",
     "aebench.features.fast",

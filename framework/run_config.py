@@ -72,6 +72,9 @@ class RunConfig:
     out: str = "aebench-out"
     cache_dir: str | None = None
     figures: bool = True
+    # the known-answer ladders (aebench.validation): None = not run; a dict (size, steps, ladders,
+    # clusters; may be empty) = run them too and store the `validation` section
+    validation: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------
     @classmethod
@@ -178,6 +181,10 @@ class RunConfig:
         if self.needs_images:
             cls = get_registry("feature extractor").get(self.features)
             build_options(cls.Options, self.feature_options, owner=self.features)
+        if self.validation is not None:
+            from aebench.validation.run import ValidationOptions
+
+            ValidationOptions.from_dict(self.validation)
 
     def resolve_sample_count(self, device_type: str) -> int:
         """Fix `n` for this run: the given value, else the default for the device."""

@@ -46,6 +46,14 @@ def run_benchmark(config: RunConfig, *, quiet: bool = False) -> dict[str, Any]:
         _note_metric_info(doc, values, producers)
     write_results(doc, out)
 
+    # the known-answer ladders, scored by the same metric instances; before the samplers, so a bad setting fails fast
+    if config.validation is not None:
+        from aebench.validation.run import ValidationOptions, add_validation
+
+        add_validation(doc, setup, metrics, out, ValidationOptions.from_dict(config.validation),
+                       figures=config.figures, quiet=quiet)
+        write_results(doc, out)
+
     for spec in config.samplers:
         row = _run_sampler(spec, setup, metrics, out, quiet, producers)
         doc["samplers"].append(row)

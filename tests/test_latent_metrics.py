@@ -168,9 +168,12 @@ def test_nn_distance_ratio_is_one_for_real_draws_and_large_far_away(real):
     assert fresh.value == pytest.approx(1.0, abs=0.1) and fresh.low <= fresh.value <= fresh.high
     far = metric.compute(FakeSide("far", gaussian(100, 8) + 30), real)
     assert far["nn_distance_ratio"].value > 5
-    assert far["nn_distance_ratio"].higher_is_better is False and far["nn_distance"].higher_is_better is None
+    # oriented for its job, the memorisation diagnostic: a falling ratio (copies of training latents) is worse
+    assert far["nn_distance_ratio"].higher_is_better is True and far["nn_distance"].higher_is_better is None
     expected = torch.cdist(gaussian(100, 8).double() + 30, real.train_latents.double()).min(1).values.mean()
     assert far["nn_distance"].value == pytest.approx(float(expected), rel=1e-9)
+    copies = metric.compute(FakeSide("copies", real.train_latents[:50].clone()), real)["nn_distance_ratio"]
+    assert copies.value == 0.0
 
 
 def test_reencode_ratio_against_real_heldout_error(real):

@@ -48,10 +48,11 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file defining a whole suite.")
 @click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
+@click.option("--validate", is_flag=True, help="Also run the known-answer ladders of `aebench validate` and store them in the results.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
                 assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size, out,
-                cache_dir, config_path, no_figures, quiet) -> int:
+                cache_dir, config_path, no_figures, validate, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.options import parse_assignments
     from aebench.plugins import get_registry
@@ -76,6 +77,8 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         overrides["checkpoint"] = checkpoint
     if no_figures:
         overrides["figures"] = False
+    if validate:
+        overrides["validation"] = {}
     names = _split(samplers)
     if all_samplers and names:
         raise OptionError("Give either --sampler or --all, not both.")

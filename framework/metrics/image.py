@@ -19,9 +19,13 @@ from aebench.errors import DataError
 from aebench.fid import frechet_distance_sqrt, mean_cov, psd_sqrt
 from aebench.kid import draw_subsets, kid_scores, real_terms
 from aebench.knn import kth_neighbour_distance
-from aebench.metric import FakeSide, Metric, MetricValue, RealSide
+from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
 from aebench.prdc import compute_prdc_two_k
+
+# Ladders each key worsens along step by step (decoded degraded real latents, Inception): none measured yet.
+FID_DETECTS: tuple[str, ...] = ()
+KID_DETECTS: tuple[str, ...] = ()
 
 
 def feature_pair(fake: FakeSide, real: RealSide, metric: str, min_n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,6 +67,12 @@ class FID(Metric):
     description = ("Fréchet distance between Gaussians fitted to real and generated image features (lower is "
                    "better). Biased by sample count: compare only equal counts.")
     needs = frozenset({"features"})
+    columns = (
+        Column("fid", "FID", False, group="image", role="diagnostic", detects=FID_DETECTS,
+               description="FID of the decoded samples against real images: decoder + sampler quality. The "
+                           "decoder's blur is common to every sampler and dominates it, so it barely separates "
+                           "samplers (a collapsed sampler can beat a good one); biased by the sample count."),
+    )
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         f, r = feature_pair(fake, real, self.name)
@@ -80,6 +90,11 @@ class KID(Metric):
     description = ("Kernel Inception Distance: unbiased squared MMD, cubic polynomial kernel, mean over random "
                    "subsets (lower is better); interval: 2.5-97.5 percentiles of the subset scores.")
     needs = frozenset({"features"})
+    columns = (
+        Column("kid", "KID", False, group="image", role="diagnostic", detects=KID_DETECTS,
+               description="KID (unbiased polynomial-kernel MMD^2 of Inception features) of the decoded samples "
+                           "against real images: decoder + sampler quality, dominated by the decoder's blur."),
+    )
 
     @dataclass(frozen=True)
     class Options:
@@ -115,6 +130,17 @@ class PRDC(Metric):
                    "(Naeem et al. 2020) of generated vs real image features; higher is better, density can "
                    "exceed 1.")
     needs = frozenset({"features"})
+    columns = (
+        Column("precision", "precision", True, group="image", unit="rate", role="diagnostic",
+               description="share of decoded samples inside some real image's k-NN ball in feature space; "
+                           "about 0 for every decoded set when the decoder blurs (the balls are tight)."),
+        Column("recall", "recall", True, group="image", unit="rate", role="diagnostic",
+               description="share of real images inside some decoded sample's k-NN ball in feature space."),
+        Column("density", "density", True, group="image", role="diagnostic",
+               description="mean number of real k-NN balls holding a decoded sample, over k (Naeem et al.)."),
+        Column("coverage", "coverage", True, group="image", unit="rate", role="diagnostic",
+               description="share of real images whose k-NN ball holds a decoded sample (Naeem et al.)."),
+    )
 
     @dataclass(frozen=True)
     class Options:

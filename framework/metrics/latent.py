@@ -23,10 +23,19 @@ from aebench import hookimpl
 from aebench.bootstrap import bootstrap_mean_ci
 from aebench.errors import AebenchError
 from aebench.knn import kth_neighbour_distance, nearest_distance
-from aebench.metric import FakeSide, Metric, MetricValue, RealSide
+from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
 from aebench.prdc import compute_prdc_two_k
 from aebench.region import Region
+
+# Ladders (see aebench.metric.LADDERS) each key was measured to worsen along, step by step, on the ORL and
+# Fashion-MNIST models. These are diagnostics: each also rewards some other failure (see the descriptions).
+HIT_DETECTS = ("spread", "contamination")  # rewards collapse and copies
+RECALL_DETECTS = ("collapse", "mode_drop")  # rewards spread and contamination (uniform points recall 100%)
+PRECISION_DETECTS = ("spread", "contamination", "moments")  # blind to collapse and dropped modes
+DENSITY_DETECTS = ("spread", "contamination", "moments")  # rewards collapse (points bunched where data is dense)
+COVERAGE_DETECTS = ("spread", "contamination")  # blind to collapse in high dimension
+REENCODE_DETECTS = ("spread", "contamination", "moments")  # blind to collapse
 
 
 def _check_latents(fake: FakeSide, real: RealSide, metric: str) -> torch.Tensor:
@@ -69,6 +78,12 @@ class RegionHits(Metric):
 
     name = "region_hits"
     description = "share of sampled latents inside each calibrated region (hit_<region>), with bootstrap 95% CI"
+    columns = (
+        Column("hit_*", "hit *", True, group="region", unit="rate", role="diagnostic", detects=HIT_DETECTS,
+               description="share of samples the calibrated region accepts (95% of held-out latents are inside); "
+                           "falls when points leave the data, but rewards collapse: points bunched at the centre "
+                           "hit 100%. Read it with latent_recall."),
+    )
 
     @dataclass(frozen=True)
     class Options:
@@ -92,6 +107,23 @@ class LatentCoverage(Metric):
 
     name = "latent_coverage"
     description = "latent-space precision/recall (k=3) and density/coverage (k=5) of the held-out latents; recall exposes collapse"
+    columns = (
+        Column("latent_recall", "z recall", True, group="latent", unit="rate", role="diagnostic",
+               detects=RECALL_DETECTS,
+               description="share of held-out latents inside some sample's k-NN ball: exposes collapse, but "
+                           "rewards spread (uniform points recall 100%)."),
+        Column("latent_precision", "z precision", True, group="latent", unit="rate", role="diagnostic",
+               detects=PRECISION_DETECTS,
+               description="share of samples inside some held-out latent's k-NN ball: falls when points leave "
+                           "the data, blind to collapse."),
+        Column("latent_density", "z density", True, group="latent", role="diagnostic", detects=DENSITY_DETECTS,
+               description="mean number of held-out k-NN balls holding a sample, over k (Naeem et al.); can "
+                           "exceed 1, rewards points bunched where the data is dense."),
+        Column("latent_coverage", "z coverage", True, group="latent", unit="rate", role="diagnostic",
+               detects=COVERAGE_DETECTS,
+               description="share of held-out k-NN balls holding a sample (Naeem et al.); in high dimension "
+                           "the centre lies in every ball, so it does not expose collapse."),
+    )
 
     @dataclass(frozen=True)
     class Options:
@@ -128,6 +160,17 @@ class LatentDistance(Metric):
 
     name = "latent_distance"
     description = "mean distance to the nearest training latent, divided by that of held-out latents (1 = like real)"
+    columns = (
+        Column("nn_distance_ratio", "nn distance ratio", True, group="latent", role="diagnostic",
+               detects=("memorisation",),
+               description="mean distance from each sample to its nearest training latent, over that of "
+                           "held-out latents: 1 is like new real data; towards 0 the sampler copies training "
+                           "latents (memorisation; collapse also lowers it), above 1 its points lie off the data "
+                           "(spread). Oriented so that a falling value reads as worse: it is the memorisation "
+                           "diagnostic, not a quality score."),
+        Column("nn_distance", "nn distance", None, group="latent", role="info",
+               description="mean distance from each sample to its nearest training latent (latent units)."),
+    )
 
     @dataclass(frozen=True)
     class Options:
@@ -151,7 +194,7 @@ class LatentDistance(Metric):
         n = int(z.shape[0])
         info = {"reference": "training latents", "heldout_nn_distance": ref}
         return {
-            "nn_distance_ratio": MetricValue(float(dist.mean()) / ref, False, low, high, n, info),
+            "nn_distance_ratio": MetricValue(float(dist.mean()) / ref, True, low, high, n, info),
             "nn_distance": MetricValue(float(dist.mean()), None, n=n, info=info),
         }
 
@@ -161,6 +204,15 @@ class Reencode(Metric):
 
     name = "reencode"
     description = "mean |E(D(z)) - z| divided by that of real held-out latents (1 = like real)"
+    columns = (
+        Column("reencode_ratio", "re-encode ratio", False, group="latent", role="diagnostic",
+               detects=REENCODE_DETECTS,
+               description="mean |E(D(z)) - z| over that of real held-out latents: how far decoding then "
+                           "encoding moves a point, relative to real data (1 = like real, larger = the decoder "
+                           "does not know the point)."),
+        Column("reencode_error", "re-encode error", None, group="latent", role="info",
+               description="mean |E(D(z)) - z| of the samples (latent units)."),
+    )
     needs = frozenset({"latents", "reencoded"})
 
     @dataclass(frozen=True)

@@ -140,6 +140,11 @@ def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:
             parts.append(f"<h3>{escape(name)}</h3>")
             parts.append('<div class="figs">' + "".join(_figure(out_dir, k, v) for k, v in figs.items()) + "</div>")
 
+    if results.get("validation"):
+        from aebench.reports.validation import validation_html
+
+        parts.append(validation_html(results, out_dir))
+
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n"

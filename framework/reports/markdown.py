@@ -263,6 +263,10 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         lines += ["", "## Figures", ""]
         lines += [f"![{_cell(k)}]({_url(v)})" for k, v in overall.items()]
         lines += [f"- {_cell(name)}: " + " · ".join(_link(k, v) for k, v in figs.items()) for name, figs in per_row]
+    if results.get("validation"):
+        from aebench.reports.validation import validation_markdown
+
+        lines += ["", validation_markdown(results).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

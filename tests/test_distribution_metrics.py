@@ -1,0 +1,241 @@
+"""Latent distribution metrics (latent_fd, latent_mmd, latent_1nn) against independent formulations
+(scipy sqrtm, a numpy double loop, scikit-learn's nearest-neighbour classifier), on synthetic Gaussians
+with known answers, and the half-sampling interval they use."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from scipy.spatial.distance import pdist
+from sklearn.neighbors import KNeighborsClassifier
+
+from aebench.bootstrap import half_sample_sd
+from aebench.errors import AebenchError, DataError
+from aebench.fid import FrechetReference
+from aebench.metric import FakeSide, RealSide
+from aebench.metrics.distribution import LatentFD, LatentMMD, LatentOneNN
+from aebench.mmd import RBFKernel, median_distance, mmd2_unbiased
+from aebench.stats import compute_stats
+from aebench.two_sample import one_nn_accuracy
+
+DIM = 5
+
+
+def gauss(n: int, seed: int, shift: float = 0.0, scale: float = 1.0, dim: int = DIM) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.eye(dim, dtype=torch.float64) + 0.3 * torch.randn(dim, dim, generator=torch.Generator().manual_seed(99),
+                                                                   dtype=torch.float64)
+    return ((torch.randn(n, dim, generator=g, dtype=torch.float64) * scale) @ mix + shift).float()
+
+
+def real_side(held: torch.Tensor, seed: int = 0) -> RealSide:
+    train = gauss(50, 1234, dim=held.shape[1])
+    return RealSide(train, held, compute_stats(train), seed=seed)
+
+
+def scipy_fd(a: np.ndarray, b: np.ndarray) -> float:
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+# ---------------------------------------------------------------- Fréchet distance
+
+
+@pytest.mark.parametrize("n", [4, 30, 200])  # fewer and more samples than dimensions (d = 12)
+def test_frechet_reference_matches_scipy_sqrtm(n):
+    ref = gauss(300, 0, dim=12).double()
+    fake = gauss(n, 1, shift=0.4, scale=1.3, dim=12).double()
+    expected = scipy_fd(ref.numpy(), fake.numpy())
+    assert FrechetReference.of(ref).distance(fake) == pytest.approx(expected, rel=1e-7, abs=1e-8)
+
+
+def test_frechet_reference_subsets_equal_the_distance_of_the_subset():
+    ref = FrechetReference.of(gauss(100, 0))
+    fake = gauss(40, 1, shift=1.0)
+    x, y = ref.project(fake)
+    rows = torch.tensor([3, 5, 8, 13, 21, 34])
+    assert ref.distance_of_rows(x, y, rows) == pytest.approx(ref.distance(fake[rows]), rel=1e-10)
+
+
+def test_latent_fd_against_scipy_and_known_answers():
+    held = gauss(400, 0)
+    real = real_side(held)
+    metric = LatentFD()
+    fake = gauss(150, 1, shift=0.5)
+    v = metric.compute(FakeSide("s", fake, seed=3), real)["latent_fd"]
+    assert v.value == pytest.approx(scipy_fd(held.double().numpy(), fake.double().numpy()), rel=1e-6)
+    assert v.higher_is_better is False and v.n == 150 and v.info["n_real"] == 400
+    assert v.low <= v.value <= v.high
+    same = metric.compute(FakeSide("same", gauss(400, 2)), real)["latent_fd"].value
+    assert same < 0.1 < v.value  # a fresh draw of one Gaussian: only the small-sample bias (~d^2/n) remains
+    assert metric.compute(FakeSide("held", held), real)["latent_fd"].value == pytest.approx(0.0, abs=1e-9)
+    # interval from random halves: reproducible from the seed, and its width tracks the spread over draws
+    again = metric.compute(FakeSide("s", fake, seed=3), real)["latent_fd"]
+    assert (again.low, again.high) == (v.low, v.high)
+    draws = [metric.compute(FakeSide("d", gauss(150, 10 + i, shift=0.5)), real)["latent_fd"].value for i in range(30)]
+    half_width = (v.high - v.low) / 2 / 1.96
+    assert 0.5 < half_width / np.std(draws) < 2.0
+
+
+def test_latent_fd_caches_the_heldout_fit_and_rejects_wrong_dimension():
+    real = real_side(gauss(100, 0))
+    metric = LatentFD()
+    metric.compute(FakeSide("a", gauss(20, 1)), real)
+    fit = real.cache["latent_fd"]["reference"]
+    metric.compute(FakeSide("b", gauss(20, 2)), real)
+    assert real.cache["latent_fd"]["reference"] is fit
+    with pytest.raises(AebenchError, match="expected \\[n, 5\\]"):
+        metric.compute(FakeSide("bad", torch.zeros(10, 3)), real)
+
+
+# ---------------------------------------------------------------- MMD
+
+
+def loop_mmd2(x: np.ndarray, y: np.ndarray, bandwidths: list[float]) -> float:
+    def k(a, b):
+        d2 = ((a - b) ** 2).sum()
+        return np.mean([math.exp(-d2 / (2 * h * h)) for h in bandwidths])
+
+    n, m = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(n) for j in range(m)) / (n * m)
+    return xx + yy - 2 * xy
+
+
+def test_mmd2_unbiased_matches_a_double_loop():
+    x, y = gauss(25, 0).double(), gauss(18, 1, shift=0.7).double()
+    bandwidths = [0.5, 1.0, 3.0]
+    expected = loop_mmd2(x.numpy(), y.numpy(), bandwidths)
+    assert mmd2_unbiased(RBFKernel(tuple(bandwidths)), x, y) == pytest.approx(expected, rel=1e-10)
+
+
+def test_latent_mmd_against_double_loop_with_median_bandwidths():
+    held = gauss(40, 0)
+    real = real_side(held)
+    fake = gauss(30, 1, shift=0.6)
+    v = LatentMMD().compute(FakeSide("s", fake, seed=1), real)["latent_mmd"]
+    median = float(np.median(pdist(held.double().numpy())))
+    assert v.info["median_distance"] == pytest.approx(median, rel=1e-9)
+    expected = loop_mmd2(held.double().numpy(), fake.double().numpy(), [s * median for s in (0.25, 0.5, 1.0, 2.0)])
+    assert v.value == pytest.approx(expected, rel=1e-9)
+    assert v.low < v.value < v.high and v.higher_is_better is False
+
+
+def test_latent_mmd_known_answers_and_chunked_gram(monkeypatch):
+    real = real_side(gauss(300, 0))
+    metric = LatentMMD()
+    same = metric.compute(FakeSide("same", gauss(300, 1)), real)["latent_mmd"]
+    shifted = metric.compute(FakeSide("shift", gauss(300, 2, shift=0.5)), real)["latent_mmd"]
+    wide = metric.compute(FakeSide("wide", gauss(300, 3, scale=2.0)), real)["latent_mmd"]
+    assert abs(same.value) < 0.005  # unbiased: ~0, may dip below
+    assert shifted.value > 0.02 and wide.value > 0.05 and shifted.low > same.high
+    # the interval is over the samples (the held-out set is common to every sampler): its width tracks
+    # the spread of the value over fresh draws of the samples against the same held-out latents
+    draws = [metric.compute(FakeSide("d", gauss(300, 10 + i, shift=0.5)), real)["latent_mmd"].value for i in range(30)]
+    assert 0.5 < (shifted.high - shifted.low) / 2 / 1.96 / np.std(draws) < 2.0
+    # without room for the samples' whole kernel matrix the value and interval are the same
+    import aebench.metrics.distribution as distribution
+
+    monkeypatch.setattr(distribution, "GRAM_BYTES", 8)
+    again = metric.compute(FakeSide("shift", gauss(300, 2, shift=0.5)), real)["latent_mmd"]
+    assert again.value == pytest.approx(shifted.value, rel=1e-9) and again.low == pytest.approx(shifted.low, rel=1e-6)
+
+
+def test_median_distance_and_kernel_errors():
+    x = gauss(30, 0).double()
+    assert median_distance(x) == pytest.approx(float(np.median(pdist(x.numpy()))), rel=1e-12)
+    with pytest.raises(DataError, match="positive"):
+        RBFKernel((0.0,))
+    real = real_side(torch.zeros(10, DIM))
+    with pytest.raises(AebenchError, match="coincide"):
+        LatentMMD().compute(FakeSide("s", gauss(10, 1)), real)
+
+
+# ---------------------------------------------------------------- 1-NN two-sample accuracy
+
+
+def sklearn_loo_1nn(real: np.ndarray, fake: np.ndarray) -> float:
+    x = np.concatenate([real, fake])
+    y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+    correct = 0
+    for i in range(len(x)):
+        keep = np.arange(len(x)) != i
+        clf = KNeighborsClassifier(n_neighbors=1, algorithm="brute").fit(x[keep], y[keep])
+        correct += clf.predict(x[i:i + 1])[0] == y[i]
+    return correct / len(x)
+
+
+def test_one_nn_accuracy_matches_sklearn_leave_one_out():
+    real, fake = gauss(30, 0).double(), gauss(30, 1, shift=0.8).double()
+    res = one_nn_accuracy(real, fake)
+    assert res.accuracy == pytest.approx(sklearn_loo_1nn(real.numpy(), fake.numpy()), abs=1e-12)
+    assert res.accuracy == pytest.approx((res.real_accuracy + res.fake_accuracy) / 2)
+    with pytest.raises(DataError, match="one shape"):
+        one_nn_accuracy(real, fake[:10])
+
+
+def test_one_nn_ties_count_half():
+    real = torch.tensor([[0.0], [10.0]])
+    fake = torch.tensor([[0.0], [10.0]])  # every point's nearest other point is its twin in the other set
+    assert one_nn_accuracy(real, fake).accuracy == 0.0
+    real = torch.tensor([[0.0], [2.0]])
+    fake = torch.tensor([[4.0], [6.0]])  # real 2 and fake 4 are as far from their own set as from the other
+    res = one_nn_accuracy(real, fake)
+    assert res.real_accuracy == 0.75 and res.fake_accuracy == 0.75
+
+
+def test_latent_1nn_known_answers_equal_sizes_and_interval():
+    held = gauss(200, 0)
+    real = real_side(held)
+    metric = LatentOneNN()
+    same = metric.compute(FakeSide("same", gauss(200, 1)), real)["latent_1nn"]
+    far = metric.compute(FakeSide("far", gauss(200, 2, shift=6.0)), real)["latent_1nn"]
+    assert abs(same.value - 0.5) < 0.08 and same.low < 0.5 < same.high
+    assert far.value == 1.0 and far.higher_is_better is False
+    # more samples than held-out latents: a seeded subset of the samples, same size as the held-out set
+    big = metric.compute(FakeSide("big", gauss(500, 3), seed=4), real)["latent_1nn"]
+    assert big.info["m"] == 200 and big.n == 500
+    again = metric.compute(FakeSide("big", gauss(500, 3), seed=4), real)["latent_1nn"]
+    assert again.value == big.value
+    # fewer samples than held-out latents: a fixed held-out subset, reused for every sampler
+    small = metric.compute(FakeSide("small", gauss(60, 5)), real)["latent_1nn"]
+    assert small.info["m"] == 60 and 60 in real.cache["latent_1nn"]
+
+
+def test_same_moments_wrong_shape_fools_fd_not_1nn():
+    """Two tight clusters versus a Gaussian with exactly their mean and covariance: the Fréchet distance
+    is ~0 by construction, the 1-NN accuracy is near 1."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.zeros(2, DIM)
+    centres[0, 0], centres[1, 0] = -3.0, 3.0
+
+    def clusters(n: int) -> torch.Tensor:
+        pick = torch.randint(0, 2, (n,), generator=g)
+        return centres[pick] + 0.1 * torch.randn(n, DIM, generator=g)
+
+    held = clusters(300)
+    mu, cov = held.double().mean(0), torch.cov(held.double().T)
+    fake = (mu + torch.randn(300, DIM, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(cov).T).float()
+    real = real_side(held)
+    fd = LatentFD().compute(FakeSide("g", fake), real)["latent_fd"].value
+    shape = LatentOneNN().compute(FakeSide("g", fake), real)["latent_1nn"].value
+    spread = LatentFD().compute(FakeSide("s", clusters(300) * 1.5), real)["latent_fd"].value
+    assert fd < 0.2 * spread and shape > 0.9
+
+
+# ---------------------------------------------------------------- half-sampling
+
+
+def test_half_sample_sd_of_a_mean_is_the_standard_error():
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=400))
+    sd = half_sample_sd(lambda rows: float(x[rows].mean()), 400, repeats=400, seed=1)
+    assert sd == pytest.approx(float(x.std()) / math.sqrt(400), rel=0.15)
+    with pytest.raises(AebenchError, match="at least 4"):
+        half_sample_sd(lambda rows: 0.0, 3)
