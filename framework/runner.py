@@ -258,10 +258,10 @@ def _note_metric_info(doc: dict[str, Any], values: dict[str, Any], producers: di
         if key in doc["metric_info"]:
             continue
         hib = value.higher_is_better if isinstance(value, MetricValue) else value
-        doc["metric_info"][key] = _info_entry(key, producers.get(key), hib)
+        doc["metric_info"][key] = metric_info_entry(key, producers.get(key), hib)
 
 
-def _info_entry(key: str, metric: Metric | None, higher_is_better: bool | None) -> MetricInfo:
+def metric_info_entry(key: str, metric: Metric | None, higher_is_better: bool | None) -> MetricInfo:
     """What `key` means, from the declaration of the metric that produced it. A key the metric did not
     declare gets a neutral entry (its own name, group 'other', role 'info': shown, never ranked) and
     a warning that tells the metric's author what to add."""

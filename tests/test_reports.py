@@ -204,7 +204,8 @@ def test_terminal_verdict_lines(toy_run):
     flat = " ".join(text.split())
     assert "Ranked by radius error: validated on the reference data sets, not on this model — run with --validate." in flat
     assert "Not ranked, untrusted: feature gap: the extractor 'fast' is not a validated judge of images." in flat
-    assert "Diagnostic, never ranked: near share: share of samples inside the held-out median radius" in flat
+    assert "Diagnostics, shown but never ranked (their caveats are in report.md): near share: share of samples " \
+        "inside the held-out median radius" in flat  # the description's first clause
     assert "Set aside, the same on every row: zero a 0.0%, dimension 16.00." in flat
     assert "plane_paths_conditional_angles = plane_paths (others=conditional, angles=[0, 45])" in flat
     assert "zero a ↑" not in text  # a flat column is not a table column in the terminal
@@ -286,3 +287,16 @@ def test_html_is_self_contained_built_from_the_table_model_and_escapes(toy_run):
 
 
 TOY_FIGURE_SAMPLERS = (("gaussian", "gaussian", ()), ("uniform", "uniform", ()))
+
+
+def test_built_in_latent_metrics_read_the_same_in_every_report(toy_run):
+    """One name per metric: the latent metrics' headers say 'latent', as their keys and the README do."""
+    doc = toy_run(metrics=("latent_coverage", "latent_fd", "latent_mmd"), seeds=(0, 1))
+    _, text = _render(doc, 200)
+    md = render_markdown(doc)
+    html = render_html(doc, doc["config"]["out"])
+    for header in ("latent recall ↑", "latent coverage ↑", "latent FD ↓", "latent MMD² ↓"):
+        assert header in text and header in md and f">{header}</th>" in html, header
+    for page in (text, md, html):
+        assert not re.search(r"\bz (recall|precision|coverage|density|FD|MMD)", page)
+    assert "Ranked by latent FD, latent MMD²" in text and "Ranked by latent FD, latent MMD²" in md

@@ -13,6 +13,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 from rich import box
 from rich.console import Console, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -155,10 +156,23 @@ def layout_results(model: ResultsTable, console: Console, columns: Sequence[Colu
     return "grouped", parts
 
 
-def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> list[Text]:
+def first_clause(text: str) -> str:
+    """A description's opening clause (up to the first ':' or ';' outside brackets), for one terminal line."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and ch in ":;":
+            return text[:i].strip()
+    return text.strip().rstrip(".")
+
+
+def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> list[RenderableType]:
     """The verdict under the table: what ranks and why, what does not, what the diagnostics mean."""
     v = model.verdict
-    out = [Text(v.basis, style="bold")]
+    out: list[RenderableType] = [Text(v.basis, style="bold")]
     if model.top_line():
         out.append(Text(model.top_line(), style="green"))
     for col in model.columns:
@@ -167,9 +181,11 @@ def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> lis
     by_meaning: dict[str, list[str]] = {}
     for col in model.columns:
         if col.status == "diagnostic":
-            by_meaning.setdefault(col.description, []).append(col.label)
+            by_meaning.setdefault(first_clause(col.description), []).append(col.label)
+    if by_meaning:
+        out.append(Text("Diagnostics, shown but never ranked (their caveats are in report.md):"))
     for meaning, labels in by_meaning.items():
-        out.append(Text(f"Diagnostic, never ranked: {', '.join(labels)}" + (f": {meaning}" if meaning else "")))
+        out.append(Padding(Text(f"{', '.join(labels)}" + (f": {meaning}" if meaning else "")), (0, 0, 0, 2)))
     flat = [c for c in model.columns if c.status == "flat"]
     if flat:
         out.append(Text("Set aside, the same on every row: " + ", ".join(
