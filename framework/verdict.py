@@ -7,7 +7,8 @@ A benchmark's verdict is only as good as the metrics behind it, so the rules are
   were validated on the reference data sets, not on this model;
 - *diagnostic* metrics (hit rates, latent recall: they reward collapse or spread) are shown with their
   meaning and never ranked or highlighted; *info* metrics have no better direction;
-- a column whose every row has the same value carries no information on this run and is set aside;
+- a column with the same value for every sampler (image PRDC at 0 when the decoder blurs) carries no
+  information on this run and is set aside;
 - a gap counts only where intervals (seed spread or the metric's own bootstrap interval) do not
   overlap: overlapping rows share a rank range such as "1–2" instead of a false winner;
 - reference rows are shown, never ranked; failed rows are listed, never ranked.
@@ -155,13 +156,18 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
 
 def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, validation: Mapping[str, Any] | None,
                   samplers: list[Mapping[str, Any]], every_row: list[Mapping[str, Any]]) -> MetricJudgement:
-    values = [float(r["metrics"][key]["value"]) for r in every_row
-              if _finite(r.get("metrics", {}).get(key, {}).get("value"))]
+    def finite_values(rows: list[Mapping[str, Any]]) -> list[float]:
+        return [float(r["metrics"][key]["value"]) for r in rows if _finite(r.get("metrics", {}).get(key, {}).get("value"))]
+
+    # informative = it tells the samplers apart; with fewer than two samplers, judge it over every row
+    values = finite_values(samplers)
+    if len(values) < 2:
+        values = finite_values(every_row)
     if not values:
         return MetricJudgement(key, info, "flat", "no row has a finite value")
     lo, hi = min(values), max(values)
     if len(values) > 1 and hi - lo <= _EQUAL * max(1.0, abs(hi), abs(lo)):
-        return MetricJudgement(key, info, "flat", "the same value on every row: it tells the samplers apart on "
+        return MetricJudgement(key, info, "flat", "the same value for every sampler: it tells them apart on "
                                "nothing here", flat_value=values[0])
     hib = info.get("higher_is_better")
     role = info.get("role", "info")

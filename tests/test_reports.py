@@ -150,6 +150,7 @@ def test_numbers_read_by_their_declared_unit():
     assert format_entry({"value": 0.0276, "std": 0.00096}) == "0.0276 ± 0.0010"  # the spread in the mean's decimals
     assert format_entry({"value": 0.5, "low": 0.4, "high": 0.6}, "rate") == "50.0% [40.0%, 60.0%]"
     assert format_entry(None) == "—"
+    assert format_number(-5.9e-11) == "-5.9e-11" and format_entry({"value": 5e-5, "std": 1.234e-5}) == "5e-05 ± 1.2e-05"
 
 
 def test_columns_follow_the_declared_groups(toy_run):
@@ -206,7 +207,7 @@ def test_terminal_verdict_lines(toy_run):
     assert "Not ranked, untrusted: feature gap: the extractor 'fast' is not a validated judge of images." in flat
     assert "Diagnostics, shown but never ranked (their caveats are in report.md): near share: share of samples " \
         "inside the held-out median radius" in flat  # the description's first clause
-    assert "Set aside, the same on every row: zero a 0.0%, dimension 16.00." in flat
+    assert "Set aside, the same for every sampler: zero a 0.0%, dimension 16.00." in flat
     assert "plane_paths_conditional_angles = plane_paths (others=conditional, angles=[0, 45])" in flat
     assert "zero a ↑" not in text  # a flat column is not a table column in the terminal
 
@@ -248,8 +249,9 @@ def test_markdown_report(tmp_path, toy_run):
         assert (f"**{cell}**" in line) == row.best and cell in line
         assert "**" not in line.split("|")[3]  # near share: a diagnostic, never bold
     assert "- Could rank first" in md or "- First:" in md
-    assert "- Set aside, the same on every row (no information on this run): zero a 0.0%, dimension 16.00." in md
+    assert "- Set aside, the same for every sampler (no information on this run): zero a 0.0%, dimension 16.00." in md
     assert "## Samplers" in md and "| plane_conditional | plane_paths (others=conditional) |" in md
+    assert "<td>plane_conditional</td><td>plane_paths (others=conditional)</td>" in render_html(doc, tmp_path)
     assert "validated judge: no" in md and "not a validated judge of image quality" in md
     assert "| box | 95.0% |" in md
     out = write_markdown(doc, tmp_path)

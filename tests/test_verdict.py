@@ -151,11 +151,16 @@ def test_columns_without_information_are_set_aside(toy_run):
     doc = toy_run()
     v = judge(doc)
     assert v.metrics["toy_zero_a"].status == "flat" and v.metrics["toy_zero_a"].flat_value == 0.0
-    assert v.metrics["dimension"].status == "flat"  # 16 on every row
+    assert v.metrics["dimension"].status == "flat"  # 16 for every sampler
     assert "toy_zero_a" not in v.ranking_keys  # a flat headline metric never ranks
     # a value that differs on one row only makes the column informative again
     set_value(doc, "uniform", "toy_zero_a", 0.5)
     assert judge(doc).metrics["toy_zero_a"].status == "ranks"
+    # image precision at 0 for every sampler tells them apart on nothing, whatever the real images score
+    for name in FIVE:
+        set_value(doc, name, "near_share", 0.0)
+    set_value(doc, "real_heldout", "near_share", 0.9)
+    assert judge(doc).metrics["near_share"].status == "flat"
 
 
 def test_references_and_failed_rows_are_never_ranked(toy_run):

@@ -108,7 +108,7 @@ def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:
         parts += [f"<h3>{escape(title)}</h3>",
                   f"<table><thead><tr><th>sampler</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"]
     parts.append('<p class="caption">Green: ahead on a metric that ranks (intervals apart from the rows behind); '
-                 "italic grey: untrusted here; light grey: the same value on every row. ↑ higher is better, ↓ lower "
+                 "italic grey: untrusted here; light grey: the same value for every sampler. ↑ higher is better, ↓ lower "
                  "is better; ± is the std over seeds, [low, high] a 95% interval; grey rows are references, never "
                  "ranked.</p>")
     if table.variants:

@@ -143,7 +143,7 @@ def verdict_items(table: ResultsTable) -> list[str]:
         items.append(f"Information, no better direction: {', '.join(infos)}.")
     flat = table.flat
     if flat:
-        items.append("Set aside, the same on every row (no information on this run): " + ", ".join(
+        items.append("Set aside, the same for every sampler (no information on this run): " + ", ".join(
             f"{c.label} {format_number(c.flat_value, unit=c.unit)}" if c.flat_value is not None else f"{c.label} (no value)"
             for c in flat) + ".")
     if v.uncovered:

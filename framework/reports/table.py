@@ -30,6 +30,9 @@ def result_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [*results.get("references", []), *results.get("samplers", [])]
 
 
+SMALL = 1e-4  # below this, numbers are written in scientific notation (5.9e-11, not 0.000000000059)
+
+
 def _decimals(value: float) -> int:
     """Decimals that show `value` as people read it: one from 100 up, two from 1 up, else three
     significant digits."""
@@ -44,8 +47,8 @@ def _decimals(value: float) -> int:
 
 def format_number(value: float | None, *, unit: str = "", like: float | None = None) -> str:
     """A value as people read it: shares (unit 'rate') as percentages with one decimal; else one
-    decimal from 100 up, two from 1 up, three significant digits below. `like`: use the decimals of
-    that value instead (a spread printed next to its mean)."""
+    decimal from 100 up, two from 1 up, three significant digits below (scientific notation under
+    1e-4). `like`: use the decimals of that value instead (a spread printed next to its mean)."""
     if value is None:
         return "—"
     value = float(value)
@@ -54,6 +57,8 @@ def format_number(value: float | None, *, unit: str = "", like: float | None = N
     if unit == "rate":
         return f"{100 * value:.1f}%"
     ref = value if like is None or not math.isfinite(like) or like == 0 else float(like)
+    if ref != 0 and abs(ref) < SMALL:
+        return f"{value:.2g}" if like is not None and like != value else f"{value:.3g}"
     return f"{value:.{_decimals(ref)}f}"
 
 

@@ -144,6 +144,8 @@ def layout_results(model: ResultsTable, console: Console, columns: Sequence[Colu
         if summary is None:
             return "lines", [Text(model.title, style="bold"), *_lines(model, columns)]
         parts += summary
+    else:
+        parts.append(Text(model.title, style="bold"))
 
     def group_table(m: ResultsTable, cols: list[ColumnView]) -> Table:
         return metric_table(m, cols, spread="std", rank=False, time=False, narrow=True)
@@ -188,7 +190,7 @@ def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> lis
         out.append(Padding(Text(f"{', '.join(labels)}" + (f": {meaning}" if meaning else "")), (0, 0, 0, 2)))
     flat = [c for c in model.columns if c.status == "flat"]
     if flat:
-        out.append(Text("Set aside, the same on every row: " + ", ".join(
+        out.append(Text("Set aside, the same for every sampler: " + ", ".join(
             f"{c.label} {format_number(c.flat_value, unit=c.unit)}" if c.flat_value is not None else f"{c.label} (no value)"
             for c in flat) + "."))
     if v.uncovered:
