@@ -57,8 +57,8 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
-    from aebench.reports.table import headline_columns
-    from aebench.reports.terminal import render_table
+    from aebench.reports.terminal import render_results
+    from aebench.run_folder import FIGURE_DIR
     from aebench.runner import run_benchmark
 
     config = config_from_options(
@@ -75,12 +75,13 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     out_dir = Path(config.out)
     md = write_markdown(doc, out_dir)
     html = write_html(doc, out_dir)
-    # the terminal gets the headline columns; report.md/html and results.json hold every metric
+    # the terminal gets the headline and diagnostic columns in a layout that fits its width (logs that
+    # are not a terminal get a wide one); report.md/html and results.json hold every metric
     table_console = console if console.is_terminal else Console(width=max(console.width, 160))
-    render_table(doc, table_console, metrics=headline_columns(doc), spread=False)
+    render_results(doc, table_console)
     failed = [row["name"] for row in doc["samplers"] if row["status"] != "ok"]
     console.print(f"Results: {out_dir / 'results.json'}")
-    pictures = f"; pictures in {out_dir / 'figures'}" if config.figures else ""
+    pictures = f"; pictures in {out_dir / FIGURE_DIR}" if any(r.get("figures") for r in doc["samplers"]) else ""
     console.print(f"Report:  {html}  (and {md.name}){pictures}")
     console.print(f"[dim]Wall time {elapsed:.1f} s[/dim]")
     if failed:

@@ -298,9 +298,9 @@ def hits_along_t(along_t: Mapping[str, Sequence[Sequence[float]]], path: str | P
 
 
 def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path, *, title: str | None = None) -> Path:
-    """One horizontal bar per row holding `metric_key`: references grey, samplers blue, the best green;
-    error bars from the std over seeds or the [low, high] interval."""
-    from aebench.reports.table import best_per_metric, metric_label, result_rows
+    """One horizontal bar per row holding `metric_key`: references grey, samplers blue, those ahead by
+    the verdict green; error bars from the std over seeds or the [low, high] interval."""
+    from aebench.reports.table import build_table, result_rows
 
     rows = [
         r for r in result_rows(results)
@@ -308,7 +308,8 @@ def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path, *
     ]
     if not rows:
         raise FigureError(f"No row has a value for metric {metric_key!r}; pick a metric the run computed.")
-    best = best_per_metric(results, [metric_key]).get(metric_key, set())
+    table = build_table(results, [metric_key])
+    best = {r.name for r in table.rows if metric_key in r.cells and r.cells[metric_key].best}
     values, errors, colours = [], [], []
     for r in rows:
         m = r["metrics"][metric_key]
@@ -325,13 +326,13 @@ def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path, *
     y = np.arange(len(rows))[::-1]
     ax.barh(y, values, xerr=np.array(errors).T, color=colours, capsize=2)
     ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
-    label = metric_label(results, metric_key)
+    label = table.columns[0].header
     ax.set_xlabel(label)
     ax.set_ylabel("row")
     ax.set_title(title or f"{label} per sampler (error bars: 95% interval or spread over seeds)", fontsize=10)
     from matplotlib.patches import Patch
 
-    kinds = [("tab:green", "best sampler"), ("tab:blue", "sampler"), ("lightgrey", "reference row")]
+    kinds = [("tab:green", "ahead by the verdict"), ("tab:blue", "sampler"), ("lightgrey", "reference row")]
     ax.legend(handles=[Patch(color=c, label=lab) for c, lab in kinds if c in colours], loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.2)
     return _save(fig, path)
