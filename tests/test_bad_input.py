@@ -21,6 +21,7 @@ import pytest
 import aebench.plugins
 from aebench.cli import main
 from aebench.hookspecs import hookimpl
+from aebench.results_schema import SCHEMA, SCHEMA_FAMILY
 
 OUT = "out"
 
@@ -84,7 +85,8 @@ def own_checkpoint_args(tmp: Path, ckpt: Path) -> list[str]:
 
 
 def newer_results(tmp: Path, ckpt: Path) -> None:
-    doc = {"schema": "aebench-results/2", "status": "complete", "samplers": [], "references": []}
+    newer = f"{SCHEMA_FAMILY}{int(SCHEMA[len(SCHEMA_FAMILY):]) + 1}"
+    doc = {"schema": newer, "status": "complete", "samplers": [], "references": []}
     for name in ("old.json", "new.json"):
         (tmp / name).write_text(json.dumps(doc))
 
@@ -103,7 +105,7 @@ def install_broken_plugin(tmp: Path, ckpt: Path) -> None:
 def previous_complete_run(tmp: Path, ckpt: Path) -> None:
     (tmp / OUT / "figures").mkdir(parents=True)
     (tmp / OUT / "figures" / "old_grid.png").write_bytes(b"png")
-    (tmp / OUT / "results.json").write_text(json.dumps({"schema": "aebench-results/1", "status": "complete"}))
+    (tmp / OUT / "results.json").write_text(json.dumps({"schema": SCHEMA, "status": "complete"}))
 
 
 def a_file_where_a_folder_goes(tmp: Path, ckpt: Path) -> None:
@@ -167,7 +169,7 @@ CASES = [
     Case("checkpoint that does not exist", lambda t, c: run_args(t, t / "missing.safetensors", "--sampler", "gaussian"),
          "missing.safetensors does not exist", "check the path"),
     Case("results from a newer schema", lambda t, c: ["compare", str(t / "old.json"), str(t / "new.json")],
-         "aebench-results/2", "aebench-results/1", newer_results),
+         f"{SCHEMA_FAMILY}{int(SCHEMA[len(SCHEMA_FAMILY):]) + 1}", SCHEMA, newer_results),
     Case("a plugin that raises while registering", lambda t, c: run_args(t, c, "--sampler", "gaussian"),
          "Plugin 'broken-plugin' failed in register_samplers: RuntimeError: boom while registering",
          "Fix or uninstall that plugin", install_broken_plugin),

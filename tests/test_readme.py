@@ -33,6 +33,7 @@ def _commands() -> list[str]:
         for line in body.splitlines():
             for part in line.split("&&"):
                 part = part.split(" #", 1)[0].strip()
+                part = re.split(r"\s(?:>>?|\|)\s", part, maxsplit=1)[0]  # a shell redirection or pipe ends the command
                 part = re.sub(r"^\.venv/bin/", "", part)
                 if part.startswith("aebench "):
                     lines.append(part)

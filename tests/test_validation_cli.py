@@ -16,6 +16,7 @@ import aebench.plugins
 from aebench.cli import main
 from aebench.hookspecs import hookimpl
 from aebench.metric import LADDERS, Column, Metric, MetricValue
+from aebench.results_schema import SCHEMA
 
 DATA_OPTS = ["--set", "dataset.size=32"]
 
@@ -125,7 +126,7 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     assert memo["spearman"] == pytest.approx(1.0 if nn["higher_is_better"] else -1.0)
     assert memo["verdict"] == ("holds" if nn["higher_is_better"] else "broken")
     doc = json.loads((out / "results.json").read_text())
-    assert doc["schema"] == "aebench-results/1" and doc["status"] == "complete" and doc["samplers"] == []
+    assert doc["schema"] == SCHEMA and doc["status"] == "complete" and doc["samplers"] == []
     assert doc["validation"]["metrics"].keys() == section["metrics"].keys()
     assert doc["metric_info"]["fid"]["higher_is_better"] is False
     assert (out / section["figure"]).is_file() and section["figure"] == "figures/validation.png"
