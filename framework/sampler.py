@@ -43,6 +43,9 @@ class Sampler(Plugin):
         super().__init__(options, **values)
         self.latent_dim: int | None = None
         self._fitted = False
+        # what the fit learned (core size, bandwidth, epochs, held-out likelihood ...): JSON-ready values the
+        # runner records with the sampler's results; samplers fill it in `_fit`
+        self.fit_info: dict[str, Any] = {}
 
     # -- public API -----------------------------------------------------------------------
     def fit(self, train_latents: torch.Tensor, stats: LatentStats) -> "Sampler":
@@ -84,6 +87,12 @@ class Sampler(Plugin):
     @property
     def fitted(self) -> bool:
         return self._fitted
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this sampler cannot run here (an optional dependency missing, with the install hint), or None.
+        `aebench samplers` lists unavailable samplers with the reason; fitting one raises it."""
+        return None
 
     # -- for subclasses --------------------------------------------------------------------
     def _fit(self, train_latents: torch.Tensor, stats: LatentStats) -> None:
