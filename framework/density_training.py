@@ -48,13 +48,17 @@ class TrainingSettings:
     max_epochs: int = 500
     patience: int = 20
     weight_decay: float = 0.0
+    warmup_epochs: int = 0  # epochs before the held-out loss is tracked (e.g. a VAE's KL warm-up)
+    max_steps: int | None = None  # stop after the epoch in which this many optimiser steps were reached
 
 
 def train_early_stopping(module: torch.nn.Module, loss: Callable[[torch.Tensor], torch.Tensor],
                          train: torch.Tensor, heldout: torch.Tensor, settings: TrainingSettings,
-                         seed: int) -> dict[str, Any]:
+                         seed: int, on_epoch: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Minimise `loss(batch)` (a mean per point) on `train` with Adam; after every epoch evaluate it on
-    `heldout` and keep the best weights; stop after `patience` epochs without improvement.
+    `heldout` and keep the best weights; stop after `patience` epochs without improvement. The first
+    `warmup_epochs` epochs are neither kept nor counted; `on_epoch(epoch)` runs before each epoch. With
+    `max_steps` the fit time is bounded on large sets (a whole number of epochs, so it stays deterministic).
 
     Returns a summary: epochs run, best epoch, best held-out loss, final training loss, and why it stopped.
     """
@@ -64,9 +68,11 @@ def train_early_stopping(module: torch.nn.Module, loss: Callable[[torch.Tensor],
     opt = torch.optim.Adam(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     best, best_state, best_epoch, since = math.inf, copy.deepcopy(module.state_dict()), 0, 0
     start = time.perf_counter()
-    stopped, epoch, train_loss = "max_epochs", 0, math.nan
+    stopped, epoch, train_loss, steps = "max_epochs", 0, math.nan, 0
     batch = max(1, min(settings.batch_size, train.shape[0]))
     for epoch in range(1, settings.max_epochs + 1):
+        if on_epoch is not None:
+            on_epoch(epoch)
         module.train()
         total, count = 0.0, 0
         for idx in torch.randperm(train.shape[0], generator=shuffle).split(batch):
@@ -74,6 +80,7 @@ def train_early_stopping(module: torch.nn.Module, loss: Callable[[torch.Tensor],
             value = loss(train[idx])
             value.backward()
             opt.step()
+            steps += 1
             total += float(value.detach()) * len(idx)
             count += len(idx)
         train_loss = total / count
@@ -83,15 +90,18 @@ def train_early_stopping(module: torch.nn.Module, loss: Callable[[torch.Tensor],
         if not math.isfinite(held) or not math.isfinite(train_loss):
             stopped = "diverged"
             break
-        if held < best - 1e-6 * max(1.0, abs(best) if math.isfinite(best) else 1.0):
+        if epoch > settings.warmup_epochs and held < best - 1e-6 * max(1.0, abs(best) if math.isfinite(best) else 1.0):
             best, best_state, best_epoch, since = held, copy.deepcopy(module.state_dict()), epoch, 0
-        else:
+        elif epoch > settings.warmup_epochs:
             since += 1
             if since >= settings.patience:
                 stopped = "early_stopping"
                 break
+        if settings.max_steps is not None and steps >= settings.max_steps:
+            stopped = "max_steps"
+            break
     module.load_state_dict(best_state)
     module.eval()
-    return {"epochs": epoch, "best_epoch": best_epoch, "best_heldout_loss": best, "final_train_loss": train_loss,
+    return {"epochs": epoch, "steps": steps, "best_epoch": best_epoch, "best_heldout_loss": best, "final_train_loss": train_loss,
             "stopped": stopped, "train_points": int(train.shape[0]), "heldout_points": int(heldout.shape[0]),
             "train_s": time.perf_counter() - start}

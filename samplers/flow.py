@@ -52,6 +52,8 @@ class FlowOptions:
     layers: int = option(2, "hidden layers per transform network", min=1)
     lr: float = option(1e-3, "Adam learning rate", min=0, min_exclusive=True)
     batch_size: int = option(256, "mini-batch size", min=1)
+    max_steps: int = option(20000, "stop after the epoch that reaches this many optimiser steps (bounds the fit "
+                            "time on large sets)", min=1)
     max_epochs: int = option(300, "most passes over the training latents", min=1)
     patience: int = option(15, "epochs without a better held-out likelihood before stopping", min=1)
     weight_decay: float = option(0.0, "Adam weight decay", min=0)
@@ -97,7 +99,7 @@ class FlowSampler(Sampler):
             else:
                 self.flow = zuko.flows.NSF(features=d, transforms=o.transforms, hidden_features=hidden)
             settings = TrainingSettings(lr=o.lr, batch_size=o.batch_size, max_epochs=o.max_epochs,
-                                        patience=o.patience, weight_decay=o.weight_decay)
+                                        max_steps=o.max_steps, patience=o.patience, weight_decay=o.weight_decay)
             summary = train_early_stopping(self.flow, lambda x: -self.flow().log_prob(x).mean(), white[fit_idx],
                                            white[val_idx], settings, o.fit_seed)
         summary["best_heldout_loglik_whitened"] = -summary.pop("best_heldout_loss")

@@ -48,9 +48,9 @@ class KdeOptions:
         "principal", "kernel in the whitened principal subspace (residuals kept), or isotropic in the full space")
     bandwidth: float | None = option(None, "kernel width h in whitened units; default: chosen by held-out likelihood",
                                      min=0, min_exclusive=True)
-    grid: int = option(25, "bandwidths tried, log-spaced from 0.03 to 3 times Scott's rule", min=2)
+    grid: int = option(17, "bandwidths tried, log-spaced from 0.03 to 3 times Scott's rule", min=2)
     folds: int = option(5, "folds of the cross-validated likelihood", min=2)
-    cv_points: int = option(2000, "at most this many training latents are scored in the cross-validation", min=10)
+    cv_points: int = option(1000, "at most this many training latents are scored in the cross-validation", min=10)
     shrink: bool = option(False, "rescale draws about the mean by 1/sqrt(1 + h^2) to keep the training covariance")
     variance: float = option(0.99, "share of the variance the principal subspace carries (space=principal)",
                              min=0, max=1, min_exclusive=True)

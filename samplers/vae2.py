@@ -12,9 +12,10 @@ f(u) + sqrt(gamma) eps; `output=mean` gives Dai & Wipf's decoder mean.
 
 Like `flow`, the VAE models the whitened coordinates of the principal subspace carrying `variance` of
 the total variance; the remainder off it comes from the residual Gaussian (aebench.principal).
-Training holds out a seeded `validation` share of the training latents and stops early on the
-held-out negative ELBO (averaged over `eval_draws` reparameterised draws), keeping the best weights
-(aebench.density_training). `fit_info` reports epochs, the best held-out ELBO per point (a lower bound
+Training holds out a seeded `validation` share of the training latents, raises the KL weight from 0
+to 1 over the first `warmup` epochs (without it the second stage sat in the collapsed optimum: posterior
+equal to the prior, gamma = 1, a constant decoder), and then stops early on the held-out negative ELBO
+(averaged over `eval_draws` reparameterised draws), keeping the best weights (aebench.density_training). `fit_info` reports epochs, the best held-out ELBO per point (a lower bound
 of the log-likelihood) and, for scale, a single Gaussian's held-out log-likelihood on the same split.
 """
 
@@ -57,6 +58,7 @@ class SecondStageVae(nn.Module):
         self.encoder = _mlp([dim] + [hidden] * layers + [2 * latent])
         self.decoder = _mlp([latent] + [hidden] * layers + [dim])
         self.log_gamma = nn.Parameter(torch.zeros(()))
+        self.beta = 1.0  # weight of the KL term while training (warm-up); evaluation always uses 1
 
     def negative_elbo(self, z: torch.Tensor) -> torch.Tensor:
         """Mean over points of -ELBO (nats per point); several draws of u when evaluating."""
@@ -69,7 +71,8 @@ class SecondStageVae(nn.Module):
             u = mu + (0.5 * log_var).exp() * torch.randn_like(mu)
             err = (z - self.decoder(u)).pow(2).sum(1)
             recon = recon + 0.5 * (err / self.log_gamma.exp() + z.shape[1] * (self.log_gamma + _LOG_2PI))
-        return (kl + recon / draws).mean()
+        beta = self.beta if self.training else 1.0
+        return (beta * kl + recon / draws).mean()
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,12 @@ class Vae2Options:
     layers: int = option(2, "hidden layers of the encoder and of the decoder", min=1)
     lr: float = option(1e-3, "Adam learning rate", min=0, min_exclusive=True)
     batch_size: int = option(128, "mini-batch size", min=1)
+    max_steps: int = option(20000, "stop after the epoch that reaches this many optimiser steps (bounds the fit "
+                            "time on large sets)", min=1)
     max_epochs: int = option(400, "most passes over the training latents", min=1)
     patience: int = option(20, "epochs without a better held-out ELBO before stopping", min=1)
+    warmup: int = option(20, "epochs over which the KL weight rises from 0 to 1 (avoids posterior collapse); "
+                         "early stopping starts after them", min=0)
     eval_draws: int = option(4, "draws of the second-stage latent per held-out point when evaluating", min=1)
     validation: float = option(0.2, "share of the training latents held out for early stopping", min=0, max=0.9,
                                min_exclusive=True)
@@ -111,14 +118,19 @@ class Vae2Sampler(Sampler):
         latent = o.latent or d
         with seeded(o.fit_seed):
             self.vae = SecondStageVae(d, latent, o.hidden, o.layers, o.eval_draws)
-            settings = TrainingSettings(lr=o.lr, batch_size=o.batch_size, max_epochs=o.max_epochs, patience=o.patience)
+            settings = TrainingSettings(lr=o.lr, batch_size=o.batch_size, max_epochs=o.max_epochs,
+                                        max_steps=o.max_steps, patience=o.patience, warmup_epochs=o.warmup)
             summary = train_early_stopping(self.vae, self.vae.negative_elbo, white[fit_idx], white[val_idx], settings,
-                                           o.fit_seed)
+                                           o.fit_seed, on_epoch=self._warm_up)
         summary["best_heldout_elbo_whitened"] = -summary.pop("best_heldout_loss")
         summary["final_train_elbo_whitened"] = -summary.pop("final_train_loss")
         summary["gaussian_heldout_loglik_whitened"] = gaussian_heldout_loglik(white[fit_idx], white[val_idx])
         summary["gamma"] = float(self.vae.log_gamma.detach().exp())
         self.fit_info = {"latent": latent, "output": o.output, **info, **summary}
+
+    def _warm_up(self, epoch: int) -> None:
+        warmup = self.options.warmup
+        self.vae.beta = 1.0 if warmup == 0 else min(1.0, (epoch - 1) / warmup)
 
     def _sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         u = torch.randn(n, self.vae.latent, generator=generator, dtype=torch.float64)
