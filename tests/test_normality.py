@@ -65,7 +65,8 @@ def test_ellipse_shares_of_a_gaussian_and_of_a_uniform_square():
     assert row["correlation"] == pytest.approx(1 / math.sqrt(5), abs=0.01)  # z0 = 2 x0, z1 = 0.5 x0 + x1
     u = torch.rand(100000, 2, generator=gen(4), dtype=torch.float64)
     square = ellipse_shares(u, (0, 1))
-    assert square["inside"]["1"] > 0.45 and square["inside"]["2"] == pytest.approx(1.0)  # no tails at all
+    assert square["inside"]["1"] == pytest.approx(math.pi / 12, abs=0.005)  # a circle of radius sqrt(1/12)
+    assert square["inside"]["3"] == 1.0  # no tails: the 3 sigma circle covers the square
 
 
 def test_radius_summary_against_chi():
