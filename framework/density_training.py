@@ -41,6 +41,12 @@ def validation_split(n: int, share: float, seed: int, *, what: str) -> tuple[tor
     return order[n_val:], order[:n_val]
 
 
+def auto_batch_size(batch_size: int | None, n: int) -> int:
+    """`batch_size`, or by default an eighth of the `n` training points within [32, 512]: small sets still get
+    several optimiser steps per epoch, large ones batches big enough to be cheap per point."""
+    return int(batch_size) if batch_size is not None else int(min(512, max(32, n // 8)))
+
+
 @dataclass
 class TrainingSettings:
     lr: float = 1e-3

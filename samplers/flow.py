@@ -24,7 +24,8 @@ from typing import Literal
 import torch
 
 from aebench import hookimpl
-from aebench.density_training import TrainingSettings, seeded, train_early_stopping, validation_split
+from aebench.density_training import (TrainingSettings, auto_batch_size, seeded, train_early_stopping,
+                                      validation_split)
 from aebench.errors import AebenchError
 from aebench.options import option
 from aebench.principal import fit_principal
@@ -51,7 +52,7 @@ class FlowOptions:
     hidden: int = option(64, "width of the hidden layers of each transform's network", min=1)
     layers: int = option(2, "hidden layers per transform network", min=1)
     lr: float = option(1e-3, "Adam learning rate", min=0, min_exclusive=True)
-    batch_size: int = option(256, "mini-batch size", min=1)
+    batch_size: int | None = option(None, "mini-batch size; default: an eighth of the training part, within 32-512", min=1)
     max_steps: int = option(20000, "stop after the epoch that reaches this many optimiser steps (bounds the fit "
                             "time on large sets)", min=1)
     max_epochs: int = option(300, "most passes over the training latents", min=1)
@@ -98,7 +99,8 @@ class FlowSampler(Sampler):
                 self.flow = zuko.flows.MAF(features=d, transforms=o.transforms, hidden_features=hidden)
             else:
                 self.flow = zuko.flows.NSF(features=d, transforms=o.transforms, hidden_features=hidden)
-            settings = TrainingSettings(lr=o.lr, batch_size=o.batch_size, max_epochs=o.max_epochs,
+            batch = auto_batch_size(o.batch_size, len(fit_idx))
+            settings = TrainingSettings(lr=o.lr, batch_size=batch, max_epochs=o.max_epochs,
                                         max_steps=o.max_steps, patience=o.patience, weight_decay=o.weight_decay)
             summary = train_early_stopping(self.flow, lambda x: -self.flow().log_prob(x).mean(), white[fit_idx],
                                            white[val_idx], settings, o.fit_seed)

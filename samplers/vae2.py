@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from aebench import hookimpl
-from aebench.density_training import TrainingSettings, seeded, train_early_stopping, validation_split
+from aebench.density_training import (TrainingSettings, auto_batch_size, seeded, train_early_stopping,
+                                      validation_split)
 from aebench.options import option
 from aebench.principal import fit_principal
 from aebench.sampler import Sampler
@@ -83,7 +84,7 @@ class Vae2Options:
     hidden: int = option(128, "width of the hidden layers", min=1)
     layers: int = option(2, "hidden layers of the encoder and of the decoder", min=1)
     lr: float = option(1e-3, "Adam learning rate", min=0, min_exclusive=True)
-    batch_size: int = option(128, "mini-batch size", min=1)
+    batch_size: int | None = option(None, "mini-batch size; default: an eighth of the training part, within 32-512", min=1)
     max_steps: int = option(20000, "stop after the epoch that reaches this many optimiser steps (bounds the fit "
                             "time on large sets)", min=1)
     max_epochs: int = option(400, "most passes over the training latents", min=1)
@@ -118,7 +119,8 @@ class Vae2Sampler(Sampler):
         latent = o.latent or d
         with seeded(o.fit_seed):
             self.vae = SecondStageVae(d, latent, o.hidden, o.layers, o.eval_draws)
-            settings = TrainingSettings(lr=o.lr, batch_size=o.batch_size, max_epochs=o.max_epochs,
+            batch = auto_batch_size(o.batch_size, len(fit_idx))
+            settings = TrainingSettings(lr=o.lr, batch_size=batch, max_epochs=o.max_epochs,
                                         max_steps=o.max_steps, patience=o.patience, warmup_epochs=o.warmup)
             summary = train_early_stopping(self.vae, self.vae.negative_elbo, white[fit_idx], white[val_idx], settings,
                                            o.fit_seed, on_epoch=self._warm_up)
