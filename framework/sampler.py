@@ -7,6 +7,7 @@ identical samples on every device.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,6 +32,21 @@ class Samples:
     def to(self, device: torch.device | str) -> "Samples":
         move = lambda x: None if x is None else x.to(device)  # noqa: E731
         return Samples(self.latents.to(device), move(self.path), move(self.t))
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with tensors and numpy scalars as plain numbers and NaN/Inf as None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return json_ready(value.tolist())
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class Sampler(Plugin):
@@ -61,6 +77,7 @@ class Sampler(Plugin):
             )
         self.latent_dim = int(train_latents.shape[1])
         self._fit(train_latents.detach().to("cpu", torch.float64), stats)
+        self.fit_info = json_ready(self.fit_info)
         self._fitted = True
         return self
 

@@ -124,6 +124,7 @@ def test_correlated_shrinks_an_ill_conditioned_covariance(latents, stats):
     assert float((torch.cov(z.T) - est.covariance).abs().max()) < 0.03 * float(est.covariance.diagonal().max())
     raw = CorrelatedSampler(covariance="full", shrinkage="none").fit(few, few_stats)
     assert raw.estimate.method == "none"
+    assert math.isinf(sampler.estimate.raw_condition) and sampler.fit_info["raw_condition"] is None  # JSON-ready
     torch.testing.assert_close(raw.estimate.covariance, few_stats.cov)
 
 
@@ -443,7 +444,7 @@ def test_seeds_reproduce_and_outputs_keep_the_contract(cls, latents, stats):
     # a second fit with the same options gives the same sampler: samples are identical
     again = cls(**values).fit(latents[:500], compute_stats(latents[:500]))
     assert torch.equal(draw(again, 64, 1).latents, a.latents)
-    assert isinstance(sampler.fit_info, dict) and json.dumps(sampler.fit_info)  # JSON-ready for results files
+    assert isinstance(sampler.fit_info, dict) and json.dumps(sampler.fit_info, allow_nan=False)  # JSON-ready
 
 
 @pytest.mark.parametrize("cls", CONTRACT, ids=lambda c: c.name)
