@@ -1,7 +1,7 @@
 """`correlated`: one multivariate normal with the training latents' mean and covariance.
 
 Unlike `gaussian` it keeps correlations between components. The raw covariance of AE latents is
-often nearly singular (condition number 2e6 on ORL at N=256 with 320 latents). Shrinking it with
+often nearly singular (condition number 3e6 on ORL at N=256 with 320 latents). Shrinking it with
 Ledoit-Wolf towards a scaled identity, as this sampler once did, gives every near-empty direction
 the average variance: on ORL at N=256 every sample then carried a residual far larger than real
 latents show there, and 0% of samples landed in the ellipsoid or density region (held-out latents:

@@ -15,7 +15,7 @@ Covariance: from all training latents or from their trimmed core (`core=trimmed`
 `trim_level` Mahalanobis quantile dropped and the fit repeated until the set is stable; see
 aebench.trimmed_core; `fit_info` says how many points the core kept).
 
-Ill-conditioned covariances (ORL: 320 latents at N=64 give condition number ~4e3, at N=256 ~2e6) are
+Ill-conditioned covariances (ORL: 320 latents at N=64 give condition number ~4e3, at N=256 ~3e6) are
 handled as the ellipsoid region handles them: the PCA and the truncation live in the principal
 subspace carrying `variance` of the total variance (d <= n/2 dimensions), and the remainder is drawn
 from the residual Gaussian with the spread real latents show off that subspace (aebench.principal).
