@@ -94,6 +94,30 @@ def winner(doc: dict[str, Any], key: str) -> dict[str, Any] | None:
     return out
 
 
+# what a fit learned that explains a learned sampler's rank (from each row's `fit_info`, when the run recorded it)
+FIT_KEYS = ("k", "fallback", "heldout_loglik", "gaussian_heldout_loglik", "bandwidth", "heldout_loglik_whitened",
+            "best_heldout_loglik_whitened", "best_heldout_elbo_whitened", "final_train_loglik_whitened",
+            "final_train_elbo_whitened", "gaussian_heldout_loglik_whitened", "gamma", "epochs", "best_epoch", "stopped",
+            "core_kept", "core_total", "subspace_dims")
+
+
+def fit_summary(doc: dict[str, Any]) -> list[str]:
+    """One line per sampler whose row carries `fit_info`: the held-out likelihoods, bandwidth, epochs, core size.
+    With few training latents this is where over-fitting shows (training far above held-out likelihood, or a
+    learned density below a single Gaussian's held-out likelihood)."""
+    lines = []
+    for r in sampler_rows(doc):
+        info = r.get("fit_info")
+        if isinstance(info, list):
+            info = info[0] if info else None
+        if not isinstance(info, dict):
+            continue
+        parts = [f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in info.items() if k in FIT_KEYS and v is not None]
+        if parts:
+            lines.append(f"- `{r['name']}`: " + ", ".join(parts))
+    return lines
+
+
 def _fmt(x: float | None, unit: str = "") -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
@@ -180,6 +204,10 @@ def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, list[dict[str
         lines.append(f"- **{_label(doc, w['key'])}**: `{w['winner']}` {_fmt(w['value'])} ahead of `{w['runner_up']}` "
                      f"{_fmt(w['runner_up_value'])} by {_fmt(w['gap'])}{rel}; {overlap}.")
     lines.append("")
+    fits = fit_summary(doc)
+    if fits:
+        lines += ["What the fits learned (log-likelihoods per point; `_whitened`: in whitened principal coordinates, "
+                  "comparable within a sampler's line):", ""] + fits + [""]
     return "\n".join(lines), winners
 
 

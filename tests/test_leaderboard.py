@@ -106,6 +106,11 @@ def test_dataset_section_table_and_winners(doc):
     assert [w["key"] for w in winners] == ["latent_fd", "latent_mmd", "latent_1nn"]
     assert "intervals overlap: not a clear win" in text and "intervals do not overlap" in text
     assert not any(line.startswith("| `broken`") for line in lines)
+    assert "What the fits learned" not in text  # no row recorded fit_info
+    doc["samplers"][0]["fit_info"] = {"k": 2, "fallback": "fewer components", "heldout_loglik": -135.1,
+                                      "gaussian_heldout_loglik": -126.0, "irrelevant": 1}
+    text, _ = dataset_section(doc, "orl_faces")
+    assert "- `gmm`: k=2, fallback=fewer components, heldout_loglik=-135" in text and "irrelevant" not in text
 
 
 def test_leaderboard_page_snippet_and_readme_block(doc):
