@@ -108,6 +108,7 @@ def train_early_stopping(module: torch.nn.Module, loss: Callable[[torch.Tensor],
             break
     module.load_state_dict(best_state)
     module.eval()
-    return {"epochs": epoch, "steps": steps, "best_epoch": best_epoch, "best_heldout_loss": best, "final_train_loss": train_loss,
+    return {"epochs": epoch, "steps": steps, "best_epoch": best_epoch, "best_heldout_loss": best,
+            "final_train_loss": train_loss,
             "stopped": stopped, "train_points": int(train.shape[0]), "heldout_points": int(heldout.shape[0]),
             "train_s": time.perf_counter() - start}

@@ -52,7 +52,8 @@ class FlowOptions:
     hidden: int = option(64, "width of the hidden layers of each transform's network", min=1)
     layers: int = option(2, "hidden layers per transform network", min=1)
     lr: float = option(1e-3, "Adam learning rate", min=0, min_exclusive=True)
-    batch_size: int | None = option(None, "mini-batch size; default: an eighth of the training part, within 32-512", min=1)
+    batch_size: int | None = option(None, "mini-batch size; default: an eighth of the training part, within 32-512",
+                                    min=1)
     max_steps: int = option(20000, "stop after the epoch that reaches this many optimiser steps (bounds the fit "
                             "time on large sets)", min=1)
     max_epochs: int = option(300, "most passes over the training latents", min=1)

@@ -99,7 +99,8 @@ class KdeSampler(Sampler):
             self.bandwidth = float(grid[best])
             info.update(bandwidth=self.bandwidth, bandwidth_from="cross_validated_loglik", folds=o.folds,
                         cv_points=min(n, o.cv_points), heldout_loglik_whitened=float(loglik[best]),
-                        heldout_loglik_whitened_scott=float(at_scott[0]), grid_min=float(grid[0]), grid_max=float(grid[-1]),
+                        heldout_loglik_whitened_scott=float(at_scott[0]), grid_min=float(grid[0]),
+                        grid_max=float(grid[-1]),
                         at_grid_edge=best in (0, len(grid) - 1))
         self.fit_info = info
 
