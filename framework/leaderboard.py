@@ -18,6 +18,8 @@ FALLBACK_HEADLINE = ("latent_fd", "latent_mmd", "latent_1nn", "fid_recon", "kid_
 FALLBACK_DIAGNOSTIC = ("hit_ellipsoid", "hit_density", "hit_knn", "hit_box", "latent_recall")
 # metrics whose best value is a point, not an end of the scale
 IDEAL = {"latent_1nn": 0.5}
+# shares in [0, 1] shown as percentages when the results do not declare units
+RATE_KEYS = ("latent_recall", "latent_precision", "latent_coverage")
 
 
 @dataclass
@@ -145,6 +147,13 @@ def cell(entry: dict[str, Any] | None, unit: str = "") -> str:
     return _fmt(entry["value"]) + ("" if s is None else f" ± {_fmt(s)}")
 
 
+def _unit(info: dict[str, Any], key: str) -> str:
+    declared = (info.get(key) or {}).get("unit")
+    if declared is not None:
+        return declared
+    return "rate" if key.startswith("hit_") or key in RATE_KEYS else ""
+
+
 def _label(doc: dict[str, Any], key: str) -> str:
     info = (doc.get("metric_info") or {}).get(key) or {}
     label = info.get("label") or key
@@ -166,9 +175,10 @@ def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, list[dict[str
     features = doc.get("features") or {}
     model = doc.get("model") or {}
     lines.append(f"{len(rows)} samplers, n = {rows[0]['n'] if rows else '?'} points per sampler and seed, "
-                 f"{'/'.join(map(str, seeds)) or '?'} seeds; model N={model.get('latent_dim', '?')} "
+                 f"{'/'.join(map(str, seeds)) or '?'} seed(s); model N={model.get('latent_dim', '?')} "
                  f"(checksum {str(model.get('checksum', '?'))[:12]}); image features: "
-                 f"{features.get('extractor', 'none')}. Cells: mean ± half the 95% interval over seeds.")
+                 f"{features.get('extractor', 'none')}. Cells: mean ± half the 95% interval (over seeds when there are "
+                 f"several, else the metric's own).")
     source = {"validation": "headline metrics that `aebench validate` found to hold",
               "roles": "headline metrics (no validation section in the results)",
               "fallback": "a fixed list (the results declare no metric roles)"}[sel.source]
@@ -188,7 +198,7 @@ def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, list[dict[str
         for r in rows:
             cells = []
             for k in keys:
-                text = cell(r["metrics"].get(k), (info.get(k) or {}).get("unit", "rate" if k.startswith("hit_") else ""))
+                text = cell(r["metrics"].get(k), _unit(info, k))
                 cells.append(f"**{text}**" if best.get(k) == r["name"] else text)
             lines.append(f"| `{r['name']}` | " + " | ".join(cells) + " |")
         lines.append("")
