@@ -43,3 +43,47 @@ def bench_sampler_fit_and_sample(benchmark, latents, name):
     assert samples.latents.shape == (n, train.shape[1]) and torch.isfinite(samples.latents).all()
     record(benchmark, f"sampler {name}", n_train=train.shape[0], latent_dim=train.shape[1], n_samples=n,
            total_s=total_s, samples_per_s=n / max(parts["sample_s"], 1e-9), **parts)
+
+
+FIT = SIZES["sampler_fit"]
+FIT_CASES = [(shape, name) for shape in FIT["shapes"] for name in NAMES]
+
+
+@pytest.fixture(scope="module")
+def shaped_latents():
+    """Training latents shaped like each data set's (n_train x N), with a decaying spectrum; made once."""
+    cache: dict[str, tuple[torch.Tensor, object]] = {}
+
+    def get(shape: str):
+        if shape not in cache:
+            n, dim = FIT["shapes"][shape]
+            train = torch.from_numpy(spectrum_data(n, dim, 41))
+            cache[shape] = (train, compute_stats(train))
+        return cache[shape]
+
+    return get
+
+
+@pytest.mark.parametrize("shape, name", FIT_CASES, ids=[f"{s}-{n}" for s, n in FIT_CASES])
+def bench_sampler_fit(benchmark, shaped_latents, shape, name):
+    """Fit time of each sampler with its default options on latents shaped like orl_faces (320 x 64) and, in
+    the full preset, orl_faces at N=256 and fashion_mnist (60k x 32): the cost of one cell's fit."""
+    cls = get_registry("sampler").get(name)
+    if cls.unavailable_reason():
+        pytest.skip(cls.unavailable_reason())
+    train, stats = shaped_latents(shape)
+    fitted = {}
+
+    def fit():
+        fitted["sampler"] = cls().fit(train, stats)
+        return fitted["sampler"]
+
+    fit_s, sampler = run_ours(benchmark, fit, rounds=1)
+    t0 = time.perf_counter()
+    out = sampler.sample(FIT["n_samples"], torch.Generator().manual_seed(0))
+    sample_s = time.perf_counter() - t0
+    assert torch.isfinite(out.latents).all()
+    info = sampler.fit_info
+    record(benchmark, f"fit {name} on {shape}", n_train=train.shape[0], latent_dim=train.shape[1], fit_s=fit_s,
+           sample_s=sample_s, n_samples=FIT["n_samples"],
+           **{k: info[k] for k in ("epochs", "steps", "bandwidth", "core_kept", "subspace_dims") if k in info})

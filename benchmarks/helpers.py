@@ -27,6 +27,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "knn": {"n_real": 1500, "n_fake": 750, "dims": (256, 2048), "k": 5, "rounds": 2, "memory_dims": (256,)},
         "fid": {"n": 1000, "dim": 256, "rounds": 2},
         "samplers": {"n_train": 1000, "latent_dim": 32, "n_samples": 2000},
+        # fit time of every sampler on training latents shaped like the data sets' (name: n_train, N)
+        "sampler_fit": {"shapes": {"orl_faces": (320, 64)}, "n_samples": 1000},
         "decode": {"n": 256, "rounds": 2},
         "inception": {"n": 6},
         "fast": {"n": 2048},
@@ -36,6 +38,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "knn": {"n_real": 20000, "n_fake": 10000, "dims": (256, 2048), "k": 5, "rounds": 1, "memory_dims": (256, 2048)},
         "fid": {"n": 10000, "dim": 2048, "rounds": 1},
         "samplers": {"n_train": 20000, "latent_dim": 256, "n_samples": 10000},
+        "sampler_fit": {"shapes": {"orl_faces": (320, 64), "orl_faces_n256": (320, 256), "fashion_mnist": (60000, 32)},
+                        "n_samples": 10000},
         "decode": {"n": 2048, "rounds": 3},
         "inception": {"n": 64},
         "fast": {"n": 10000},

@@ -7,6 +7,7 @@ identical samples on every device.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,6 +34,21 @@ class Samples:
         return Samples(self.latents.to(device), move(self.path), move(self.t))
 
 
+def json_ready(value: Any) -> Any:
+    """`value` with tensors and numpy scalars as plain numbers and NaN/Inf as None (JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return json_ready(value.tolist())
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 class Sampler(Plugin):
     """Base class of every sampler plugin. Subclasses set `name`, `description`, `Options` and
     implement `_fit` and `_sample` (CPU, any float dtype); the base class validates and converts."""
@@ -43,6 +59,9 @@ class Sampler(Plugin):
         super().__init__(options, **values)
         self.latent_dim: int | None = None
         self._fitted = False
+        # what the fit learned (core size, bandwidth, epochs, held-out likelihood ...): JSON-ready values the
+        # runner records with the sampler's results; samplers fill it in `_fit`
+        self.fit_info: dict[str, Any] = {}
 
     # -- public API -----------------------------------------------------------------------
     def fit(self, train_latents: torch.Tensor, stats: LatentStats) -> "Sampler":
@@ -58,6 +77,7 @@ class Sampler(Plugin):
             )
         self.latent_dim = int(train_latents.shape[1])
         self._fit(train_latents.detach().to("cpu", torch.float64), stats)
+        self.fit_info = json_ready(self.fit_info)
         self._fitted = True
         return self
 
@@ -90,6 +110,12 @@ class Sampler(Plugin):
     @property
     def fitted(self) -> bool:
         return self._fitted
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this sampler cannot run here (an optional dependency missing, with the install hint), or None.
+        `aebench samplers` lists unavailable samplers with the reason; fitting one raises it."""
+        return None
 
     # -- for subclasses --------------------------------------------------------------------
     def _fit(self, train_latents: torch.Tensor, stats: LatentStats) -> None:

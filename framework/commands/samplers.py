@@ -19,7 +19,13 @@ def sampler_table(names: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     registry = get_registry("sampler")
     entries = [registry.entry(n) for n in names] if names else registry.entries()
     return [{"name": e.name, "description": e.description, "path_sampler": bool(e.obj.is_path_sampler),
-             "plugin": e.plugin, "options": e.obj.option_help()} for e in entries]
+             "plugin": e.plugin, "unavailable": _unavailable(e.obj), "options": e.obj.option_help()}
+            for e in entries]
+
+
+def _unavailable(cls: Any) -> str | None:
+    reason = getattr(cls, "unavailable_reason", None)
+    return reason() if callable(reason) else None
 
 
 def _shown(default: Any) -> str:
@@ -34,7 +40,10 @@ def _overview(rows: list[dict[str, Any]]) -> Table:
     table.add_column("options (default)")
     for r in rows:
         opts = ", ".join(f"{o['name']}={_shown(o['default'])}" for o in r["options"]) or "(none)"
-        table.add_row(r["name"], "yes" if r["path_sampler"] else "", r["description"], opts)
+        description = r["description"]
+        if r.get("unavailable"):
+            description = f"[red]unavailable[/red] ({r['unavailable']}). {description}"
+        table.add_row(r["name"], "yes" if r["path_sampler"] else "", description, opts)
     return table
 
 

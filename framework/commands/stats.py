@@ -94,6 +94,59 @@ def print_stats(stats: LatentStats, doc: dict[str, Any]) -> None:
                          [[str(r["i"]), str(r["j"]), f"{r['corr']:+.3f}"] for r in doc["pairs"]]))
 
 
+def normality_section(train: torch.Tensor, heldout: torch.Tensor | None, stats: LatentStats, out_dir: Path, stem: str, *,
+                      top: int, pairs: int, trim_level: float, figures: dict[str, str]) -> dict[str, Any]:
+    """Run the normality analysis, write its PNGs (their paths go into `figures`) and return its report."""
+    from aebench.normality import analyse
+    from aebench.reports.stats_plots import plot_component_qq, plot_pair_ellipses, plot_radius_histogram
+
+    report, arrays = analyse(train, stats, heldout=heldout, top=top, pairs=pairs, trim_level=trim_level)
+    radii = {"train": arrays["radii_train"], "core": arrays["radii_core"]}
+    if "radii_heldout" in arrays:
+        radii["heldout"] = arrays["radii_heldout"]
+    figures["radii"] = str(plot_radius_histogram(radii, arrays["dof"], out_dir / f"{stem}-radii.png"))
+    figures["ellipses"] = str(plot_pair_ellipses(arrays["latents"], report["ellipses"], out_dir / f"{stem}-ellipses.png"))
+    figures["qq"] = str(plot_component_qq(arrays["coords"], arrays["core"], out_dir / f"{stem}-qq.png", top=min(top, 6)))
+    return report
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
+def print_normality(doc: dict[str, Any]) -> None:
+    sub, core = doc["subspace"], doc["core"]
+    console.print(f"[bold]Normality[/bold] in the principal subspace of {sub['dims']} of {sub['latent_dim']} dimensions "
+                  f"({sub['variance_share']:.1%} of the variance); trimmed core: {core['core_kept']} of "
+                  f"{core['core_total']} latents ({core['core_share']:.1%}) within the {core['trim_level']} chi2 quantile "
+                  f"after {core['trim_iterations']} rounds")
+    console.print(_table("Principal components: skewness, excess kurtosis, D'Agostino-Pearson p (p < 0.05: not normal)",
+                         ["pc", "var share", "skew", "ex. kurt", "p all", "p core"],
+                         [[str(r["component"]), f"{r['variance_share']:.1%}", f"{r['skewness']:+.2f}",
+                           f"{r['excess_kurtosis']:+.2f}", _p(r["p_all"]), _p(r["p_core"])] for r in doc["components"]]))
+    rows = []
+    for name, m in doc["mardia"].items():
+        if "error" in m:
+            rows.append([name, "-", "-", "-", "-", "-", m["error"]])
+            continue
+        rows.append([name, str(m["n"]), f"{m['skewness']:.3g}", _p(m["skewness_p"]), f"{m['kurtosis']:.4g}",
+                     f"{m['kurtosis_expected']:.4g}", _p(m["kurtosis_p"])])
+    console.print(_table(f"Mardia's multivariate normality tests (at most {doc['mardia_max_points']} points)",
+                         ["set", "n", "skewness b1", "p", "kurtosis b2", "Gaussian b2", "p"], rows))
+    rows = []
+    for name, r in doc["radii"].items():
+        med = r["quantiles"][r["levels"].index(0.5)]
+        q95 = r["quantiles"][r["levels"].index(0.95)]
+        rows.append([name, str(r["n"]), f"{med:.3g}", f"{r['chi_quantiles'][r['levels'].index(0.5)]:.3g}", f"{q95:.3g}",
+                     f"{r['chi_quantiles'][r['levels'].index(0.95)]:.3g}", f"{r['ks_distance']:.3f}"])
+    console.print(_table(f"Mahalanobis radii against chi with {doc['subspace']['dims']} degrees of freedom",
+                         ["set", "n", "median", "chi median", "95%", "chi 95%", "KS distance"], rows))
+    console.print(_table("Share inside the 1, 2, 3 sigma ellipses of dominant pairs (Gaussian: 39.3%, 86.5%, 98.9%)",
+                         ["pair", "r", "1σ", "2σ", "3σ"],
+                         [[f"{e['pair'][0]}, {e['pair'][1]}", f"{e['correlation']:+.2f}"] +
+                          [f"{e['inside'][k]:.1%}" for k in ("1", "2", "3")] for e in doc["ellipses"]]))
+
+
 @cli.command("stats")
 @click.option("--dataset", default="orl_faces", show_default=True, help="Registered data set; see `aebench datasets`.")
 @click.option("--set", "assignments", multiple=True, metavar="dataset.OPTION=VALUE", help="A data set option (repeatable).")
@@ -108,10 +161,16 @@ def print_stats(stats: LatentStats, doc: dict[str, Any]) -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for the PNGs (default: beside the statistics file).")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Rows per table and panels in the histogram figure.")
+@click.option("--normality/--no-normality", default=True, show_default=True,
+              help="Normality analysis: per-component and Mardia tests, radii against chi, sigma ellipses of dominant pairs.")
+@click.option("--trim-level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.997, show_default=True,
+              help="The trimmed core keeps latents within this chi2 quantile of its own fit (0.997: about 3 sigma).")
+@click.option("--pairs", type=click.IntRange(1), default=6, show_default=True, help="Dominant component pairs for the sigma ellipses.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (LatentStats.to_dict() plus the tables) instead of tables.")
 def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, heldout_latents, latent_dim, seed,
-                  device, cache_dir, out, top, as_json) -> None:
-    """Encode the training set and summarise the latent region: dominant components, centre, PCA, correlations."""
+                  device, cache_dir, out, top, normality, trim_level, pairs, as_json) -> None:
+    """Encode the training set and summarise the latent region: dominant components, centre, PCA, correlations,
+    and how Gaussian it is (normality tests, Mahalanobis radii, sigma ellipses)."""
     from aebench.device import resolve_device
     from aebench.reports.stats_plots import plot_correlation_matrix, plot_dominant_histograms
     from aebench.stats import compute_stats, save_stats
@@ -147,7 +206,7 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
         model = resolve_model(ds, checkpoint=checkpoint, model_spec=model_spec, cache_dir=cache_dir, device=str(dev),
                               seed=seed, latent_dim=latent_dim, quiet=as_json)
         check_writable_dir(model.cache_dir, "the model's cache folder (the statistics go there)")
-        train, _ = encoded_latents(model, ds, device=dev)
+        train, heldout = encoded_latents(model, ds, device=dev)
         stats = latent_stats(model, ds, device=dev)
         stats_file = stats_path(model, ds)
         source = f"{ds.name} encoded by {model.path or model_spec or 'the model'} (checksum {str(model.checksum)[:12]})"
@@ -160,10 +219,18 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
     doc = {"source": source, "stats_file": str(stats_file), "figures": figures, "stats": stats.to_dict(),
            "centre": centre_summary(stats), "components": component_rows(stats, top), "pca": pca_rows(stats, top),
            "pairs": pair_rows(stats, top), "meta": stats.meta}
+    if normality:
+        doc["normality"] = normality_section(train, heldout, stats, out_dir, stats_file.stem, top=top, pairs=pairs,
+                                             trim_level=trim_level, figures=figures)
     if as_json:
         click.echo(json.dumps(doc, indent=2, default=str))
         return
     print_stats(stats, doc)
+    if normality:
+        print_normality(doc["normality"])
     console.print(f"Statistics: {stats_file}")
     console.print(f"Histograms: {figures['histograms']}")
     console.print(f"Correlations: {figures['correlation']}")
+    for key, label in (("radii", "Radii vs chi"), ("ellipses", "Sigma ellipses"), ("qq", "Q-Q plots")):
+        if key in figures:
+            console.print(f"{label}: {figures[key]}")

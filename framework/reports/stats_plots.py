@@ -92,3 +92,85 @@ def plot_correlation_matrix(stats: LatentStats, path: str | Path) -> Path:
     ax.set_xlabel("component")
     ax.set_ylabel("component")
     return _save(fig, path)
+
+
+def plot_radius_histogram(radii: dict[str, np.ndarray], dof: int, path: str | Path, bins: int = 40) -> Path:
+    """Histograms of Mahalanobis radii (training latents, their trimmed core, held-out latents) against the
+    chi density with `dof` degrees of freedom: what the radii of a Gaussian would look like."""
+    from scipy.stats import chi
+
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    colours = {"train": "tab:blue", "core": "tab:green", "heldout": "tab:orange"}
+    labels = {"train": "training latents", "core": "trimmed core", "heldout": "held-out latents"}
+    top = max(float(np.max(r)) for r in radii.values() if len(r))
+    edges = np.linspace(0, max(top, float(chi.ppf(0.999, dof))) * 1.02, bins + 1)
+    for name, r in radii.items():
+        if len(r):
+            ax.hist(r, bins=edges, density=True, histtype="step", lw=1.5, color=colours.get(name),
+                    label=f"{labels.get(name, name)} (n={len(r)})")
+    grid = np.linspace(0, edges[-1], 400)
+    ax.plot(grid, chi.pdf(grid, dof), color="k", lw=1.2, ls="--", label=f"chi, {dof} degrees of freedom")
+    ax.set_xlabel("Mahalanobis radius in the principal subspace")
+    ax.set_ylabel("density")
+    ax.set_title(f"Mahalanobis radii against the chi distribution (d={dof})", fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_pair_ellipses(latents: torch.Tensor, rows: list[dict], path: str | Path, max_points: int = 3000) -> Path:
+    """Scatter plots of dominant component pairs with the 1, 2 and 3 sigma ellipses of each pair's 2-D
+    Gaussian fit; each legend gives the share of points inside against a Gaussian's."""
+    z = latents.detach().to("cpu", torch.float64).numpy()
+    if len(z) > max_points:
+        z = z[np.random.default_rng(0).choice(len(z), max_points, replace=False)]
+    cols = min(3, max(1, len(rows)))
+    nrows = math.ceil(len(rows) / cols) if rows else 1
+    fig = Figure(figsize=(4.0 * cols, 3.6 * nrows), layout="constrained")
+    theta = np.linspace(0, 2 * np.pi, 200)
+    for k, row in enumerate(rows):
+        i, j = row["pair"]
+        ax = fig.add_subplot(nrows, cols, k + 1)
+        xy = z[:, [i, j]]
+        ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.4, color="tab:blue", label="latents")
+        mean, cov = xy.mean(0), np.cov(xy, rowvar=False)
+        evals, evecs = np.linalg.eigh(cov)
+        circle = np.stack([np.cos(theta), np.sin(theta)])
+        for sigma, style in zip((1, 2, 3), ("-", "--", ":")):
+            pts = mean[:, None] + evecs @ (np.sqrt(np.clip(evals, 0, None))[:, None] * sigma * circle)
+            inside, gauss = row["inside"][str(sigma)], row["gaussian"][str(sigma)]
+            ax.plot(pts[0], pts[1], color="tab:red", ls=style, lw=1.2,
+                    label=f"{sigma}σ: {inside:.1%} inside (Gaussian {gauss:.1%})")
+        ax.set_xlabel(f"z[{i}]")
+        ax.set_ylabel(f"z[{j}]")
+        ax.set_title(f"z[{i}] vs z[{j}] (r = {row['correlation']:+.2f})", fontsize=9)
+        ax.legend(fontsize=6, loc="upper right")
+    fig.suptitle("Dominant component pairs with their 1, 2 and 3 sigma confidence ellipses", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_component_qq(coords: torch.Tensor, core: torch.Tensor, path: str | Path, top: int = 6) -> Path:
+    """Normal Q-Q plots of the leading principal components (all points and the trimmed core),
+    standardised: points on the diagonal are Gaussian."""
+    from scipy.stats import norm
+
+    x = coords.detach().to("cpu", torch.float64).numpy()
+    keep = core.detach().to("cpu").numpy().astype(bool)
+    count = max(1, min(top, x.shape[1]))
+    cols = min(3, count)
+    rows = math.ceil(count / cols)
+    fig = Figure(figsize=(3.6 * cols, 3.2 * rows), layout="constrained")
+    for c in range(count):
+        ax = fig.add_subplot(rows, cols, c + 1)
+        for values, colour, label in ((x[:, c], "tab:blue", "all latents"), (x[keep, c], "tab:green", "trimmed core")):
+            v = np.sort((values - values.mean()) / max(values.std(), 1e-300))
+            q = norm.ppf((np.arange(1, len(v) + 1) - 0.5) / len(v))
+            ax.plot(q, v, ".", ms=2, color=colour, label=label)
+        lim = 4.0
+        ax.plot([-lim, lim], [-lim, lim], color="k", lw=0.8, label="Gaussian")
+        ax.set_xlabel("normal quantile")
+        ax.set_ylabel("standardised value")
+        ax.set_title(f"principal component {c}", fontsize=9)
+        ax.legend(fontsize=6)
+    fig.suptitle("Normal Q-Q plots of the leading principal components", fontsize=10)
+    return _save(fig, path)

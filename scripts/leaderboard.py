@@ -1,0 +1,102 @@
+"""Run every registered sampler on ORL faces and Fashion-MNIST over several seeds and write the leaderboard.
+
+    python scripts/leaderboard.py                              # both data sets, 3 seeds, Inception
+    python scripts/leaderboard.py --dataset orl_faces --seeds 1 --features fast   # a quick smoke run
+
+For each data set it runs `aebench run --all` (in-process, the same code path as the CLI), keeps the
+results document under docs/leaderboard/<dataset>/results.json (small, committed, so anyone can diff),
+then writes docs/leaderboard.md (a table per data set: every trusted metric's mean ± spread per sampler,
+the winner per metric with its gap and whether the intervals overlap) and the short table between the
+`<!-- leaderboard:start -->` / `<!-- leaderboard:end -->` markers of README.md. Which metrics rank is
+read from each results document (aebench.leaderboard.select_metrics). `--tables-only` rebuilds the
+pages from the kept results without running anything. Run it under the shared heavy-job lock on a
+shared machine: it is hours of CPU with Inception.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = {"orl_faces": [], "fashion_mnist": ["--set", "dataset.limit_train=20000"]}
+
+
+def run_dataset(name: str, args: argparse.Namespace) -> Path:
+    """`aebench run --all` on one data set; returns the kept results.json."""
+    from aebench.cli import main
+
+    from aebench.plugins import get_registry
+
+    registry = get_registry("sampler")
+    samplers = [n for n in registry.names() if registry.get(n).unavailable_reason() is None]
+    skipped = sorted(set(registry.names()) - set(samplers))
+    if skipped:
+        print(f"[leaderboard] skipping unavailable samplers: {', '.join(skipped)}", file=sys.stderr)
+    keep = args.out / name / "results.json"
+    with tempfile.TemporaryDirectory(prefix=f"aebench-leaderboard-{name}-") as tmp:
+        argv = ["run", "--dataset", name, *DATASETS[name], "--sampler", ",".join(samplers), "--seeds", str(args.seeds),
+                "--features", args.features, "--out", tmp, "--no-figures", "--quiet"]
+        if args.n is not None:
+            argv += ["--n", str(args.n)]
+        argv += args.run_args
+        print("[leaderboard] aebench " + shlex.join(argv), file=sys.stderr)
+        code = main(argv)
+        produced = Path(tmp) / "results.json"
+        if not produced.is_file():
+            raise SystemExit(f"aebench run on {name} wrote no results (exit {code}).")
+        if code not in (0, 1):  # 1: a sampler failed (recorded in the results), the rest ran
+            raise SystemExit(f"aebench run on {name} failed with exit code {code}.")
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(produced, keep)
+    return keep
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", action="append", choices=sorted(DATASETS), help="data set (repeatable; default: all)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--features", default="inception")
+    parser.add_argument("--n", type=int, default=None, help="points per sampler and seed (default: aebench's)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "leaderboard", help="where results.json files go")
+    parser.add_argument("--page", type=Path, default=ROOT / "docs" / "leaderboard.md")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--tables-only", action="store_true", help="rebuild the pages from the kept results")
+    parser.add_argument("run_args", nargs="*", help="more `aebench run` arguments, after --")
+    args = parser.parse_args()
+    from aebench.leaderboard import leaderboard_markdown, replace_block
+
+    names = args.dataset or list(DATASETS)
+    if not args.tables_only:
+        for name in names:
+            run_dataset(name, args)
+    docs = {}
+    for name in names:
+        path = args.out / name / "results.json"
+        if not path.is_file():
+            raise SystemExit(f"{path} is missing; run without --tables-only first.")
+        docs[name] = json.loads(path.read_text())
+    flags = ["--seeds", str(args.seeds), "--features", args.features] + (["--n", str(args.n)] if args.n else [])
+    if args.dataset:
+        flags = [f for n in names for f in ("--dataset", n)] + flags
+    command = "python scripts/leaderboard.py " + shlex.join(flags)
+    page, snippet = leaderboard_markdown(docs, command)
+    args.page.parent.mkdir(parents=True, exist_ok=True)
+    args.page.write_text(page)
+    print(f"[leaderboard] wrote {args.page}", file=sys.stderr)
+    readme = args.readme.read_text() if args.readme.is_file() else ""
+    if "<!-- leaderboard:start -->" in readme:
+        block = snippet + f"\nFull tables with intervals: [docs/leaderboard.md](docs/leaderboard.md); regenerate with `{command}`.\n"
+        args.readme.write_text(replace_block(readme, block))
+        print(f"[leaderboard] updated the leaderboard block of {args.readme}", file=sys.stderr)
+    print(snippet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Leaderboard tables from hand-made results documents: which metrics rank, winners, gaps, overlaps."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from aebench.leaderboard import cell, dataset_section, leaderboard_markdown, replace_block, select_metrics, winner
+
+
+def entry(value, low=None, high=None, hib=False):
+    out = {"value": value, "higher_is_better": hib}
+    if low is not None:
+        out.update(low=low, high=high)
+    return out
+
+
+def row(name, status="ok", **metrics):
+    return {"name": name, "status": status, "n": 128, "seeds": [0, 1, 2], "metrics": metrics}
+
+
+@pytest.fixture()
+def doc():
+    info = {
+        "latent_fd": {"label": "latent FD", "higher_is_better": False, "role": "headline", "unit": ""},
+        "latent_mmd": {"label": "latent MMD", "higher_is_better": False, "role": "headline", "unit": ""},
+        "fid": {"label": "FID", "higher_is_better": False, "role": "headline", "unit": ""},
+        "hit_ellipsoid": {"label": "hit ellipsoid", "higher_is_better": True, "role": "diagnostic", "unit": "rate"},
+        "latent_1nn": {"label": "latent 1-NN", "higher_is_better": False, "role": "headline", "unit": ""},
+        "nn_distance_ratio": {"label": "nn ratio", "higher_is_better": None, "role": "info", "unit": ""},
+    }
+    return {
+        "metric_info": info,
+        "model": {"latent_dim": 64, "checksum": "abcdef1234567890"},
+        "features": {"extractor": "inception"},
+        "samplers": [
+            row("gmm", latent_fd=entry(70.0, 68.0, 72.0), latent_mmd=entry(0.010, 0.008, 0.012),
+                fid=entry(50.0, 40.0, 60.0), hit_ellipsoid=entry(0.99, 0.98, 1.0, hib=True),
+                latent_1nn=entry(0.62, 0.6, 0.64), nn_distance_ratio=entry(1.0)),
+            row("correlated", latent_fd=entry(80.0, 79.0, 81.0), latent_mmd=entry(0.009, 0.0085, 0.0095),
+                fid=entry(55.0, 45.0, 65.0), hit_ellipsoid=entry(1.0, 1.0, 1.0, hib=True),
+                latent_1nn=entry(0.45, 0.43, 0.47), nn_distance_ratio=entry(1.1)),
+            row("uniform", latent_fd=entry(900.0, 850.0, 950.0), latent_mmd=entry(0.5, 0.4, 0.6),
+                fid=entry(400.0, 390.0, 410.0), hit_ellipsoid=entry(0.0, 0.0, 0.0, hib=True),
+                latent_1nn=entry(1.0, 1.0, 1.0), nn_distance_ratio=entry(5.0)),
+            row("broken", status="failed"),
+        ],
+        "validation": {"metrics": {"latent_fd": {"verdict": "holds"}, "latent_mmd": {"verdict": "holds"},
+                                   "fid": {"verdict": "broken"}, "latent_1nn": {"verdict": "holds"}}},
+    }
+
+
+def test_select_metrics_reads_roles_and_validation(doc):
+    sel = select_metrics(doc)
+    assert sel.source == "validation"
+    assert sel.headline == ["latent_fd", "latent_mmd", "latent_1nn"]  # fid is headline but broken
+    assert sel.untrusted == {"fid": "broken"}
+    assert sel.diagnostic == ["hit_ellipsoid"]  # info keys are neither
+    no_validation = copy.deepcopy(doc)
+    del no_validation["validation"]
+    sel = select_metrics(no_validation)
+    assert sel.source == "roles" and "fid" in sel.headline and not sel.untrusted
+
+
+def test_select_metrics_falls_back_to_the_named_list_without_roles(doc):
+    for value in doc["metric_info"].values():
+        value.pop("role")
+    sel = select_metrics(doc)
+    assert sel.source == "fallback"
+    assert sel.headline == ["latent_fd", "latent_mmd", "latent_1nn"]  # from FALLBACK_HEADLINE, present keys only
+    assert sel.diagnostic == ["hit_ellipsoid"]
+
+
+def test_winner_gap_overlap_and_ideal_point(doc):
+    fd = winner(doc, "latent_fd")
+    assert (fd["winner"], fd["runner_up"], fd["gap"]) == ("gmm", "correlated", 10.0)
+    assert fd["overlap"] is False and fd["relative_gap"] == pytest.approx(0.125)
+    mmd = winner(doc, "latent_mmd")
+    assert mmd["winner"] == "correlated" and mmd["overlap"] is True  # 0.0085-0.0095 inside 0.008-0.012
+    one_nn = winner(doc, "latent_1nn")  # 0.5 is ideal: 0.45 (0.05 off) beats 0.62
+    assert one_nn["winner"] == "correlated" and one_nn["runner_up"] == "gmm"
+    hits = winner(doc, "hit_ellipsoid")  # higher is better
+    assert hits["winner"] == "correlated"
+    assert winner(doc, "no_such_metric") is None
+
+
+def test_cells_show_mean_and_half_interval(doc):
+    assert cell(entry(70.0, 68.0, 72.0)) == "70.00 ± 2.00"
+    assert cell(entry(0.99, 0.98, 1.0, hib=True), "rate") == "99.0% ± 1.0"
+    assert cell(entry(123.4)) == "123"
+    assert cell(None) == "–" and cell({"value": None}) == "–"
+
+
+def test_dataset_section_table_and_winners(doc):
+    text, winners = dataset_section(doc, "orl_faces")
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("| sampler"))
+    assert "latent FD ↓" in header and "hit ellipsoid ↑ *(diag.)*" in header and "FID" not in header
+    gmm_line = next(line for line in lines if line.startswith("| `gmm`"))
+    assert "**70.00 ± 2.00**" in gmm_line  # the winner's cell is bold
+    assert "`broken`" in text and "Failed" in text and "`fid` (broken)" in text
+    assert [w["key"] for w in winners] == ["latent_fd", "latent_mmd", "latent_1nn"]
+    assert "intervals overlap: not a clear win" in text and "intervals do not overlap" in text
+    assert not any(line.startswith("| `broken`") for line in lines)
+    assert "What the fits learned" not in text  # no row recorded fit_info
+    doc["samplers"][0]["fit_info"] = {"k": 2, "fallback": "fewer components", "heldout_loglik": -135.1,
+                                      "gaussian_heldout_loglik": -126.0, "irrelevant": 1}
+    text, _ = dataset_section(doc, "orl_faces")
+    assert "- `gmm`: k=2, fallback=fewer components, heldout_loglik=-135" in text and "irrelevant" not in text
+
+
+def test_leaderboard_page_snippet_and_readme_block(doc):
+    page, snippet = leaderboard_markdown({"orl_faces": doc, "fashion_mnist": doc}, "python scripts/leaderboard.py")
+    assert page.startswith("# aebench leaderboard") and "## orl_faces" in page and "## fashion_mnist" in page
+    assert "python scripts/leaderboard.py" in page
+    assert snippet.count("| orl_faces |") == 3 and "`gmm` 70.00" in snippet
+    readme = "intro\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\nrest\n"
+    new = replace_block(readme, snippet)
+    assert "old" not in new and new.startswith("intro\n<!-- leaderboard:start -->\n| data set") and new.endswith("rest\n")
+    with pytest.raises(ValueError, match="markers"):
+        replace_block("no markers", snippet)
+
+
+def test_tables_only_rebuilds_pages_from_kept_results(doc, tmp_path, monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("leaderboard_script", Path(__file__).parents[1] / "scripts" / "leaderboard.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    kept = tmp_path / "lb" / "orl_faces" / "results.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text(json.dumps(doc))
+    readme = tmp_path / "README.md"
+    readme.write_text("x\n<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
+    monkeypatch.setattr("sys.argv", ["leaderboard.py", "--dataset", "orl_faces", "--tables-only", "--out", str(tmp_path / "lb"),
+                                     "--page", str(tmp_path / "lb.md"), "--readme", str(readme)])
+    assert script.main() == 0
+    assert "## orl_faces" in (tmp_path / "lb.md").read_text()
+    assert "| orl_faces | latent FD ↓ | `gmm` 70.00" in readme.read_text()
+    assert "--dataset orl_faces" in readme.read_text()
