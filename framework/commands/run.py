@@ -43,15 +43,23 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--target", type=float, help="Share of held-out latents each region accepts (default 0.95).")
 @click.option("--latent-dim", type=int, help="Latent dimension of the cached/trained model (default: per data set).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=int, help="Batch size for decoding and features (default 128).")
+@click.option("--batch-size", type=int, help="Latents per decode/encode batch (default 128 on a CPU, 1024 on a GPU).")
+@click.option("--feature-batch-size", type=int,
+              help="Images per feature-extraction batch (default: --batch-memory / the extractor's memory per image).")
+@click.option("--batch-memory", metavar="SIZE",
+              help="Memory one feature batch may use, e.g. 512M or 4G (default 512M on a CPU, a quarter of the GPU).")
+@click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]),
+              help="Decode/feature precision: fp32 (default, TF32 off), tf32 (CUDA) or bf16; recorded with the results.")
+@click.option("--threads", help="CPU threads: a number or auto (default: the cores other processes leave free).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default ./aebench-out).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file defining a whole suite.")
 @click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
-                assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size, out,
-                cache_dir, config_path, no_figures, quiet) -> int:
+                assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size,
+                feature_batch_size, batch_memory, precision, threads, out, cache_dir, config_path, no_figures,
+                quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.options import parse_assignments
     from aebench.plugins import get_registry
@@ -65,7 +73,8 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     overrides: dict[str, Any] = {
         "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,
         "features": features, "reference": reference, "n_real": n_real, "target": target, "latent_dim": latent_dim,
-        "device": device, "batch_size": batch_size, "out": out, "cache_dir": cache_dir,
+        "device": device, "batch_size": batch_size, "feature_batch_size": feature_batch_size,
+        "batch_memory": batch_memory, "precision": precision, "threads": threads, "out": out, "cache_dir": cache_dir,
         "regions": _split(regions), "metrics": _split(metrics),
     }
     if model is not None:
