@@ -26,7 +26,9 @@ DEFAULT_BLOCK_BYTES = 64 * 2**20  # CPU: few enough blocks that per-operation ov
 CUDA_BLOCK_BYTES = 512 * 2**20
 _U32 = 2.0 ** -24  # unit roundoff of float32
 _CANDIDATE_SLACK = 4  # extra neighbours kept per row so that the k-th is almost always settled at once
-_FLOAT32_SAFE = 1e30  # |values| below this stay finite through the float32 stage
+_FLOAT32_SAFE = 1e30
+_TILES_PER_SIDE = 8  # kth_neighbour_distance: tiles per side of the n x n triangle once n is large
+_MIN_TILE = 256  # ... but no tile smaller than this (per-tile overhead)  # |values| below this stay finite through the float32 stage
 
 
 def tolerance(dim: int) -> float:
@@ -190,7 +192,9 @@ def kth_neighbour_distance(x: torch.Tensor, k: int, *, block_bytes: int | None =
     bb = block_bytes_for(x.device, block_bytes)
     pts = _centred(x, centre, bb)
     extra = min(n, k + 1 + _CANDIDATE_SLACK)
-    side = max(extra, math.isqrt(max(1, bb // 4)))  # square tiles within the block size
+    # square tiles within the block size, and at least ~8 per side once n is large, so that the upper
+    # triangle (what is computed) is close to half of the n x n products rather than 2/3 or all of them
+    side = max(extra, min(math.isqrt(max(1, bb // 4)), max(_MIN_TILE, math.ceil(n / _TILES_PER_SIDE))))
     tiles = [(s, min(n, s + side)) for s in range(0, n, side)]
     best_val = torch.full((n, extra), math.inf, dtype=torch.float32, device=x.device)
     best_idx = torch.zeros((n, extra), dtype=torch.int64, device=x.device)
