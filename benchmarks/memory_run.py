@@ -18,12 +18,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
-def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, float | int]:
-    """Run `command`; return its exit code, wall seconds, CPU seconds and peak resident MiB."""
+def measure(command: list[str], env: dict[str, str] | None = None, output: Any = None) -> dict[str, float | int]:
+    """Run `command` (its stdout and stderr to `output`, a file, when given); return its exit code,
+    wall seconds, CPU seconds and peak resident MiB."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env)
+    proc = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT if output else None)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
