@@ -186,3 +186,17 @@ def test_separate_batch_sizes_reach_their_steps(tmp_path, tiny_checkpoint, monke
     assert sizes == {"decode": {24}, "encode": {24}, "features": {5}}
     assert doc["environment"]["batch_size"] == 24 and doc["environment"]["feature_batch_size"] == 5
     assert doc["features"]["device"] == "cpu" and doc["features"]["precision"] == "fp32"
+
+
+@pytest.mark.parametrize("n, size", [(80, 32), (10, 32), (128, 32), (129, 32), (1, 1), (7, 3), (1000, 128)])
+def test_feature_batches_are_near_equal_and_cover_every_image(n, size):
+    from aebench.feature_extractor import even_batches
+
+    bounds = even_batches(n, size)
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    lengths = [stop - start for start, stop in bounds]
+    assert max(lengths) <= size and max(lengths) - min(lengths) <= 1
+    assert len(bounds) == -(-n // size)  # as few batches as the size allows
+    assert min(lengths) >= min(n, size) // 2  # never a tiny remainder batch
+    assert even_batches(0, 8) == []
