@@ -146,3 +146,40 @@ def test_a_model_that_rejects_device_tensors_gets_cpu_inputs():
     out = placed.decode(torch.zeros(2, 4))
     assert out.shape == (2, 1, 4, 4) and torch.allclose(out, torch.full_like(out, 0.5))
     assert place_on_device(_CpuOnly(), "cpu").__class__ is _CpuOnly  # nothing to do on the CPU
+
+
+def test_precision_keys_the_feature_cache_and_is_recorded(tmp_path):
+    """fp32 and bf16 features never share a cache entry, and results say which one made the numbers."""
+    import json
+
+    from aebench.cli import main
+    from aebench.dataset import load_dataset
+    from aebench.models.training import train_and_save
+
+    cache = tmp_path / "cache"
+    dataset = load_dataset("orl_faces", {"size": 32}, cache_dir=cache)
+    ckpt = tmp_path / "model.safetensors"
+    train_and_save(dataset, ckpt, latent_dim=8, model_options={"channels": (8, 16)}, epochs=1, progress=False)
+    counts, docs = [], []
+    for precision in ("fp32", "bf16", "fp32"):
+        out = tmp_path / f"out-{len(counts)}"
+        assert main(["run", "--checkpoint", str(ckpt), "--set", "dataset.size=32", "--features", "fast", "--n", "24",
+                     "--sampler", "gaussian", "--metrics", "fid", "--quiet", "--no-figures", "--precision", precision,
+                     "--cache-dir", str(cache), "--out", str(out)]) == 0
+        counts.append(len(list((cache / "features").glob("*.safetensors"))))
+        docs.append(json.loads((out / "results.json").read_text()))
+    assert counts[1] == 2 * counts[0] and counts[2] == counts[1]  # bf16 made its own entries; fp32 reused its own
+    assert [d["features"]["precision"] for d in docs] == ["fp32", "bf16", "fp32"]
+    assert all(d["features"]["device"] == "cpu" and d["environment"]["precision"] == d["features"]["precision"]
+               for d in docs)
+    assert docs[0]["samplers"][0]["metrics"]["fid"]["value"] == docs[2]["samplers"][0]["metrics"]["fid"]["value"]
+
+
+def test_tf32_on_a_cpu_run_is_refused_before_any_work(tmp_path, capsys):
+    from aebench.cli import main
+
+    rc = main(["run", "--sampler", "gaussian", "--device", "cpu", "--precision", "tf32", "--features", "fast",
+               "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "tf32" in err and err.startswith("Error:") and "\n" not in err
+    assert not (tmp_path / "o" / "results.json").exists()
