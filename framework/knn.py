@@ -185,13 +185,23 @@ def kth_neighbour_distance(x: torch.Tensor, k: int, *, block_bytes: int | None =
 
     Symmetric: each pair's float32 distance is formed once (in square tiles of the upper triangle) and
     offered to both rows, halving the matrix products of a row-by-row scan."""
+    return kth_neighbour_distances(x, (k,), block_bytes=block_bytes)[k]
+
+
+def kth_neighbour_distances(x: torch.Tensor, ks: Sequence[int], *,
+                            block_bytes: int | None = None) -> dict[int, torch.Tensor]:
+    """`kth_neighbour_distance` for several k from one pass over the pairs: {k: float64 [n]}."""
     centre = _check_points(x, "points")
     n = x.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
-        raise DataError(f"k must be an integer in [1, n-1] = [1, {n - 1}], got {k!r}; lower k or pass more points.")
+    ks = sorted(set(ks))
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
+            raise DataError(f"k must be an integer in [1, n-1] = [1, {n - 1}], got {k!r}; lower k or pass more points.")
+    if not ks:
+        raise DataError("kth_neighbour_distances needs at least one k; pass e.g. ks=(3, 5).")
     bb = block_bytes_for(x.device, block_bytes)
     pts = _centred(x, centre, bb)
-    extra = min(n, k + 1 + _CANDIDATE_SLACK)
+    extra = min(n, ks[-1] + 1 + _CANDIDATE_SLACK)
     # square tiles within the block size, and at least ~8 per side once n is large, so that the upper
     # triangle (what is computed) is close to half of the n x n products rather than 2/3 or all of them
     side = max(extra, min(math.isqrt(max(1, bb // 4)), max(_MIN_TILE, math.ceil(n / _TILES_PER_SIDE))))
@@ -221,21 +231,30 @@ def kth_neighbour_distance(x: torch.Tensor, k: int, *, block_bytes: int | None =
     # Each candidate's float32 value v lies within `margin` of its true one, so the k-th smallest true
     # value T lies in [v_k - margin, v_k + margin]: candidates with v + margin below that are surely
     # smaller, those with v - margin above it surely larger, and only the band between is computed in
-    # float64 (usually the k-th candidate alone). T is final when every non-candidate is surely larger.
+    # float64 (usually the k-th candidate alone; once for all k). T is final when every non-candidate
+    # is surely larger.
     margin = (2 * tolerance(x.shape[1]) * (pts.sq.double() + pts.sq_max))[:, None]
     vals = best_val.double()
-    pivot = vals[:, k:k + 1]
-    band = (vals - pivot).abs() <= 2 * margin
-    ranked = torch.full_like(vals, math.inf)  # outside the band: surely above, or surely below
-    ranked.masked_fill_(vals < pivot, -math.inf)
-    r, c = torch.nonzero(band, as_tuple=True)
-    ranked[r, c] = _exact_d2(x, x, r, best_idx[r, c], bb)
-    kth = torch.kthvalue(ranked, k + 1, dim=1).values
-    if extra < n:
-        unsure = torch.nonzero(vals[:, -1] - margin[:, 0] <= kth).flatten()
-        if unsure.numel():
-            kth[unsure] = _kth_full_rows(pts, unsure, kth[unsure], k, bb)
-    return kth.sqrt()
+    bands = {k: (vals - vals[:, k:k + 1]).abs() <= 2 * margin for k in ks}
+    union = bands[ks[0]].clone()
+    for k in ks[1:]:
+        union |= bands[k]
+    r, c = torch.nonzero(union, as_tuple=True)
+    exact = torch.full_like(vals, math.nan)
+    exact[r, c] = _exact_d2(x, x, r, best_idx[r, c], bb)
+    out: dict[int, torch.Tensor] = {}
+    for k in ks:
+        pivot = vals[:, k:k + 1]
+        ranked = torch.full_like(vals, math.inf)  # outside the band: surely above, or surely below
+        ranked.masked_fill_(vals < pivot, -math.inf)
+        ranked = torch.where(bands[k], exact, ranked)
+        kth = torch.kthvalue(ranked, k + 1, dim=1).values
+        if extra < n:
+            unsure = torch.nonzero(vals[:, -1] - margin[:, 0] <= kth).flatten()
+            if unsure.numel():
+                kth[unsure] = _kth_full_rows(pts, unsure, kth[unsure], k, bb)
+        out[k] = kth.sqrt()
+    return out
 
 
 def _merge(best_val: torch.Tensor, best_idx: torch.Tensor, rows: torch.Tensor | slice, vals: torch.Tensor,

@@ -68,6 +68,16 @@ def test_kth_neighbour_distance_equals_brute_force(name, block_bytes):
 
 @pytest.mark.parametrize("name", SETS)
 @pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_several_k_from_one_pass_equal_brute_force(name, block_bytes):
+    x, _ = SETS[name]()
+    got = knn.kth_neighbour_distances(x, (5, 1, 3), block_bytes=block_bytes)
+    assert sorted(got) == [1, 3, 5]
+    for k, value in got.items():
+        assert torch.allclose(value, brute_kth(x, k), rtol=1e-13, atol=0), f"{name} k={k}"
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
 def test_query_functions_equal_brute_force(name, block_bytes):
     ref, query = SETS[name]()
     d2 = brute_d2(query, ref)
