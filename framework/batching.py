@@ -95,7 +95,8 @@ def with_backoff(work: Callable[[int], T], batch_size: int, *, what: str = "batc
             if not is_out_of_memory(exc) or size == 1:
                 raise
             size = max(1, size // 2)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
             if on_backoff is not None:
                 on_backoff(size, exc)
+        # outside the except clause: the failed attempt's tensors (held by the traceback) are gone now
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
