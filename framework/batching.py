@@ -6,10 +6,12 @@ keeps about 15 MiB of activations per image alive at its peak. One shared size e
 made Inception's batch the largest thing in the process (128 images: about 2 GB).
 
 Rule for the feature batch size when none is given: the run's batch memory (`batch_memory`, default
-512 MiB on a CPU and a quarter of the GPU's memory on CUDA) divided by the extractor's
-`memory_per_image_mb`, between 1 and `MAX_FEATURE_BATCH`. Inception on a CPU thus gets 32 images per
-batch, which is as fast per image as larger batches there. A run's peak resident memory is then about
-the interpreter and torch (~0.35 GB), the networks, the data set and latents, plus this batch memory.
+256 MiB on a CPU and a quarter of the GPU's memory on CUDA) divided by the extractor's
+`memory_per_image_mb`, between 1 and `MAX_FEATURE_BATCH`. Inception on a CPU thus gets 16 images per
+batch, which was measured slightly faster per image than 32 on a 2-core CPU. A run's peak resident memory is then about the interpreter
+and torch (~0.3 GB), the networks, the data set and latents, this batch memory, and what the C
+allocator keeps from earlier batches (as much again, measured). Batches never go below 16 images
+where there are that many (`aebench.feature_extractor.MIN_BATCH`: the numbers stay the same).
 
 Out of memory in a batch (CUDA's OutOfMemoryError, or the CPU allocator refusing a block) halves the
 batch size and retries, down to one image; the smaller size is kept for the rest of the run.
@@ -26,7 +28,7 @@ from aebench.errors import OptionError
 
 T = TypeVar("T")
 
-DEFAULT_BATCH_MEMORY_CPU_MB = 512
+DEFAULT_BATCH_MEMORY_CPU_MB = 256
 MAX_FEATURE_BATCH = 512
 DEFAULT_AE_BATCH = {"cpu": 128, "cuda": 1024}
 _UNITS = {"": 1.0, "m": 1.0, "mb": 1.0, "mib": 1.0, "g": 1024.0, "gb": 1024.0, "gib": 1024.0, "k": 1 / 1024,

@@ -68,15 +68,23 @@ def extract_features(module: torch.nn.Module, images: torch.Tensor, batch_size: 
     return out
 
 
-def even_batches(n: int, batch_size: int) -> list[tuple[int, int]]:
-    """[start, stop) of ceil(n / batch_size) batches of near-equal size (at most `batch_size`), not
-    full batches and a small remainder: convolution libraries pick kernels by batch size, and a
-    batch of a few images was seen to give features differing in the 6th digit from the same images
-    in a larger batch. With near-equal batches every batch holds at least half of `batch_size`, so
-    the numbers do not depend on the batch size chosen (checked for Inception on the CPU)."""
+# PyTorch runs 1x1 convolutions through oneDNN only for batches of at least 16 images (or with more
+# than one thread); smaller batches on one thread take another kernel whose float rounding differs in
+# the 6th digit. Batches of at least this many images keep features independent of the batch size and
+# of the thread count.
+MIN_BATCH = 16
+
+
+def even_batches(n: int, batch_size: int, min_batch: int = MIN_BATCH) -> list[tuple[int, int]]:
+    """[start, stop) of batches of near-equal size covering n images: ceil(n / batch_size) of them, or
+    fewer when that would make a batch smaller than min(min_batch, batch_size) (then a batch may
+    exceed `batch_size`, by less than `min_batch`). No small remainder batch: see MIN_BATCH."""
     if n <= 0:
         return []
     count = -(-n // batch_size)
+    smallest = min(min_batch, batch_size)
+    if count > 1 and n // count < smallest:
+        count = max(1, n // smallest)
     base, extra = divmod(n, count)
     bounds, start = [], 0
     for i in range(count):

@@ -35,8 +35,8 @@ def test_the_documented_batch_size_rule():
     from aebench.features.fast import FastPixels
     from aebench.features.inception import Inception
 
-    # Inception on a CPU: 512 MiB / 16 MiB per image = 32 images; the AE keeps its own, larger batch
-    assert feature_batch_size(Inception.memory_per_image_mb, CPU) == DEFAULT_BATCH_MEMORY_CPU_MB // 16 == 32
+    # Inception on a CPU: 256 MiB / 16 MiB per image = 16 images; the AE keeps its own, larger batch
+    assert feature_batch_size(Inception.memory_per_image_mb, CPU) == DEFAULT_BATCH_MEMORY_CPU_MB // 16 == 16
     assert feature_batch_size(Inception.memory_per_image_mb, CPU, batch_memory="2G") == 128
     assert feature_batch_size(Inception.memory_per_image_mb, CPU, batch_memory="1M") == 1  # never 0
     assert feature_batch_size(FastPixels.memory_per_image_mb, CPU) == 512  # capped
@@ -188,15 +188,30 @@ def test_separate_batch_sizes_reach_their_steps(tmp_path, tiny_checkpoint, monke
     assert doc["features"]["device"] == "cpu" and doc["features"]["precision"] == "fp32"
 
 
-@pytest.mark.parametrize("n, size", [(80, 32), (10, 32), (128, 32), (129, 32), (1, 1), (7, 3), (1000, 128)])
+@pytest.mark.parametrize("n, size", [(80, 32), (10, 32), (128, 32), (129, 32), (1, 1), (7, 3), (1000, 128),
+                                     (37, 16), (47, 16), (15, 16), (100, 8)])
 def test_feature_batches_are_near_equal_and_cover_every_image(n, size):
-    from aebench.feature_extractor import even_batches
+    from aebench.feature_extractor import MIN_BATCH, even_batches
 
     bounds = even_batches(n, size)
     assert bounds[0][0] == 0 and bounds[-1][1] == n
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
     lengths = [stop - start for start, stop in bounds]
-    assert max(lengths) <= size and max(lengths) - min(lengths) <= 1
-    assert len(bounds) == -(-n // size)  # as few batches as the size allows
-    assert min(lengths) >= min(n, size) // 2  # never a tiny remainder batch
+    assert max(lengths) - min(lengths) <= 1
+    smallest = min(MIN_BATCH, size)
+    # no batch below min(16, size) unless the whole set is smaller; none above size by 16 or more
+    assert min(lengths) >= min(n, smallest)
+    assert max(lengths) <= max(size, 2 * smallest - 1)
+    if n // -(-n // size) >= smallest:
+        assert len(bounds) == -(-n // size) and max(lengths) <= size  # as few batches as the size allows
     assert even_batches(0, 8) == []
+
+
+def test_small_batches_are_merged_so_features_do_not_depend_on_the_batch_size():
+    """1x1 convolutions take another kernel for batches under 16 on one thread: a remainder batch of
+    5 would change the numbers; merged batches keep them."""
+    from aebench.feature_extractor import even_batches
+
+    assert even_batches(37, 16) == [(0, 19), (19, 37)]
+    assert even_batches(80, 16) == [(0, 16), (16, 32), (32, 48), (48, 64), (64, 80)]
+    assert even_batches(10, 16) == [(0, 10)]
