@@ -8,8 +8,10 @@ then every stage of a benchmark timed with its peak resident memory, each in its
 Stages (each a fresh Python process measured by `memory_run.measure`, so every peak starts clean):
 - `encode`: every image (60k train + 10k held-out) through the encoder, no cache;
 - `stats`: latent statistics of the 60k training latents;
-- `regions`: fit, calibrate on the held-out latents and self-consistency check of each default region;
-- `samplers`: fit and sample (n of each count in --n) of every registered sampler, one process each;
+- `regions`: fit, calibrate on the held-out latents and self-consistency check of each default region,
+  on the first m training latents for each m in --n-train (how the setup grows with the data set);
+- `samplers`: fit and sample (n of each count in --n) of every registered sampler, one process each,
+  and the fit again on each m of --n-train;
 - `run`: `aebench run --all --n N --features fast` (everything, figures included) per count in --n.
 
 Not in CI: it needs the trained N=256 model and minutes of CPU. Prints a markdown table and writes
@@ -62,6 +64,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         from aebench.latents import encoded_latents, latent_stats
 
         train, heldout = encoded_latents(model, dataset, device=device)
+        if args.m_child:
+            train = train[:args.m_child]
         if stage == "stats":
             from aebench.stats import compute_stats
 
@@ -69,6 +73,10 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             compute_stats(train)
             return {"stats_s": time.perf_counter() - t0, "latents": int(train.shape[0])}
         stats = latent_stats(model, dataset, device=device)
+        if args.m_child:
+            from aebench.stats import compute_stats
+
+            stats = compute_stats(train)
         if stage == "regions":
             from aebench.plugins import get_registry
             from aebench.run_config import DEFAULT_REGIONS
@@ -85,7 +93,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
                 if points is not None:
                     region.contains(points)
                 out[name] = {"fit_s": t1 - t0, "calibrate_s": t2 - t1, "self_consistency_s": time.perf_counter() - t2}
-            return out
+            return {"n_train": int(train.shape[0]), **out}
         if stage.startswith("sampler:"):
             from aebench.plugins import get_registry
 
@@ -94,7 +102,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             sampler.fit(train, stats)
             t1 = time.perf_counter()
             sampler.sample(args.n_child, torch.Generator().manual_seed(0))
-            return {"fit_s": t1 - t0, "sample_s": time.perf_counter() - t1, "n": args.n_child}
+            return {"fit_s": t1 - t0, "sample_s": time.perf_counter() - t1, "n": args.n_child,
+                    "n_train": int(train.shape[0])}
     raise SystemExit(f"unknown stage {stage}")
 
 
@@ -103,25 +112,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--latent-dim", type=int, default=256)
     parser.add_argument("--n", default="2048", help="comma-separated sample counts for samplers and run")
+    parser.add_argument("--n-train", default="", help="comma-separated training-latent counts for the regions and "
+                                                      "sampler fits (default: all of them only)")
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--threads", default="auto")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--n-child", type=int, default=2048, help=argparse.SUPPRESS)
+    parser.add_argument("--m-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print("SCALE " + json.dumps(child(args)), flush=True)
         return 0
 
     counts = [int(x) for x in args.n.split(",") if x.strip()]
+    subsets = [int(x) for x in args.n_train.split(",") if x.strip()]
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MPLBACKEND": "Agg"}
     rows: list[dict[str, Any]] = []
 
-    def run_child(label: str, stage: str, n: int = 2048) -> None:
-        log = args.out / f"{label.replace(':', '_')}.log"
-        cmd = [sys.executable, __file__, "--child", stage, "--n-child", str(n), "--dataset", args.dataset,
+    def run_child(label: str, stage: str, n: int = 2048, m: int = 0) -> None:
+        log = args.out / f"{label.replace(':', '_').replace(' ', '_')}.log"
+        cmd = [sys.executable, __file__, "--child", stage, "--n-child", str(n), "--m-child", str(m), "--dataset", args.dataset,
                "--latent-dim", str(args.latent_dim), "--threads", str(args.threads)]
         with open(log, "w") as fh:
             result = measure(cmd, env, fh)
@@ -133,14 +146,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows[-1]), flush=True)
 
     for stage in stages:
-        if stage in ("encode", "stats", "regions"):
+        if stage in ("encode", "stats"):
             run_child(stage, stage)
+        elif stage == "regions":
+            run_child(stage, stage)
+            for m in subsets:
+                run_child(f"regions n_train={m}", stage, m=m)
         elif stage == "samplers":
             from aebench.plugins import get_registry
 
             for name in get_registry("sampler").names():
                 for n in counts:
                     run_child(f"sampler:{name} n={n}", f"sampler:{name}", n)
+                for m in subsets:
+                    run_child(f"sampler:{name} n_train={m}", f"sampler:{name}", counts[-1], m)
         elif stage == "run":
             for n in counts:
                 out = args.out / f"run-n{n}"
