@@ -47,7 +47,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--feature-batch-size", type=int,
               help="Images per feature-extraction batch (default: --batch-memory / the extractor's memory per image).")
 @click.option("--batch-memory", metavar="SIZE",
-              help="Memory one feature batch may use, e.g. 512M or 4G (default 512M on a CPU, a quarter of the GPU).")
+              help="Memory one feature batch may use, e.g. 256M or 4G (default 256M on a CPU, a quarter of the GPU).")
 @click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]),
               help="Decode/feature precision: fp32 (default, TF32 off), tf32 (CUDA) or bf16; recorded with the results.")
 @click.option("--threads", help="CPU threads: a number or auto (default: the cores other processes leave free).")
