@@ -142,16 +142,14 @@ def bench_prdc_gemm_floor(benchmark, data):
     """The distance products a per-sampler PRDC cannot avoid (real x fake once; the fake set's own
     k-NN, one triangle of it), timed at this CPU's measured GEMM rate, against the whole per-sampler
     PRDC (two k, real radii cached). efficiency = floor / ours: 1.0 would mean nothing but the
-    products. Also the 20k real radii the run computes once (the real side)."""
+    products; each part is also timed alone against its own floor."""
     dim, real, fake = data
     r, f = torch.from_numpy(real), torch.from_numpy(fake)
     n_real, n_fake, inner = len(real), len(fake), dim + 2  # the folded product has d + 2 columns
     rows = max(1, knn.DEFAULT_BLOCK_BYTES // (4 * n_fake))  # the row block cross_counts uses
     rate = gemm_rate(inner, min(rows, n_real), n_fake)
     cross = 2.0 * n_real * n_fake * inner
-    side = max(math.isqrt(knn.DEFAULT_BLOCK_BYTES // 4), 1)  # kth_neighbour_distance's square tiles
-    tiles = math.ceil(n_fake / side)
-    own = 2.0 * inner * (tiles * (tiles + 1) / 2) * min(side, n_fake) ** 2  # upper triangle, tile by tile
+    own = 2.0 * inner * n_fake * (n_fake + 1) / 2  # one triangle of the fake x fake distances: the minimum
     floor_s = (cross + own) / rate
     radii = {k: knn.kth_neighbour_distance(r, k) for k in (3, 5)}
     ours_s, _ = run_ours(benchmark, lambda: compute_prdc_two_k(r, f, 3, 5, radii.__getitem__), CFG["rounds"])

@@ -71,7 +71,7 @@ class RunConfig:
     batch_size: int | None = None  # AE decode/encode batch (None: 128 on a CPU, 1024 on a GPU)
     feature_batch_size: int | None = None  # feature batch (None: batch_memory / the extractor's memory per image)
     batch_memory: str | int | None = None  # memory one batch may use, e.g. "512M" (None: 512M CPU, 1/4 of a GPU)
-    precision: str = "fp32"  # fp32 (TF32 off) | tf32 (CUDA) | bf16: decode, re-encode and features
+    precision: str = "fp32"  # fp32 (TF32 off) | tf32 (CUDA): decode, re-encode and features
     threads: int | str | None = None  # CPU threads; None/"auto": free cores (see aebench.threads)
     out: str = "aebench-out"
     cache_dir: str | None = None
@@ -157,9 +157,11 @@ class RunConfig:
             from aebench.batching import parse_memory_mb
 
             parse_memory_mb(self.batch_memory)
-        from aebench.device import RUN_PRECISIONS
+        from aebench.device import NOT_OFFERED, RUN_PRECISIONS
         from aebench.threads import resolve_threads
 
+        if self.precision in NOT_OFFERED:
+            raise OptionError(f"--precision {self.precision} is not offered: {NOT_OFFERED[self.precision]}.")
         if self.precision not in RUN_PRECISIONS:
             raise OptionError(f"--precision must be one of {', '.join(RUN_PRECISIONS)}, got {self.precision!r}.")
         if self.threads is not None:

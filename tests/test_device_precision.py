@@ -57,7 +57,10 @@ def test_bf16_autocasts_and_precision_is_checked():
         check_precision("tf32", "cpu")
     with pytest.raises(AebenchError, match="Unknown precision"):
         check_precision("fp8")
-    assert check_precision("bf16", "cpu") == "bf16"
+    # measured: bf16 moved FID by more than 0.1%, so runs refuse it (precision_mode keeps it for timing)
+    with pytest.raises(AebenchError, match="not offered.*0.1%"):
+        check_precision("bf16", "cpu")
+    assert check_precision("fp32", "cpu") == "fp32" and check_precision("tf32") == "tf32"
 
 
 def test_features_stay_on_the_device_they_were_computed_on():
@@ -148,10 +151,14 @@ def test_a_model_that_rejects_device_tensors_gets_cpu_inputs():
     assert place_on_device(_CpuOnly(), "cpu").__class__ is _CpuOnly  # nothing to do on the CPU
 
 
-def test_precision_keys_the_feature_cache_and_is_recorded(tmp_path):
-    """fp32 and bf16 features never share a cache entry, and results say which one made the numbers."""
+def test_precision_keys_the_feature_cache_and_is_recorded(tmp_path, monkeypatch):
+    """fp32 and tf32 features never share a cache entry, and results say which one made the numbers
+    (tf32 is allowed on the CPU here, where it computes as fp32, to exercise the cache key)."""
     import json
 
+    import aebench.device
+
+    monkeypatch.setattr(aebench.device, "check_precision", lambda precision, device=None: precision)
     from aebench.cli import main
     from aebench.dataset import load_dataset
     from aebench.models.training import train_and_save
@@ -161,25 +168,27 @@ def test_precision_keys_the_feature_cache_and_is_recorded(tmp_path):
     ckpt = tmp_path / "model.safetensors"
     train_and_save(dataset, ckpt, latent_dim=8, model_options={"channels": (8, 16)}, epochs=1, progress=False)
     counts, docs = [], []
-    for precision in ("fp32", "bf16", "fp32"):
+    for precision in ("fp32", "tf32", "fp32"):
         out = tmp_path / f"out-{len(counts)}"
         assert main(["run", "--checkpoint", str(ckpt), "--set", "dataset.size=32", "--features", "fast", "--n", "24",
                      "--sampler", "gaussian", "--metrics", "fid", "--quiet", "--no-figures", "--precision", precision,
                      "--cache-dir", str(cache), "--out", str(out)]) == 0
         counts.append(len(list((cache / "features").glob("*.safetensors"))))
         docs.append(json.loads((out / "results.json").read_text()))
-    assert counts[1] == 2 * counts[0] and counts[2] == counts[1]  # bf16 made its own entries; fp32 reused its own
-    assert [d["features"]["precision"] for d in docs] == ["fp32", "bf16", "fp32"]
+    assert counts[1] == 2 * counts[0] and counts[2] == counts[1]  # tf32 made its own entries; fp32 reused its own
+    assert [d["features"]["precision"] for d in docs] == ["fp32", "tf32", "fp32"]
     assert all(d["features"]["device"] == "cpu" and d["environment"]["precision"] == d["features"]["precision"]
                for d in docs)
     assert docs[0]["samplers"][0]["metrics"]["fid"]["value"] == docs[2]["samplers"][0]["metrics"]["fid"]["value"]
 
 
-def test_tf32_on_a_cpu_run_is_refused_before_any_work(tmp_path, capsys):
+@pytest.mark.parametrize("precision, message", [("tf32", "tf32 exists on CUDA GPUs only"),
+                                                ("bf16", "not offered"), ("fp64", "--precision must be one of")])
+def test_unavailable_precisions_are_refused_before_any_work(tmp_path, capsys, precision, message):
     from aebench.cli import main
 
-    rc = main(["run", "--sampler", "gaussian", "--device", "cpu", "--precision", "tf32", "--features", "fast",
+    rc = main(["run", "--sampler", "gaussian", "--device", "cpu", "--precision", precision, "--features", "fast",
                "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip()
-    assert rc != 0 and "tf32" in err and err.startswith("Error:") and "\n" not in err
+    assert rc != 0 and message in err and err.startswith("Error:") and "\n" not in err
     assert not (tmp_path / "o" / "results.json").exists()

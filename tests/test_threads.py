@@ -87,12 +87,15 @@ def test_toml_key_threads(tmp_path):
     from aebench.run_config import RunConfig
 
     suite = tmp_path / "suite.toml"
-    suite.write_text('threads = 2\nprecision = "bf16"\nbatch_memory = "256M"\nfeature_batch_size = 16\n')
+    suite.write_text('threads = 2\nprecision = "tf32"\nbatch_memory = "256M"\nfeature_batch_size = 16\n')
     config = RunConfig.from_sources(suite)
-    assert (config.threads, config.precision, config.batch_memory, config.feature_batch_size) == (2, "bf16", "256M", 16)
+    assert (config.threads, config.precision, config.batch_memory, config.feature_batch_size) == (2, "tf32", "256M", 16)
     suite.write_text("threads = 0\n")
     with pytest.raises(OptionError, match="threads"):
         RunConfig.from_sources(suite)
     suite.write_text('precision = "fp8"\n')
     with pytest.raises(OptionError, match="precision"):
+        RunConfig.from_sources(suite)
+    suite.write_text('precision = "bf16"\n')
+    with pytest.raises(OptionError, match="not offered"):
         RunConfig.from_sources(suite)

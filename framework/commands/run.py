@@ -48,8 +48,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Images per feature-extraction batch (default: --batch-memory / the extractor's memory per image).")
 @click.option("--batch-memory", metavar="SIZE",
               help="Memory one feature batch may use, e.g. 256M or 4G (default 256M on a CPU, a quarter of the GPU).")
-@click.option("--precision", type=click.Choice(["fp32", "tf32", "bf16"]),
-              help="Decode/feature precision: fp32 (default, TF32 off), tf32 (CUDA) or bf16; recorded with the results.")
+@click.option("--precision", help="Decode/feature precision: fp32 (default, TF32 off) or tf32 (CUDA only, "
+                                   "unvalidated); recorded with the results.")
 @click.option("--threads", help="CPU threads: a number or auto (default: the cores other processes leave free).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default ./aebench-out).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
