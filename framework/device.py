@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 import torch
 
 from aebench.errors import AebenchError
@@ -18,6 +21,13 @@ def resolve_device(name: str | None = "auto") -> torch.device:
         raise AebenchError(f"Unknown device '{name}'; use auto, cpu, cuda or cuda:N.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AebenchError(f"Device '{name}' asked for but no CUDA GPU is available; use --device cpu or auto.")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise AebenchError(f"Device '{name}' asked for but this machine has {count} CUDA GPU(s) "
+                               f"(cuda:0 to cuda:{count - 1}); use one of those, or --device auto.")
+    if device.type not in ("cpu", "cuda"):
+        raise AebenchError(f"Device '{name}' is not supported; use auto, cpu, cuda or cuda:N.")
     return device
 
 
@@ -26,9 +36,69 @@ def describe_device(device: torch.device) -> dict[str, str | None]:
     return {"device": str(device), "gpu": gpu}
 
 
-# -- fast inference on accelerators (all opt-in: the defaults keep float32 numbers comparable) --------
+# -- precision: float32 by default, faster formats opt-in -----------------------------------------------
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16")  # what `autocast` takes
+MODES = ("fp32", "tf32", "bf16")  # what `precision_mode` takes (bf16 for speed measurements only)
+# The run setting `precision`. A precision is offered when it moves FID by less than 0.1%. bf16 is not:
+# on the CPU it moved the default job's FIDs by 0.15% to 1.9% (decode and Inception in bf16, ORL).
+# tf32 exists on CUDA only and could not be measured here; benchmarks/gpu_check.py measures it
+# (fid_tf32_relative_change).
+RUN_PRECISIONS = ("fp32", "tf32")
+NOT_OFFERED = {"bf16": "bf16 moved FID by 0.15% to 1.9% when measured (more than the 0.1% a precision may move "
+                       "it), so runs do not offer it; use fp32, or tf32 on a GPU"}
+
+
+def check_precision(precision: str, device: torch.device | str | None = None) -> str:
+    """Validate the run setting `precision` (for `device`, when known); returns it."""
+    if precision in NOT_OFFERED:
+        raise AebenchError(f"Precision '{precision}' is not offered: {NOT_OFFERED[precision]}.")
+    if precision not in RUN_PRECISIONS:
+        raise AebenchError(f"Unknown precision '{precision}'; use one of {', '.join(RUN_PRECISIONS)} (default fp32).")
+    if precision == "tf32" and device is not None and torch.device(device).type != "cuda":
+        raise AebenchError("precision tf32 exists on CUDA GPUs only; use fp32 on the CPU.")
+    return precision
+
+
+def _tf32_backends() -> list[Any]:
+    """The backends that carry an fp32_precision flag (torch >= 2.9); empty on older torch."""
+    b = torch.backends
+    found = [getattr(b.cuda, "matmul", None), getattr(getattr(b, "cudnn", None), "conv", None),
+             getattr(getattr(b, "cudnn", None), "rnn", None)]
+    return [x for x in found if x is not None and hasattr(x, "fp32_precision")]
+
+
+@contextmanager
+def precision_mode(device: torch.device | str, precision: str = "fp32") -> Iterator[None]:
+    """Run decode and feature extraction in the run's `precision`:
+
+    - 'fp32' (default): true float32 everywhere. TF32 is switched OFF for matrix products and cuDNN
+      convolutions (PyTorch leaves it on for cuDNN convolutions by default, which would make
+      "float32" Inception numbers TF32 on recent GPUs);
+    - 'tf32': TF32 matrix products and convolutions (CUDA only);
+    - 'bf16': autocast to bfloat16 (for speed measurements: runs do not offer it, see RUN_PRECISIONS).
+
+    The TF32 flags are restored afterwards. Record the precision with every number it produced."""
+    if precision not in MODES:
+        raise AebenchError(f"Unknown precision '{precision}'; use one of {', '.join(MODES)}.")
+    backends = _tf32_backends()
+    value = "tf32" if precision == "tf32" else "ieee"
+    if backends:
+        before = [x.fp32_precision for x in backends]
+        for x in backends:
+            x.fp32_precision = value
+    else:  # pragma: no cover - torch < 2.9: the legacy flags
+        before = [torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    try:
+        with autocast(device, "bf16" if precision == "bf16" else "fp32"):
+            yield
+    finally:
+        if backends:
+            for x, v in zip(backends, before):
+                x.fp32_precision = v
+        else:  # pragma: no cover
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def autocast(device: torch.device | str, precision: str = "fp32"):

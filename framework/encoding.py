@@ -41,8 +41,11 @@ def _batches(n: int, batch_size: int, description: str | None) -> Iterator[slice
 
 
 def encode_images(model: Any, images_uint8: torch.Tensor, batch_size: int = 256, device: str | torch.device = "cpu",
-                  description: str | None = None) -> torch.Tensor:
-    """Encode uint8 images [n, c, h, w] -> float32 CPU latents [n, N]."""
+                  description: str | None = None, *, precision: str = "fp32") -> torch.Tensor:
+    """Encode uint8 images [n, c, h, w] -> float32 CPU latents [n, N], one batch at a time on `device`
+    in `precision` (see `aebench.device.precision_mode`)."""
+    from aebench.device import precision_mode
+
     model = _unwrap(model)
     if not isinstance(images_uint8, torch.Tensor) or images_uint8.dtype != torch.uint8 or images_uint8.ndim != 4:
         got = f"{images_uint8.dtype} {tuple(images_uint8.shape)}" if isinstance(images_uint8, torch.Tensor) else type(images_uint8).__name__
@@ -55,7 +58,7 @@ def encode_images(model: Any, images_uint8: torch.Tensor, batch_size: int = 256,
         )
     n, dim = images_uint8.shape[0], int(model.latent_dim)
     out = torch.empty(n, dim, dtype=torch.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), precision_mode(device, precision):
         for sl in _batches(n, batch_size, description):
             batch = images_uint8[sl].to(device).float().div_(255.0)
             z = model.encode(batch)
@@ -71,9 +74,10 @@ def decode_latents(model: Any, latents: torch.Tensor | np.ndarray, batch_size: i
                    precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
     """Decode latents [n, N] -> uint8 CPU images [n, c, h, w] (round(x * 255), clamped to 0..255).
 
-    `precision` ('fp32' default, 'bf16', 'fp16') and `channels_last` are opt-in GPU speed-ups (see
-    aebench.device); batches reach a GPU through pinned memory and come back as uint8."""
-    from aebench.device import autocast, to_device, use_channels_last
+    `precision` ('fp32' default with TF32 off, 'tf32', 'bf16'; see `aebench.device.precision_mode`) and
+    `channels_last` are opt-in GPU speed-ups; batches reach a GPU through pinned memory and come back
+    as uint8."""
+    from aebench.device import precision_mode, to_device, use_channels_last
 
     model = _unwrap(model)
     if channels_last and isinstance(model, torch.nn.Module):
@@ -93,7 +97,7 @@ def decode_latents(model: Any, latents: torch.Tensor | np.ndarray, batch_size: i
         raise AebenchError("Latents contain NaN or infinite values; fix the sampler that produced them.")
     n = latents.shape[0]
     out: torch.Tensor | None = None
-    with torch.inference_mode(), autocast(device, precision):
+    with torch.inference_mode(), precision_mode(device, precision):
         for sl in _batches(n, batch_size, description):
             x = model.decode(to_device(latents[sl].to(torch.float32), device))
             if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] != sl.stop - sl.start:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 
@@ -26,7 +26,9 @@ DEFAULT_BLOCK_BYTES = 64 * 2**20  # CPU: few enough blocks that per-operation ov
 CUDA_BLOCK_BYTES = 512 * 2**20
 _U32 = 2.0 ** -24  # unit roundoff of float32
 _CANDIDATE_SLACK = 4  # extra neighbours kept per row so that the k-th is almost always settled at once
-_FLOAT32_SAFE = 1e30  # |values| below this stay finite through the float32 stage
+_FLOAT32_SAFE = 1e30
+_TILES_PER_SIDE = 8  # kth_neighbour_distance: tiles per side of the n x n triangle once n is large
+_MIN_TILE = 256  # ... but no tile smaller than this (per-tile overhead)  # |values| below this stay finite through the float32 stage
 
 
 def tolerance(dim: int) -> float:
@@ -183,14 +185,26 @@ def kth_neighbour_distance(x: torch.Tensor, k: int, *, block_bytes: int | None =
 
     Symmetric: each pair's float32 distance is formed once (in square tiles of the upper triangle) and
     offered to both rows, halving the matrix products of a row-by-row scan."""
+    return kth_neighbour_distances(x, (k,), block_bytes=block_bytes)[k]
+
+
+def kth_neighbour_distances(x: torch.Tensor, ks: Sequence[int], *,
+                            block_bytes: int | None = None) -> dict[int, torch.Tensor]:
+    """`kth_neighbour_distance` for several k from one pass over the pairs: {k: float64 [n]}."""
     centre = _check_points(x, "points")
     n = x.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
-        raise DataError(f"k must be an integer in [1, n-1] = [1, {n - 1}], got {k!r}; lower k or pass more points.")
+    ks = sorted(set(ks))
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < n:
+            raise DataError(f"k must be an integer in [1, n-1] = [1, {n - 1}], got {k!r}; lower k or pass more points.")
+    if not ks:
+        raise DataError("kth_neighbour_distances needs at least one k; pass e.g. ks=(3, 5).")
     bb = block_bytes_for(x.device, block_bytes)
     pts = _centred(x, centre, bb)
-    extra = min(n, k + 1 + _CANDIDATE_SLACK)
-    side = max(extra, math.isqrt(max(1, bb // 4)))  # square tiles within the block size
+    extra = min(n, ks[-1] + 1 + _CANDIDATE_SLACK)
+    # square tiles within the block size, and at least ~8 per side once n is large, so that the upper
+    # triangle (what is computed) is close to half of the n x n products rather than 2/3 or all of them
+    side = max(extra, min(math.isqrt(max(1, bb // 4)), max(_MIN_TILE, math.ceil(n / _TILES_PER_SIDE))))
     tiles = [(s, min(n, s + side)) for s in range(0, n, side)]
     best_val = torch.full((n, extra), math.inf, dtype=torch.float32, device=x.device)
     best_idx = torch.zeros((n, extra), dtype=torch.int64, device=x.device)
@@ -217,21 +231,30 @@ def kth_neighbour_distance(x: torch.Tensor, k: int, *, block_bytes: int | None =
     # Each candidate's float32 value v lies within `margin` of its true one, so the k-th smallest true
     # value T lies in [v_k - margin, v_k + margin]: candidates with v + margin below that are surely
     # smaller, those with v - margin above it surely larger, and only the band between is computed in
-    # float64 (usually the k-th candidate alone). T is final when every non-candidate is surely larger.
+    # float64 (usually the k-th candidate alone; once for all k). T is final when every non-candidate
+    # is surely larger.
     margin = (2 * tolerance(x.shape[1]) * (pts.sq.double() + pts.sq_max))[:, None]
     vals = best_val.double()
-    pivot = vals[:, k:k + 1]
-    band = (vals - pivot).abs() <= 2 * margin
-    ranked = torch.full_like(vals, math.inf)  # outside the band: surely above, or surely below
-    ranked.masked_fill_(vals < pivot, -math.inf)
-    r, c = torch.nonzero(band, as_tuple=True)
-    ranked[r, c] = _exact_d2(x, x, r, best_idx[r, c], bb)
-    kth = torch.kthvalue(ranked, k + 1, dim=1).values
-    if extra < n:
-        unsure = torch.nonzero(vals[:, -1] - margin[:, 0] <= kth).flatten()
-        if unsure.numel():
-            kth[unsure] = _kth_full_rows(pts, unsure, kth[unsure], k, bb)
-    return kth.sqrt()
+    bands = {k: (vals - vals[:, k:k + 1]).abs() <= 2 * margin for k in ks}
+    union = bands[ks[0]].clone()
+    for k in ks[1:]:
+        union |= bands[k]
+    r, c = torch.nonzero(union, as_tuple=True)
+    exact = torch.full_like(vals, math.nan)
+    exact[r, c] = _exact_d2(x, x, r, best_idx[r, c], bb)
+    out: dict[int, torch.Tensor] = {}
+    for k in ks:
+        pivot = vals[:, k:k + 1]
+        ranked = torch.full_like(vals, math.inf)  # outside the band: surely above, or surely below
+        ranked.masked_fill_(vals < pivot, -math.inf)
+        ranked = torch.where(bands[k], exact, ranked)
+        kth = torch.kthvalue(ranked, k + 1, dim=1).values
+        if extra < n:
+            unsure = torch.nonzero(vals[:, -1] - margin[:, 0] <= kth).flatten()
+            if unsure.numel():
+                kth[unsure] = _kth_full_rows(pts, unsure, kth[unsure], k, bb)
+        out[k] = kth.sqrt()
+    return out
 
 
 def _merge(best_val: torch.Tensor, best_idx: torch.Tensor, rows: torch.Tensor | slice, vals: torch.Tensor,
@@ -402,6 +425,18 @@ def min_ratio(query: torch.Tensor, ref: torch.Tensor, ref_radii: torch.Tensor, *
     return out
 
 
+def _f32_up(x: torch.Tensor) -> torch.Tensor:
+    """float64 -> the smallest float32 >= x (a threshold rounded outwards)."""
+    y = x.to(torch.float32)
+    return torch.where(y.double() < x, torch.nextafter(y, torch.full_like(y, math.inf)), y)
+
+
+def _f32_down(x: torch.Tensor) -> torch.Tensor:
+    """float64 -> the largest float32 <= x."""
+    y = x.to(torch.float32)
+    return torch.where(y.double() > x, torch.nextafter(y, torch.full_like(y, -math.inf)), y)
+
+
 def _radii(radii: torch.Tensor, m: int, device: torch.device) -> torch.Tensor:
     radii = torch.as_tensor(radii)
     if radii.shape != (m,) or not torch.isfinite(radii).all() or (radii < 0).any():
@@ -431,10 +466,21 @@ def cross_counts(real: torch.Tensor, fake: torch.Tensor, real_radii: torch.Tenso
                  block_bytes: int | None = None) -> CrossCounts:
     """The real x fake half of PRDC from one float32 product per block (strict inequalities, as prdc).
     With `fake_radii` None, recall is skipped (`in_fake_ball` all False)."""
+    return cross_counts_multi(real, fake, [real_radii], fake_radii, block_bytes=block_bytes)[0]
+
+
+def cross_counts_multi(real: torch.Tensor, fake: torch.Tensor, real_radii: Sequence[torch.Tensor],
+                       fake_radii: torch.Tensor | None, *, block_bytes: int | None = None) -> list[CrossCounts]:
+    """`cross_counts` for several sets of real radii (one per k) from a single pass: each block of
+    float32 squared distances is formed once and tested against every radius set, so precision/recall
+    at k=3 and density/coverage at k=5 cost one real x fake product, not two. Recall (fake radii) is
+    the same for every set."""
     centre = _check_pair(fake, real)
+    if not real_radii:
+        raise DataError("cross_counts_multi needs at least one set of real radii; pass kth_neighbour_distance(real, k).")
     real = real.to(fake.device)
     device = fake.device
-    rr2 = _radii_sq(real_radii, real.shape[0], device)
+    rr2s = [_radii_sq(r, real.shape[0], device) for r in real_radii]
     fr2 = None if fake_radii is None else _radii_sq(fake_radii, fake.shape[0], device)
     bb = block_bytes_for(device, block_bytes)
     rs, fs = _centred(real, centre, bb), _centred(fake, centre, bb)
@@ -442,19 +488,23 @@ def cross_counts(real: torch.Tensor, fake: torch.Tensor, real_radii: torch.Tenso
     fake_mat = _ref_matrix(fs, fs.sq)
     fr2_32 = None if fr2 is None else fr2.to(torch.float32)
     fr2_slack = 0.0 if fr2 is None else 8 * _U32 * float(fr2.max())
-    inside = torch.zeros(m, dtype=torch.int64, device=device)
-    covered = torch.zeros(real.shape[0], dtype=torch.bool, device=device)
+    insides = [torch.zeros(m, dtype=torch.int64, device=device) for _ in rr2s]
+    covereds = [torch.zeros(real.shape[0], dtype=torch.bool, device=device) for _ in rr2s]
     recalled = torch.zeros(real.shape[0], dtype=torch.bool, device=device)
     for s, e in _row_blocks(real.shape[0], m, bb):
-        alpha = rs.sq[s:e].double() - rr2[s:e]  # entries become d2 - rr2_i
+        sq = rs.sq[s:e].double()
         with full_precision_matmul():
-            h = _query_matrix(rs.f32[s:e], alpha.to(torch.float32)) @ fake_mat.T
-        margin64 = tol * (rs.sq[s:e].double() + alpha.abs() + 2 * fs.sq_max)
-        margin = margin64.to(torch.float32)
-        # precision, density, coverage: fake j inside real ball i
-        r, c = torch.nonzero(h <= margin[:, None], as_tuple=True)
-        if r.numel():
-            sure = h[r, c] < -margin[r]
+            d2 = _query_matrix(rs.f32[s:e], rs.sq[s:e]) @ fake_mat.T  # squared distances, each within `margin`
+        margin = tol * (2 * sq + 2 * fs.sq_max)
+        # precision, density, coverage: fake j inside real ball i, for each radius set (thresholds rounded
+        # outwards to float32, so the float32 comparisons are exactly the float64 ones)
+        for rr2, inside, covered in zip(rr2s, insides, covereds):
+            row_r2 = rr2[s:e]
+            hi = _f32_up(row_r2 + margin)
+            r, c = torch.nonzero(d2 <= hi[:, None], as_tuple=True)  # maybe inside: few entries
+            if not r.numel():
+                continue
+            sure = d2[r, c] < _f32_down(row_r2 - margin)[r]
             unsure = torch.nonzero(~sure).flatten()
             if unsure.numel():
                 sure[unsure] = _exact_d2(real, fake, r[unsure] + s, c[unsure], bb) < rr2[r[unsure] + s]
@@ -463,15 +513,14 @@ def cross_counts(real: torch.Tensor, fake: torch.Tensor, real_radii: torch.Tenso
             covered[r + s] = True
         # recall: real i inside fake ball j, i.e. min_j (d2 - fr2_j) < 0
         if fr2 is not None:
-            g = h.sub_(fr2_32[None, :])  # d2 - rr2_i - fr2_j (h is not needed any more)
-            gmin = g.amin(1).double() + rr2[s:e]
-            band = margin64 + fr2_slack
+            g = d2.sub_(fr2_32[None, :])  # d2 - fr2_j (d2 is not needed any more)
+            gmin = g.amin(1).double()
+            band = margin + fr2_slack
             recalled[s:e] = gmin < -band
             unsure = torch.nonzero((gmin >= -band) & (gmin <= band)).flatten()
             if unsure.numel():
-                shift = (band[unsure] - rr2[s:e][unsure]).to(torch.float32)
-                r, c = torch.nonzero(g[unsure] <= shift[:, None], as_tuple=True)
+                r, c = torch.nonzero(g[unsure] <= _f32_up(band[unsure])[:, None], as_tuple=True)
                 hit = _exact_d2(real, fake, unsure[r] + s, c, bb) < fr2[c]
                 recalled[s + unsure[r[hit]]] = True
-        del h
-    return CrossCounts(inside, covered, recalled)
+        del d2
+    return [CrossCounts(inside, covered, recalled) for inside, covered in zip(insides, covereds)]

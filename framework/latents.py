@@ -52,7 +52,8 @@ def _read_cached_latents(path: Path, record: dict[str, str]) -> tuple[torch.Tens
         return None
 
 
-def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.device = "cpu",
+                    batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(train [n, N], heldout [m, N]) float32 CPU latents of `dataset` under `model`, encoded once and cached.
 
     All images are encoded in storage order (batches are slices of a possibly memory-mapped array, so
@@ -65,7 +66,7 @@ def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.devic
     cached = _read_cached_latents(path, record)
     if cached is not None and cached[0].shape[1:] == (model.latent_dim,):
         return cached
-    latents = encode_images(model.module, dataset.images, device=device,
+    latents = encode_images(model.module, dataset.images, batch_size=batch_size, device=device,
                             description=f"encoding {dataset.images.shape[0]} {dataset.name} images")
     train = latents[dataset.train_index].contiguous()
     heldout = latents[dataset.heldout_index].contiguous()
@@ -77,7 +78,8 @@ def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.devic
     return train, heldout
 
 
-def latent_stats(model: Any, dataset: ImageDataset, device: str | torch.device = "cpu") -> LatentStats:
+def latent_stats(model: Any, dataset: ImageDataset, device: str | torch.device = "cpu",
+                 batch_size: int = 256) -> LatentStats:
     """Statistics of the encoded training set, loaded from `stats_path` when its record matches."""
     record = cache_record(model, dataset)
     path = stats_path(model, dataset)
@@ -88,7 +90,7 @@ def latent_stats(model: Any, dataset: ImageDataset, device: str | torch.device =
             stats = None
         if stats is not None and all(stats.meta.get(k) == v for k, v in record.items()):
             return stats
-    train, heldout = encoded_latents(model, dataset, device=device)
+    train, heldout = encoded_latents(model, dataset, device=device, batch_size=batch_size)
     meta = {**record, "dataset_options": dataset.options, "n_train": int(train.shape[0]),
             "n_heldout": int(heldout.shape[0])}
     stats = compute_stats(train, meta=meta)

@@ -66,11 +66,10 @@ def _from_checkpoint(path: Path, dataset: ImageDataset | None, device: torch.dev
 
 
 def _from_spec(spec: str, dataset: ImageDataset | None, device: torch.device, latent_dim: int | None, root: Path) -> LoadedModel:
-    from aebench.models.external import load_external
+    from aebench.models.external import load_external, place_on_device
 
     model, checksum = load_external(spec)
-    if isinstance(model, torch.nn.Module):
-        model = model.to(device).eval()
+    model = place_on_device(model, device)
     shape = getattr(model, "image_shape", None)
     _check_shape(shape, dataset, f"Model {spec}")
     _check_latent_dim(model.latent_dim, latent_dim, f"Model {spec}")

@@ -2,7 +2,8 @@
 chunked exact k-NN, so that no n_real x n_fake matrix is ever held whole. Definitions follow the
 reference `prdc` package exactly (strict inequalities, k-th neighbour excluding self); the real side's
 radii can be passed in so a benchmark of many samplers computes them once. The real x fake distances
-are formed once for all four numbers (`aebench.knn.cross_counts`)."""
+are formed once for all four numbers, and once for both k of the published pair
+(`aebench.knn.cross_counts_multi`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Callable
 import torch
 
 from aebench.errors import DataError
-from aebench.knn import cross_counts, kth_neighbour_distance
+from aebench.knn import cross_counts, cross_counts_multi, kth_neighbour_distance
 
 
 def compute_prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, real_radii: torch.Tensor | None = None,
@@ -38,11 +39,20 @@ def compute_prdc_two_k(real: torch.Tensor, fake: torch.Tensor, k_pr: int, k_dc: 
                        real_radii: Callable[[int], torch.Tensor], *,
                        block_bytes: int | None = None) -> dict[str, float]:
     """Precision/recall at k_pr and density/coverage at k_dc (the published choices are 3 and 5),
-    with the real side's radii from a cache (`real_radii(k)`) and the fake radii computed once: only
-    recall reads them, so the k_dc pass reuses the k_pr ones."""
+    with the real side's radii from a cache (`real_radii(k)`), the fake radii computed once (only
+    recall reads them) and the real x fake distances formed in a single pass for both k."""
+    k_max = max(k_pr, k_dc)
+    if real.shape[0] <= k_max or fake.shape[0] <= k_max:
+        raise DataError(f"PRDC with k={k_max} needs more than {k_max} real and fake points, got {real.shape[0]} and "
+                        f"{fake.shape[0]}; draw more samples or lower k.")
     fake_radii = kth_neighbour_distance(fake, k_pr, block_bytes=block_bytes)
-    pr = compute_prdc(real, fake, k_pr, real_radii=real_radii(k_pr), fake_radii=fake_radii, block_bytes=block_bytes)
-    if k_dc == k_pr:
-        return pr
-    dc = compute_prdc(real, fake, k_dc, real_radii=real_radii(k_dc), fake_radii=fake_radii, block_bytes=block_bytes)
-    return {"precision": pr["precision"], "recall": pr["recall"], "density": dc["density"], "coverage": dc["coverage"]}
+    ks = [k_pr] if k_dc == k_pr else [k_pr, k_dc]
+    counts = dict(zip(ks, cross_counts_multi(real, fake, [real_radii(k) for k in ks], fake_radii,
+                                             block_bytes=block_bytes)))
+    pr, dc = counts[k_pr], counts[k_dc]
+    return {
+        "precision": (pr.inside_real_balls > 0).double().mean().item(),
+        "recall": pr.in_fake_ball.double().mean().item(),
+        "density": dc.inside_real_balls.double().mean().item() / k_dc,
+        "coverage": dc.ball_covered.double().mean().item(),
+    }

@@ -67,7 +67,11 @@ class RunConfig:
     min_heldout_reference: int = 1000  # auto uses held-out images only when there are at least this many
     target: float = 0.95
     device: str = "auto"
-    batch_size: int = 128
+    batch_size: int | None = None  # AE decode/encode batch (None: 128 on a CPU, 1024 on a GPU)
+    feature_batch_size: int | None = None  # feature batch (None: batch_memory / the extractor's memory per image)
+    batch_memory: str | int | None = None  # memory one batch may use, e.g. "512M" (None: 512M CPU, 1/4 of a GPU)
+    precision: str = "fp32"  # fp32 (TF32 off) | tf32 (CUDA): decode, re-encode and features
+    threads: int | str | None = None  # CPU threads; None/"auto": free cores (see aebench.threads)
     out: str = "aebench-out"
     cache_dir: str | None = None
     figures: bool = True
@@ -169,8 +173,23 @@ class RunConfig:
             raise OptionError(f"--target must be in (0, 1), got {self.target}.")
         if self.n_real is not None and (isinstance(self.n_real, bool) or not isinstance(self.n_real, int) or self.n_real < 2):
             raise OptionError(f"--n-real must be an integer >= 2, got {self.n_real!r}.")
-        if self.batch_size <= 0:
-            raise OptionError(f"--batch-size must be positive, got {self.batch_size}.")
+        for name in ("batch_size", "feature_batch_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise OptionError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+        if self.batch_memory is not None:
+            from aebench.batching import parse_memory_mb
+
+            parse_memory_mb(self.batch_memory)
+        from aebench.device import NOT_OFFERED, RUN_PRECISIONS
+        from aebench.threads import resolve_threads
+
+        if self.precision in NOT_OFFERED:
+            raise OptionError(f"--precision {self.precision} is not offered: {NOT_OFFERED[self.precision]}.")
+        if self.precision not in RUN_PRECISIONS:
+            raise OptionError(f"--precision must be one of {', '.join(RUN_PRECISIONS)}, got {self.precision!r}.")
+        if self.threads is not None:
+            resolve_threads(self.threads)
         if self.reference not in ("auto", "heldout", "train"):
             raise OptionError(f"reference must be auto, heldout or train, got {self.reference!r}.")
         if self.dataset is None and self.train_latents is None:

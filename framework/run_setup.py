@@ -47,6 +47,9 @@ class RunSetup:
     extractor: Extractor | None
     region_report: dict[str, dict[str, float | None]] = field(default_factory=dict)
     references: list[FakeSide] = field(default_factory=list)
+    batch_size: int = 128  # AE decode/encode batch; halved on out of memory (aebench.image_pipeline)
+    feature_batch_size: int = 32  # feature extraction batch; halved on out of memory
+    backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
 
     @property
     def latent_dim(self) -> int:
@@ -54,11 +57,14 @@ class RunSetup:
 
 
 def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
-    from aebench.encoding import decode_latents, encode_images
+    from aebench import image_pipeline
+    from aebench.batching import ae_batch_size
+    from aebench.device import check_precision
     from aebench.latents import encoded_latents, latent_stats, load_latent_arrays
     from aebench.model_cache import resolve_model
 
     device = resolve_device(config.device)
+    check_precision(config.precision, device)
     config.resolve_sample_count(device.type)
     root = cache_root(config.cache_dir)
     dataset = None
@@ -89,8 +95,9 @@ def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
         train, heldout = files
         stats = compute_stats(train, meta={"source": "latent files"})
     else:
-        train, heldout = encoded_latents(model, dataset, device=device)
-        stats = latent_stats(model, dataset, device=device)
+        batch = ae_batch_size(device, config.batch_size)
+        train, heldout = encoded_latents(model, dataset, device=device, batch_size=batch)
+        stats = latent_stats(model, dataset, device=device, batch_size=batch)
     if train.shape[1] != model.latent_dim or stats.latent_dim != model.latent_dim:
         raise AebenchError(
             f"The model's latent dimension is {model.latent_dim} but the latents/statistics have "
@@ -98,16 +105,16 @@ def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
         )
     real = RealSide(train_latents=train, heldout_latents=heldout, stats=stats, target=config.target,
                     seed=config.seeds[0])
-    setup = RunSetup(config, device, dataset, model, stats, real, extractor=None)
+    setup = RunSetup(config, device, dataset, model, stats, real, extractor=None,
+                     batch_size=ae_batch_size(device, config.batch_size))
     _fit_regions(setup)
 
     # reference rows: real held-out latents and their reconstructions, at most n of them so that
     # their image metrics are computed at the samplers' count
     rows = subset_index(heldout.shape[0], config.n)
     ref_latents = heldout[rows]
-    recon_images = decode_latents(model.module, ref_latents, batch_size=config.batch_size, device=device,
-                                  description=None if quiet else "decode held-out")
-    reencoded = encode_images(model.module, recon_images, batch_size=config.batch_size, device=device)
+    recon_images = image_pipeline.decode(setup, ref_latents, None if quiet else "decode held-out", quiet=quiet)
+    reencoded = image_pipeline.reencode(setup, recon_images, quiet=quiet)
     real.reencode_error = (reencoded - ref_latents).norm(dim=1)
     recon = FakeSide("reconstruction", ref_latents, images=recon_images, reencoded=reencoded)
     refs = [recon]
@@ -143,7 +150,8 @@ def _fit_regions(setup: RunSetup) -> None:
 
 
 def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
-    from aebench.feature_extractor import extract_features
+    from aebench import image_pipeline
+    from aebench.batching import feature_batch_size
 
     config, dataset, real = setup.config, setup.dataset, setup.real
     cls = get_registry("feature extractor").get(config.features)
@@ -151,6 +159,8 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
     module = extractor.build(setup.device)
     module.eval()
     setup.extractor = Extractor(cls.name, module, extractor.identity(), bool(cls.judge))
+    setup.feature_batch_size = feature_batch_size(extractor.memory_per_image_mb, setup.device,
+                                                  given=config.feature_batch_size, batch_memory=config.batch_memory)
     reference = config.reference
     if reference == "auto":
         reference = "heldout" if dataset.heldout_index.numel() >= config.min_heldout_reference else "train"
@@ -160,17 +170,12 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
 
     def features_of(images: torch.Tensor, what: str, **key: Any) -> torch.Tensor:
         def compute() -> torch.Tensor:
-            if quiet:
-                return extract_features(module, images, config.batch_size, setup.device)
-            from aebench.console import progress_bar
+            return image_pipeline.features(setup, images, f"features: {what}", quiet=quiet)
 
-            with progress_bar() as bar:
-                task = bar.add_task(f"features: {what}", total=images.shape[0])
-                return extract_features(module, images, config.batch_size, setup.device,
-                                        progress=lambda k: bar.advance(task, k))
-
-        value, _ = cached_tensor(folder, cache_key(extractor=setup.extractor.identity, **key), compute)
-        return value
+        # features made on another kind of device or in another precision differ: never mix them
+        value, _ = cached_tensor(folder, cache_key(extractor=setup.extractor.identity, device=setup.device.type,
+                                                   precision=config.precision, **key), compute)
+        return value.to(setup.device)
 
     fp = dataset.fingerprint()
     bank = FeatureBank()

@@ -32,13 +32,23 @@ def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False
 
     A complete earlier run in config.out is refused unless `force` (checked before any work); an
     earlier run's files are removed only once this run's setup has succeeded. If the setup fails, an
-    --out folder this call created is removed again."""
+    --out folder this call created is removed again. Runs with `config.threads` CPU threads (restored
+    afterwards)."""
+    from aebench.threads import thread_limit
+
     check_previous_run(config.out, force)
+    with thread_limit(config.threads) as threads:
+        return _run_benchmark(config, quiet, threads)
+
+
+def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, Any]:
     with output_folder(config.out, "--out folder") as out:
         setup = prepare(config, quiet=quiet)
         metrics = _build_metrics(config)
         clear_previous_run(out)
         doc = _document(setup)
+        doc["environment"].update(threads=threads, precision=config.precision, batch_size=setup.batch_size,
+                                  feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None)
         write_results(doc, out)
 
     producers: dict[str, Metric] = {}  # metric key -> the metric that returned it
@@ -62,6 +72,8 @@ def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False
         _note_metric_info(doc, {key: entry.get("higher_is_better") for key, entry in row["metrics"].items()}, producers)
         write_results(doc, out)
 
+    if setup.backoffs:
+        doc["environment"]["backoffs"] = setup.backoffs
     doc["status"] = "complete"
     doc["finished"] = now()
     write_results(doc, out)
@@ -107,13 +119,15 @@ def _document(setup: RunSetup) -> dict[str, Any]:
         doc["features"] = {"extractor": setup.extractor.name, "identity": setup.extractor.identity,
                            "judge": setup.extractor.judge, "reference": setup.real.reference,
                            "n_real": int(setup.real.features.shape[0]),
-                           "recon_reference": dict(setup.real.recon_info) or None}
+                           "recon_reference": dict(setup.real.recon_info) or None,
+                           # features (and so FID & co) depend on where and in what precision they were made
+                           "device": setup.device.type, "precision": config.precision}
     return doc
 
 
 def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out: Path, quiet: bool,
                  producers: dict[str, Metric]) -> dict[str, Any]:
-    from aebench.encoding import decode_latents, encode_images
+    from aebench import image_pipeline
 
     config, real = setup.config, setup.real
     cls = get_registry("sampler").get(spec.name)
@@ -124,36 +138,43 @@ def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out:
     figures: dict[str, str] = {}
     options: dict[str, Any] = dict(spec.options)
     is_path = bool(cls.is_path_sampler)
+    fit_info: dict[str, Any] | None = None
     for seed in config.seeds:
         t0 = time.perf_counter()
-        try:
+        stage = "fit"
+        try:  # the sampler, decoding and features: a failure (out of memory included) fails this row only
             sampler = cls(spec.options)
             options = options_to_dict(sampler.options)
             sampler.fit(real.train_latents, real.stats)
+            if fit_info is None:  # what the fit learned (e.g. a GMM's collapse fallback), from the first seed
+                fit_info = dict(getattr(sampler, "fit_info", None) or {})
             t1 = time.perf_counter()
+            stage = "sample"
             samples = sampler.sample(config.n, torch.Generator().manual_seed(seed), device="cpu")
             finite_or_raise(samples.latents, spec.label)
             t2 = time.perf_counter()
+            fake = FakeSide(spec.label, samples.latents, samples.path, samples.t, seed=seed)
+            stage = "decode"
+            fake.images = image_pipeline.decode(setup, fake.latents, None if quiet else f"{spec.label} (seed {seed}): decode",
+                                                quiet=quiet)
+            t3 = time.perf_counter()
+            if any("reencoded" in m.needs for m in metrics):
+                stage = "re-encode"
+                fake.reencoded = image_pipeline.reencode(setup, fake.images, quiet=quiet)
+            if setup.extractor is not None:
+                stage = "features"
+                fake.features = image_pipeline.features(setup, fake.images, f"{fake.name}: features ({setup.extractor.name})",
+                                                        quiet=quiet)
+            t4 = time.perf_counter()
         except AebenchError as exc:
             errors.append(f"seed {seed}: {exc}")
             break
-        except Exception as exc:  # a plugin that raises is recorded, the run goes on
-            errors.append(f"seed {seed}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a plugin that raises, or a decode/feature step that fails, is recorded
+            errors.append(f"seed {seed}: {stage}: {type(exc).__name__}: {exc}")
             if not quiet:
-                err_console.print(f"[red]{spec.label} failed:[/red] {type(exc).__name__}: {exc}")
+                err_console.print(f"[red]{spec.label} failed in {stage}:[/red] {type(exc).__name__}: {exc}")
                 err_console.print(f"[dim]{traceback.format_exc(limit=3)}[/dim]")
             break
-        fake = FakeSide(spec.label, samples.latents, samples.path, samples.t, seed=seed)
-        desc = None if quiet else f"{spec.label} (seed {seed}): decode"
-        fake.images = decode_latents(setup.model.module, fake.latents, batch_size=config.batch_size,
-                                     device=setup.device, description=desc)
-        t3 = time.perf_counter()
-        if any("reencoded" in m.needs for m in metrics):
-            fake.reencoded = encode_images(setup.model.module, fake.images, batch_size=config.batch_size,
-                                           device=setup.device)
-        if setup.extractor is not None:
-            fake.features = _features(setup, fake, quiet)
-        t4 = time.perf_counter()
         values, metric_errors = _score(fake, setup, metrics, producers)
         errors += [f"seed {seed}: {e}" for e in metric_errors]
         per_seed.append(values)
@@ -169,7 +190,7 @@ def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out:
     timing["total_s"] = sum(timing.values())
     row = _row(spec.label, "sampler", config.n, config.seeds[:len(per_seed)] or config.seeds, per_seed, errors)
     row.update(sampler=spec.name, options=options, is_path_sampler=is_path, along_t=along_t, timing=timing,
-               figures=figures)
+               figures=figures, fit_info=fit_info or {})
     if not quiet:
         status = "[red]failed[/red]" if errors else "[green]done[/green]"
         err_console.print(f"{spec.label}: {status} in {timing['total_s']:.1f} s")
@@ -208,19 +229,6 @@ def _score(fake: FakeSide, setup: RunSetup, metrics: list[Metric],
             values[key] = value
             producers.setdefault(key, metric)
     return values, errors
-
-
-def _features(setup: RunSetup, fake: FakeSide, quiet: bool) -> torch.Tensor:
-    from aebench.feature_extractor import extract_features
-
-    if quiet:
-        return extract_features(setup.extractor.module, fake.images, setup.config.batch_size, setup.device)
-    from aebench.console import progress_bar
-
-    with progress_bar(transient=True) as bar:
-        task = bar.add_task(f"{fake.name}: features ({setup.extractor.name})", total=fake.images.shape[0])
-        return extract_features(setup.extractor.module, fake.images, setup.config.batch_size, setup.device,
-                                progress=lambda k: bar.advance(task, k))
 
 
 def _along_t(setup: RunSetup, fake: FakeSide) -> dict[str, Any]:

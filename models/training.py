@@ -98,24 +98,45 @@ def augment(batch: torch.Tensor, config: TrainingConfig, generator: torch.Genera
     return batch
 
 
-def reconstruction_mse(module: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 256) -> float:
-    """Mean squared error (pixels in [0, 1]) of reconstructing uint8 images, in eval mode."""
+def _uint8_batches(images: torch.Tensor, index: torch.Tensor | None, batch_size: int) -> Iterator[torch.Tensor]:
+    """uint8 batches of `images` (rows `index`, or all), gathered one batch at a time: a memory-mapped
+    data set is never copied whole, and no float copy of it is ever made."""
+    n = images.shape[0] if index is None else index.shape[0]
+    for start in range(0, n, batch_size):
+        yield images[start:start + batch_size] if index is None else images[index[start:start + batch_size]]
+
+
+def reconstruction_mse(module: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 256,
+                       index: torch.Tensor | None = None) -> float:
+    """Mean squared error (pixels in [0, 1]) of reconstructing uint8 images (rows `index` of them, or
+    all), in eval mode, one batch at a time."""
     was_training = module.training
     module.eval()
     total, count = 0.0, 0
     with torch.inference_mode():
-        for start in range(0, images.shape[0], batch_size):
-            x = images[start:start + batch_size].to(device).float().div_(255.0)
+        for batch in _uint8_batches(images, index, batch_size):
+            x = batch.to(device).float().div_(255.0)
             total += float(((module(x) - x) ** 2).sum())
             count += x.numel()
     module.train(was_training)
     return total / max(count, 1)
 
 
-def mean_image_mse(train: torch.Tensor, heldout: torch.Tensor) -> float:
-    """Baseline: MSE of predicting every held-out image by the mean training image."""
-    mean = train.float().div(255.0).mean(0, keepdim=True)
-    return float(((heldout.float().div(255.0) - mean) ** 2).mean())
+def mean_image_mse(train: torch.Tensor, heldout: torch.Tensor, *, train_index: torch.Tensor | None = None,
+                   heldout_index: torch.Tensor | None = None, batch_size: int = 4096) -> float:
+    """Baseline: MSE of predicting every held-out image by the mean training image. Streams both sets
+    in uint8 batches with float64 sums, so memory does not grow with the data set."""
+    total = torch.zeros(train.shape[1:], dtype=torch.float64)
+    n = 0
+    for batch in _uint8_batches(train, train_index, batch_size):
+        total += batch.sum(0, dtype=torch.float64)
+        n += batch.shape[0]
+    mean = (total / max(n, 1) / 255.0).to(torch.float32)
+    sq, count = 0.0, 0
+    for batch in _uint8_batches(heldout, heldout_index, batch_size):
+        sq += float(((batch.float().div_(255.0) - mean) ** 2).sum(dtype=torch.float64))
+        count += batch.numel()
+    return sq / max(count, 1)
 
 
 def _architecture(config: Any) -> Architecture:
@@ -137,9 +158,12 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
     if overrides:
         training = build_options(TrainingConfig, {**options_to_dict(training), **overrides}, owner="train")
     dev = resolve_device(str(device))
-    train, heldout = dataset.train, dataset.heldout
-    if train.shape[0] == 0 or heldout.shape[0] == 0:
-        raise AebenchError(f"Data set {dataset.name} has {train.shape[0]} training and {heldout.shape[0]} held-out images; "
+    # images are gathered per batch by index: no whole copy of the (possibly memory-mapped) data set,
+    # uint8 or float, is ever held
+    images, train_index, heldout_index = dataset.images, dataset.train_index, dataset.heldout_index
+    n_train, n_heldout = int(train_index.numel()), int(heldout_index.numel())
+    if n_train == 0 or n_heldout == 0:
+        raise AebenchError(f"Data set {dataset.name} has {n_train} training and {n_heldout} held-out images; "
                            f"training needs both splits to be non-empty.")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -149,7 +173,7 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
         raise OptionError(f"Architecture expects images {model_shape} but {dataset.name} has {dataset.image_shape}; "
                           f"fix the model's in_channels/image_size.")
     module.to(dev).train()
-    n_epochs = epochs_for(train.shape[0], training)
+    n_epochs = epochs_for(n_train, training)
     optimiser = torch.optim.Adam(module.parameters(), lr=training.lr)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=n_epochs)
                  if training.schedule == "cosine" else None)
@@ -161,11 +185,11 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
     with _deterministic(dev), bar_ctx as bar:
         task = bar.add_task(f"training {arch.name}", total=n_epochs) if bar is not None else None
         for epoch in range(n_epochs):
-            order = torch.randperm(train.shape[0], generator=generator)
+            order = torch.randperm(n_train, generator=generator)
             loss_sum, seen = 0.0, 0
             for start in range(0, len(order), training.batch_size):
                 idx = order[start:start + training.batch_size]
-                x = augment(train[idx].float().div_(255.0), training, generator).to(dev)
+                x = augment(images[train_index[idx]].float().div_(255.0), training, generator).to(dev)
                 loss = nn.functional.mse_loss(module(x), x)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -174,7 +198,7 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
                 seen += len(idx)
             if scheduler is not None:
                 scheduler.step()
-            held = reconstruction_mse(module, heldout, dev)
+            held = reconstruction_mse(module, images, dev, index=heldout_index)
             history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "heldout_mse": held})
             if held < best[0]:
                 best = (held, epoch + 1, copy.deepcopy(module.state_dict()))
@@ -189,9 +213,9 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
     module.load_state_dict(best[2])
     module.eval()
     metrics = {
-        "train_mse": reconstruction_mse(module, train, dev),
+        "train_mse": reconstruction_mse(module, images, dev, index=train_index),
         "heldout_mse": best[0],
-        "baseline_mse": mean_image_mse(train, heldout),
+        "baseline_mse": mean_image_mse(images, images, train_index=train_index, heldout_index=heldout_index),
         "best_epoch": best[1],
         "epochs_run": len(history),
         "epochs_planned": n_epochs,
@@ -209,20 +233,22 @@ def _progress_bar():
 
 
 def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Path, n: int = GRID_IMAGES,
+                        index: torch.Tensor | None = None,
                         title: str = "Held-out images and their reconstructions") -> Path:
-    """PNG of `n` evenly spaced images (uint8), each row of originals followed by a row of their
-    reconstructions, rows labelled, under `title`."""
+    """PNG of `n` evenly spaced images (uint8; rows `index` of `images`, or all), each row of originals
+    followed by a row of their reconstructions, rows labelled, under `title`."""
     from aebench.encoding import decode_latents, encode_images
     from aebench.reports.figures import image_rows
 
-    pick = torch.linspace(0, images.shape[0] - 1, min(n, images.shape[0])).round().long()
-    originals = images[pick]
+    size = images.shape[0] if index is None else index.shape[0]
+    pick = torch.linspace(0, size - 1, min(n, size)).round().long()
+    originals = images[pick] if index is None else images[index[pick]]
     recon = decode_latents(module, encode_images(module, originals))
     per_row = min(8, len(pick))
     rows = []
     for start in range(0, len(pick), per_row):
-        index = pick[start:start + per_row].tolist()
-        rows.append(("held-out", originals[start:start + per_row], [f"#{i}" for i in index]))
+        shown = pick[start:start + per_row].tolist()
+        rows.append(("held-out", originals[start:start + per_row], [f"#{i}" for i in shown]))
         rows.append(("reconstructed", recon[start:start + per_row], None))
     return image_rows(rows, path, title=title, xlabel="held-out image index (evenly spaced over the held-out set)")
 
@@ -272,7 +298,8 @@ def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | 
             f"move model.safetensors and model.json from there together."
         ) from None
     try:
-        image = reconstruction_grid(module, dataset.heldout, out.with_name(f"{out.stem}-reconstructions.png"),
+        image = reconstruction_grid(module, dataset.images, out.with_name(f"{out.stem}-reconstructions.png"),
+                                    index=dataset.heldout_index,
                                     title=f"{dataset.name}: held-out images and their reconstructions (N={module.latent_dim}, "
                                           f"held-out MSE {metrics['heldout_mse']:.2e})")
     except OSError as exc:

@@ -68,6 +68,16 @@ def test_kth_neighbour_distance_equals_brute_force(name, block_bytes):
 
 @pytest.mark.parametrize("name", SETS)
 @pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_several_k_from_one_pass_equal_brute_force(name, block_bytes):
+    x, _ = SETS[name]()
+    got = knn.kth_neighbour_distances(x, (5, 1, 3), block_bytes=block_bytes)
+    assert sorted(got) == [1, 3, 5]
+    for k, value in got.items():
+        assert torch.allclose(value, brute_kth(x, k), rtol=1e-13, atol=0), f"{name} k={k}"
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
 def test_query_functions_equal_brute_force(name, block_bytes):
     ref, query = SETS[name]()
     d2 = brute_d2(query, ref)
@@ -96,6 +106,53 @@ def test_cross_counts_equal_brute_force(name, block_bytes):
     no_recall = knn.cross_counts(real, fake, rr, None, block_bytes=block_bytes)
     assert not no_recall.in_fake_ball.any()
     assert torch.equal(no_recall.inside_real_balls, got.inside_real_balls)
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_cross_counts_multi_equals_brute_force_for_each_radius_set(name, block_bytes):
+    real, fake = SETS[name]()
+    radii = [brute_kth(real, 3), brute_kth(real, 5)]
+    fr = brute_kth(fake, 3)
+    d2 = brute_d2(real, fake)
+    got = knn.cross_counts_multi(real, fake, radii, fr, block_bytes=block_bytes)
+    for counts, rr in zip(got, radii):
+        assert torch.equal(counts.inside_real_balls, (d2 < rr.pow(2)[:, None]).sum(0))
+        assert torch.equal(counts.ball_covered, (d2 < rr.pow(2)[:, None]).any(1))
+        assert torch.equal(counts.in_fake_ball, (d2 < fr.pow(2)[None, :]).any(1))
+
+
+def test_prdc_two_k_forms_the_real_by_fake_distances_once(monkeypatch):
+    """Both k of the published pair come from one real x fake pass: one product per row block."""
+    from aebench.prdc import compute_prdc_two_k
+
+    real, fake = spread(300, 16, 20), spread(200, 16, 21, offset=0.1)
+    radii = {k: knn.kth_neighbour_distance(real, k) for k in (3, 5)}
+    shapes = []
+    real_mm = torch.Tensor.__matmul__
+
+    def spy(a, b):
+        out = real_mm(a, b)
+        shapes.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", spy)
+    got = compute_prdc_two_k(real, fake, 3, 5, radii.__getitem__)
+    monkeypatch.undo()
+    cross = [s for s in shapes if s[1] == 200 and s[0] != 200]  # real rows x fake columns
+    assert sum(s[0] for s in cross) == 300
+    pr, dc = compute_prdc(real, fake, 3), compute_prdc(real, fake, 5)
+    assert got == {"precision": pr["precision"], "recall": pr["recall"], "density": dc["density"],
+                   "coverage": dc["coverage"]}
+
+
+def test_float32_thresholds_round_outwards():
+    x = torch.tensor([1.0 + 1e-12, 1.0 - 1e-12, 0.1, -0.1, 3.0], dtype=torch.float64)
+    up, down = knn._f32_up(x), knn._f32_down(x)
+    assert up.dtype == down.dtype == torch.float32
+    assert (up.double() >= x).all() and (down.double() <= x).all()
+    assert up[4] == down[4] == 3.0  # exactly representable: unchanged
+    assert (up.double() - down.double()).max() <= 2 * 2.0 ** -23
 
 
 def test_real_faces_with_many_tiles(faces):

@@ -43,7 +43,14 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--target", type=float, help="Share of held-out latents each region accepts (default 0.95).")
 @click.option("--latent-dim", type=int, help="Latent dimension of the cached/trained model (default: per data set).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=int, help="Batch size for decoding and features (default 128).")
+@click.option("--batch-size", type=int, help="Latents per decode/encode batch (default 128 on a CPU, 1024 on a GPU).")
+@click.option("--feature-batch-size", type=int,
+              help="Images per feature-extraction batch (default: --batch-memory / the extractor's memory per image).")
+@click.option("--batch-memory", metavar="SIZE",
+              help="Memory one feature batch may use, e.g. 256M or 4G (default 256M on a CPU, a quarter of the GPU).")
+@click.option("--precision", help="Decode/feature precision: fp32 (default, TF32 off) or tf32 (CUDA only, "
+                                   "unvalidated); recorded with the results.")
+@click.option("--threads", help="CPU threads: a number or auto (default: the cores other processes leave free).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default ./aebench-out).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file defining a whole suite.")
@@ -52,8 +59,9 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
-                assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size, out,
-                cache_dir, config_path, no_figures, validate, force, quiet) -> int:
+                assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size,
+                feature_batch_size, batch_memory, precision, threads, out, cache_dir, config_path, no_figures,
+                validate, force, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
@@ -66,8 +74,9 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
         n_seeds=n_seeds, assignments=assignments, regions=regions, metrics=metrics, features=features,
         reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
-        batch_size=batch_size, out=out, cache_dir=cache_dir, config_path=config_path, no_figures=no_figures,
-        validate=validate, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
+        batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
+        precision=precision, threads=threads, out=out, cache_dir=cache_dir, config_path=config_path,
+        no_figures=no_figures, validate=validate, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
 
     started = time.perf_counter()
     doc = run_benchmark(config, quiet=quiet, force=force)
@@ -93,7 +102,8 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
 def config_from_options(*, dataset=None, model=None, checkpoint=None, train_latents=None, heldout_latents=None,
                         samplers=(), all_samplers=False, n=None, seed=None, n_seeds=None, assignments=(), regions=(),
                         metrics=(), features=None, reference=None, n_real=None, target=None, latent_dim=None,
-                        device=None, batch_size=None, out=None, cache_dir=None, config_path=None, no_figures=False,
+                        device=None, batch_size=None, feature_batch_size=None, batch_memory=None, precision=None,
+                        threads=None, out=None, cache_dir=None, config_path=None, no_figures=False,
                         validate=False, notify: Callable[[str], None] | None = None, **_ignored: Any) -> Any:
     """The validated RunConfig that `aebench run` with these option values would use (no work done).
     Takes the click parameter names, so `ctx.params` of a parsed command line can be passed as is."""
@@ -104,7 +114,8 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
     overrides: dict[str, Any] = {
         "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,
         "features": features, "reference": reference, "n_real": n_real, "target": target, "latent_dim": latent_dim,
-        "device": device, "batch_size": batch_size, "out": out, "cache_dir": cache_dir,
+        "device": device, "batch_size": batch_size, "feature_batch_size": feature_batch_size,
+        "batch_memory": batch_memory, "precision": precision, "threads": threads, "out": out, "cache_dir": cache_dir,
         "regions": _split(regions), "metrics": _split(metrics),
     }
     if model is not None:

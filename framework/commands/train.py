@@ -40,8 +40,10 @@ def _split_sets(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Checkpoint path (default: the model cache, where `aebench run` looks).")
 @click.option("--force", is_flag=True, help="Retrain even if the checkpoint exists.")
+@click.option("--threads", default="auto", show_default=True,
+              help="CPU threads: a number or auto (the cores other processes leave free).")
 def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | None, epochs: int | None, seed: int,
-                  device: str, cache_dir: Path | None, out: Path | None, force: bool) -> None:
+                  device: str, cache_dir: Path | None, out: Path | None, force: bool, threads: str) -> None:
     """Train the autoencoder for a data set (held-out MSE is reported against the mean-image baseline)."""
     from aebench.console import console
     from aebench.dataset import load_dataset
@@ -56,7 +58,10 @@ def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | No
     def say(text: str) -> None:  # paths stay on one line (copy-pasteable) and are never read as markup
         console.print(text, soft_wrap=True, markup=False)
 
+    from aebench.threads import resolve_threads, thread_limit
+
     options = _split_sets(sets)
+    resolve_threads(threads)  # a bad value fails before any work
     dev = resolve_device(device)
     root = cache_root(cache_dir)
     if out is not None:  # before loading anything: the trained model must have somewhere to go
@@ -69,8 +74,9 @@ def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | No
     check_writable_file(path, "--out checkpoint" if out is not None else "the model cache file")
     say(f"Training conv_ae (N={n}) on {dataset.name}: {dataset.train_index.numel()} training, "
                   f"{dataset.heldout_index.numel()} held-out images {dataset.image_shape}, device {dev}, seed {seed}")
-    result = train_and_save(dataset, path, latent_dim=n, model_options=options["model"], training=options["train"],
-                            epochs=epochs, seed=seed, device=dev, progress=True)
+    with thread_limit(threads):
+        result = train_and_save(dataset, path, latent_dim=n, model_options=options["model"], training=options["train"],
+                                epochs=epochs, seed=seed, device=dev, progress=True)
     m = result.metrics
     ratio = m["baseline_mse"] / m["heldout_mse"] if m["heldout_mse"] > 0 else float("inf")
     say(

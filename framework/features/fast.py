@@ -47,6 +47,7 @@ class FastPixels(FeatureExtractor):
     )
     num_features = 256
     judge = False
+    memory_per_image_mb = 0.1  # one float copy of the image
 
     @dataclass(frozen=True)
     class Options:

@@ -22,7 +22,7 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import AebenchError, NotFittedError
-from aebench.knn import kth_neighbour_distance, min_ratio
+from aebench.knn import kth_neighbour_distance, kth_neighbour_distances, min_ratio
 from aebench.options import option
 from aebench.region import Region
 from aebench.stats import LatentStats
@@ -44,11 +44,13 @@ class KnnRegion(Region):
             raise AebenchError(f"Region 'knn' with k={self.options.k} needs more than {self.options.k} training "
                                f"latents, got {n}; lower --set knn.k or encode more training images.")
         self.train = train_latents
-        radii = kth_neighbour_distance(train_latents, self.options.k)
+        # the radii and the model's kernel scales (nearest-other distances) from one pass over the pairs
+        found = kth_neighbour_distances(train_latents, (self.options.k, 1))
+        radii = found[self.options.k]
         # duplicate training latents give radius 0; floor it far below the typical radius (no 0/0)
         floor = 1e-9 * max(float(radii.median()), 1e-300)
         self.radii = radii.clamp_min(floor)
-        self._bandwidths: torch.Tensor | None = None  # the model's kernel scales, only when sampled
+        self._bandwidths: torch.Tensor | None = found[1]
 
     def _score(self, z: torch.Tensor) -> torch.Tensor:
         # points with NaN or Inf components are outside every ball; aebench.knn accepts finite points only
