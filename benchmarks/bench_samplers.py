@@ -11,11 +11,12 @@ import torch
 
 from helpers import SIZES, record, run_ours, spectrum_data
 
+from aebench.sampler import available_samplers
 from aebench.plugins import get_registry
 from aebench.stats import compute_stats
 
 CFG = SIZES["samplers"]
-NAMES = get_registry("sampler").names()
+NAMES = available_samplers()
 
 
 @pytest.fixture(scope="module")

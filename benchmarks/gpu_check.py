@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     from aebench.data.image_folder import ImageFolder  # noqa: F401  (registers with the plugins)
     from aebench.dataset import load_dataset
     from aebench.device import describe_device
+    from aebench.sampler import available_samplers
     from aebench.plugins import get_registry
 
     device = torch.device("cpu" if args.cpu_smoke else "cuda")
@@ -380,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         report.section("target", target, SECTION_ESTIMATE_S["target"] if not args.cpu_smoke else 0)
     if "all_samplers" not in skip:
         report.section("all_samplers", lambda: run_pipeline(
-            folder, checkpoint, features, device, samplers=get_registry("sampler").names(), n=sizes["all_n"],
+            folder, checkpoint, features, device, samplers=available_samplers(), n=sizes["all_n"],
             n_real=sizes["target_real"], metrics=None, sizes=sizes, out=out, name="all"),
             SECTION_ESTIMATE_S["all_samplers"] if not args.cpu_smoke else 0)
 

@@ -36,7 +36,8 @@ STAGES = ("encode", "stats", "regions", "samplers", "run")
 
 
 def _context(args: argparse.Namespace):
-    from aebench.dataset import load_dataset
+    from aebench.sampler import available_samplers
+from aebench.dataset import load_dataset
     from aebench.device import resolve_device
     from aebench.model_cache import resolve_model
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "samplers":
             from aebench.plugins import get_registry
 
-            for name in get_registry("sampler").names():
+            for name in available_samplers():
                 for n in counts:
                     run_child(f"sampler:{name} n={n}", f"sampler:{name}", n)
                 for m in subsets:

@@ -223,7 +223,7 @@ def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tens
     the image reference split, cached per model, extractor and subset. With the held-out split they avoid
     the reconstruction row's latents (`recon_rows`) when there are enough others, so that row is not scored
     against its own images; with the training split they are disjoint from it anyway."""
-    from aebench.encoding import decode_latents
+    from aebench import image_pipeline
 
     config, real = setup.config, setup.real
     latents = real.train_latents if split == "train" else real.heldout_latents
@@ -232,8 +232,8 @@ def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tens
     digest = index_digest(index)
 
     def decoded() -> torch.Tensor:
-        return decode_latents(setup.model.module, chosen, batch_size=config.batch_size, device=setup.device,
-                              description=None if quiet else f"decode {split} latents (decoder-matched reference)")
+        return image_pipeline.decode(setup, chosen, None if quiet else f"decode {split} latents (decoder-matched reference)",
+                                     quiet=quiet)
 
     real.recon_features = featurise(f"decoded-{split}", index, decoded, f"decoded {split} latents",
                                     dataset=setup.dataset.fingerprint(), subset=f"decoded-{split}",

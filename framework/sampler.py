@@ -124,3 +124,11 @@ class Sampler(Plugin):
 
     def _sample(self, n: int, generator: torch.Generator) -> Samples | torch.Tensor:
         raise NotImplementedError
+
+
+def available_samplers() -> list[str]:
+    """Registered sampler names that can run here (none of their optional dependencies missing)."""
+    from aebench.plugins import get_registry
+
+    registry = get_registry("sampler")
+    return [name for name in registry.names() if registry.get(name).unavailable_reason() is None]

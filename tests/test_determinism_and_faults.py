@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from aebench.cli import main
+from aebench.results_schema import SCHEMA
 
 DATA_OPTS = ["--set", "dataset.size=32"]
 VOLATILE = ("created", "finished")  # wall-clock stamps
@@ -124,7 +125,7 @@ def test_a_run_killed_mid_sampler_leaves_a_valid_document_with_the_finished_samp
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
     doc = json.loads((out / "results.json").read_text())  # valid JSON, not a half-written file
-    assert doc["schema"] == "aebench-results/1"
+    assert doc["schema"] == SCHEMA
     assert doc["status"] == "running" and doc["finished"] is None  # says it is not a complete run
     rows = {r["name"]: r for r in doc["samplers"]}
     assert list(rows) == ["gaussian", "uniform"]  # the finished ones, nothing of the killed or later ones

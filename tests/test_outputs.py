@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aebench.cli import main
+from aebench.results_schema import SCHEMA
 from aebench.errors import CheckpointError
 from aebench.io import atomic_path, check_writable_dir, output_folder, write_text_atomic
 
@@ -86,7 +87,7 @@ def test_an_unfinished_run_may_be_replaced(tmp_path, tiny_orl_checkpoint):
     out = tmp_path / "out"
     (out / "figures").mkdir(parents=True)
     (out / "figures" / "crashed_grid.png").write_bytes(b"old")
-    (out / "results.json").write_text(json.dumps({"schema": "aebench-results/1", "status": "running"}))
+    (out / "results.json").write_text(json.dumps({"schema": SCHEMA, "status": "running"}))
     assert _run(tiny_orl_checkpoint, out, "--sampler", "gaussian") == 0
     assert json.loads((out / "results.json").read_text())["status"] == "complete"
     assert not (out / "figures" / "crashed_grid.png").exists()

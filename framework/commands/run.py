@@ -132,8 +132,14 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
     names = _split(samplers)
     if all_samplers and names:
         raise OptionError("Give either --sampler or --all, not both.")
-    if all_samplers:
-        overrides["samplers"] = [SamplerSpec(name) for name in get_registry("sampler").names()]
+    if all_samplers:  # every sampler that can run here; those missing an optional dependency are named
+        from aebench.sampler import available_samplers
+
+        usable = available_samplers()
+        skipped = [name for name in get_registry("sampler").names() if name not in usable]
+        if skipped and notify is not None:
+            notify(f"Note: --all skips {', '.join(skipped)} (not installed here; see `aebench samplers`).")
+        overrides["samplers"] = [SamplerSpec(name) for name in usable]
     elif names:
         overrides["samplers"] = [SamplerSpec(name) for name in names]
     if n_seeds is not None and n_seeds < 1:

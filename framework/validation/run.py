@@ -163,7 +163,7 @@ def validation_real_side(setup: RunSetup, split: Split) -> RealSide:
     """A copy of the run's real side with the split's latent reference and training latents: regions
     recalibrated (and refitted when the training latents changed), the re-encode reference recomputed
     on the latent reference, a fresh metric cache. The run's own objects are left untouched."""
-    from aebench.encoding import decode_latents, encode_images
+    from aebench import image_pipeline
     from aebench.stats import compute_stats
 
     real = setup.real
@@ -181,8 +181,8 @@ def validation_real_side(setup: RunSetup, split: Split) -> RealSide:
     reencode_error = real.reencode_error
     if reencode_error is not None:
         rows = split.heldout[subset_index(split.heldout.shape[0], setup.config.n)]
-        images = decode_latents(setup.model.module, rows, batch_size=setup.config.batch_size, device=setup.device)
-        reencoded = encode_images(setup.model.module, images, batch_size=setup.config.batch_size, device=setup.device)
+        images = image_pipeline.decode(setup, rows)
+        reencoded = image_pipeline.reencode(setup, images)
         reencode_error = (reencoded - rows).norm(dim=1)
     return replace(real, train_latents=split.train, heldout_latents=split.heldout, stats=stats, regions=regions,
                    reencode_error=reencode_error, cache={})
@@ -196,9 +196,8 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
                 quiet: bool) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, int]]:
     """Per FakeSide field ('latents', 'images', 'reencoded', 'features'): that field for every pool; and
     how many rows' features were computed, reused from the run's reference rows, or cached."""
-    from aebench.encoding import decode_latents, encode_images
+    from aebench import image_pipeline
     from aebench.feature_cache import cache_key, cached_tensor
-    from aebench.feature_extractor import extract_features
     from aebench.paths import cache_root
 
     config, model = setup.config, setup.model
@@ -208,12 +207,11 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
     if not ({"images", "reencoded"} & needs or want_features):
         return fields, counts
     everything = torch.cat(list(ladders.pools.values()))
-    images = decode_latents(model.module, everything, batch_size=config.batch_size, device=setup.device,
-                            description=None if quiet else "validation: decode")
+    images = image_pipeline.decode(setup, everything, None if quiet else "validation: decode", quiet=quiet)
     sizes = [p.shape[0] for p in ladders.pools.values()]
     fields["images"] = dict(zip(ladders.pools, torch.split(images, sizes)))
     if "reencoded" in needs:
-        reencoded = encode_images(model.module, images, batch_size=config.batch_size, device=setup.device)
+        reencoded = image_pipeline.reencode(setup, images)
         fields["reencoded"] = dict(zip(ladders.pools, torch.split(reencoded, sizes)))
     if want_features:
         folder = cache_root(config.cache_dir) / "features"
@@ -225,7 +223,8 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
             advance = (lambda k: bar.advance(task, k)) if bar is not None else (lambda k: None)
             for name, pool_images in fields["images"].items():
                 digest = hashlib.sha256(pool_images.contiguous().numpy().tobytes()).hexdigest()
-                key = cache_key(extractor=extractor.identity, images=digest, shape=list(pool_images.shape))
+                key = cache_key(extractor=extractor.identity, device=setup.device.type, precision=config.precision,
+                                images=digest, shape=list(pool_images.shape))
 
                 def compute() -> torch.Tensor:
                     rows = [known.get(_image_hash(image)) for image in pool_images]
@@ -233,8 +232,8 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
                     counts["computed"] += len(missing)
                     counts["reused"] += len(rows) - len(missing)
                     advance(len(rows) - len(missing))
-                    fresh = (extract_features(extractor.module, pool_images[missing], config.batch_size, setup.device,
-                                              progress=advance) if missing else None)
+                    fresh = (image_pipeline.features(setup, pool_images[missing]).cpu() if missing else None)
+                    advance(len(missing))
                     width = fresh.shape[1] if fresh is not None else next(r for r in rows if r is not None).shape[0]
                     out = torch.empty(len(rows), width, dtype=torch.float32)
                     for i, row in enumerate(rows):
