@@ -90,7 +90,7 @@ class LatentFD(Metric):
                    "better): sees shifts, spread, collapse and lost modes through the mean and covariance, "
                    "not a wrong shape with the right moments. Biased upwards at small n: compare equal n.")
     columns = (
-        Column("latent_fd", "z FD", False, group="latent", role="headline", detects=FD_DETECTS,
+        Column("latent_fd", "latent FD", False, group="latent", role="headline", detects=FD_DETECTS,
                description="Fréchet distance between Gaussian fits of the sampled and the held-out latents "
                            "(||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^1/2)); 0 for identical moments. Blind "
                            "to shape beyond the covariance; biased upwards at small n, so compare equal n."),
@@ -130,7 +130,7 @@ class LatentMMD(Metric):
                    "over bandwidths (median held-out distance x scales) fixed from the held-out latents (lower "
                    "is better; ~0 for one distribution, may dip slightly below 0).")
     columns = (
-        Column("latent_mmd", "z MMD²", False, group="latent", role="headline", detects=MMD_DETECTS,
+        Column("latent_mmd", "latent MMD²", False, group="latent", role="headline", detects=MMD_DETECTS,
                description="unbiased MMD^2 between the sampled and the held-out latents, Gaussian kernel averaged "
                            "over bandwidths median x (0.25, 0.5, 1, 2) fixed from the held-out latents; about 0 "
                            "(slightly negative possible) when the distributions agree."),
@@ -193,7 +193,7 @@ class LatentOneNN(Metric):
                    "sets (leave-one-out), the larger of the two sets' accuracies (0.5 ideal, 1.0 separable): "
                    "local, so it sees a wrong shape with the right mean and covariance.")
     columns = (
-        Column("latent_1nn", "z 1-NN acc", False, group="latent", unit="rate", role="headline",
+        Column("latent_1nn", "latent 1-NN acc", False, group="latent", unit="rate", role="headline",
                detects=ONE_NN_DETECTS,
                description="pool the samples and as many held-out latents, classify each point by the set of "
                            "its nearest other point; per set, the share classified right; the larger share is "
