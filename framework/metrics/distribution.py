@@ -10,6 +10,7 @@ real latents. Unlike hit rates and latent recall, each of these worsens both whe
 
 The held-out side (Gaussian fit and its square root, kernel bandwidths and the real-real kernel term,
 the real subset and its nearest-neighbour distances) is computed once per run in `real.cache[<name>]`.
+The reference rows, whose latents are held-out latents themselves, get no value from these metrics.
 Intervals come from random halves of the sampler's points (`aebench.bootstrap.half_sample_sd`, seeded
 from the sampler's seed: value +- 1.96 sd) for `latent_fd` and `latent_mmd`, and from the binomial
 standard error of an accuracy over m points for `latent_1nn`.
@@ -27,7 +28,7 @@ from aebench import hookimpl
 from aebench.bootstrap import half_sample_sd
 from aebench.errors import AebenchError
 from aebench.fid import FrechetReference
-from aebench.knn import kth_neighbour_distance
+from aebench.knn import kth_neighbour_distance, nearest_distance
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.metrics.latent import _check_latents
 from aebench.mmd import RBFKernel, median_distance, offdiag_mean, row_means
@@ -61,6 +62,18 @@ def heldout_cache(real: RealSide, metric: str) -> dict[str, Any]:
     return entry
 
 
+def is_heldout_set(z: torch.Tensor, real: RealSide) -> bool:
+    """Whether every sample is one of the held-out latents: the reference rows (real held-out images and
+    their reconstructions carry the held-out latents themselves). Scored against itself such a set gets
+    degenerate values (FD 0, 1-NN accuracy 0 because every point's twin is in the other set), so the
+    distribution metrics give it no value rather than a misleading 'ideal'."""
+    held = real.heldout_latents
+    if z.shape[0] > held.shape[0]:
+        return False
+    dist, _ = nearest_distance(z, held)
+    return bool((dist == 0).all())
+
+
 def _interval(value: float, sd: float | None, lower: float | None = None,
               upper: float | None = None) -> tuple[float | None, float | None]:
     if sd is None or not math.isfinite(sd):
@@ -89,6 +102,8 @@ class LatentFD(Metric):
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         z = _check_latents(fake, real, self.name)
+        if is_heldout_set(z, real):
+            return {}
         cache = heldout_cache(real, self.name)
         if "reference" not in cache:
             cache["reference"] = FrechetReference.of(real.heldout_latents)
@@ -142,6 +157,8 @@ class LatentMMD(Metric):
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         z = _check_latents(fake, real, self.name).to(torch.float64)
+        if is_heldout_set(z, real):
+            return {}
         n = int(z.shape[0])
         if n < 2:
             raise AebenchError(f"Metric 'latent_mmd' needs at least 2 samples, got {n}; draw more samples.")
@@ -196,6 +213,8 @@ class LatentOneNN(Metric):
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         z = _check_latents(fake, real, self.name)
+        if is_heldout_set(z, real):
+            return {}
         n, n_real = int(z.shape[0]), int(real.heldout_latents.shape[0])
         m = min(n, n_real)
         if m < 2:
