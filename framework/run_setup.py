@@ -14,7 +14,6 @@ import torch
 from aebench import preflight
 from aebench.console import err_console
 from aebench.dataset import ImageDataset, load_dataset
-from aebench.device import resolve_device
 from aebench.errors import AebenchError
 from aebench.feature_cache import cache_key, cached_tensor
 from aebench.metric import FakeSide, RealSide
@@ -23,6 +22,7 @@ from aebench.plugins import get_registry
 from aebench.reference_sets import RECON_SEED, FeatureBank, index_digest, recon_reference_rows
 from aebench.region import Region
 from aebench.run_config import RunConfig
+from aebench.run_plan import RunPlan, resolve_plan
 from aebench.stats import LatentStats, compute_stats
 
 SELF_CONSISTENCY_N = 2000
@@ -38,7 +38,7 @@ class Extractor:
 
 @dataclass
 class RunSetup:
-    config: RunConfig
+    config: RunConfig  # the plan's resolved config (never the caller's object)
     device: torch.device
     dataset: ImageDataset | None
     model: Any  # aebench.model_cache.LoadedModel
@@ -50,22 +50,25 @@ class RunSetup:
     batch_size: int = 128  # AE decode/encode batch; halved on out of memory (aebench.image_pipeline)
     feature_batch_size: int = 32  # feature extraction batch; halved on out of memory
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
+    plan: RunPlan | None = None
 
     @property
     def latent_dim(self) -> int:
         return int(self.real.train_latents.shape[1])
 
 
-def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
+def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
+    """The real side of `config`'s plan (resolved here when a RunConfig is given), built once and final."""
     from aebench import image_pipeline
     from aebench.batching import ae_batch_size
     from aebench.device import check_precision
     from aebench.latents import encoded_latents, latent_stats, load_latent_arrays
     from aebench.model_cache import resolve_model
 
-    device = resolve_device(config.device)
+    plan = config if isinstance(config, RunPlan) else resolve_plan(config)
+    config = plan.config
+    device = torch.device(plan.device)
     check_precision(config.precision, device)
-    config.resolve_sample_count(device.type)
     root = cache_root(config.cache_dir)
     dataset = None
     files = None
@@ -106,7 +109,7 @@ def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
     real = RealSide(train_latents=train, heldout_latents=heldout, stats=stats, target=config.target,
                     seed=config.seeds[0])
     setup = RunSetup(config, device, dataset, model, stats, real, extractor=None,
-                     batch_size=ae_batch_size(device, config.batch_size))
+                     batch_size=ae_batch_size(device, config.batch_size), plan=plan)
     _fit_regions(setup)
 
     # reference rows: real held-out latents and their reconstructions, at most n of them so that
@@ -118,10 +121,14 @@ def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
     real.reencode_error = (reencoded - ref_latents).norm(dim=1)
     recon = FakeSide("reconstruction", ref_latents, images=recon_images, reencoded=reencoded)
     refs = [recon]
-    if dataset is not None:
-        real_row = FakeSide("real_heldout", ref_latents, images=dataset.images[dataset.heldout_index[rows]],
-                            reencoded=reencoded)
-        refs.insert(0, real_row)
+    reference = image_reference(config, dataset)
+    if dataset is not None and config.needs_images and reference == "heldout":
+        # image metrics compare against held-out images: the real row is training images instead
+        train_rows = subset_index(dataset.train_index.numel(), config.n)
+        refs.insert(0, FakeSide("real_train", train[train_rows], images=dataset.images[dataset.train_index[train_rows]]))
+    elif dataset is not None:
+        refs.insert(0, FakeSide("real_heldout", ref_latents, images=dataset.images[dataset.heldout_index[rows]],
+                                reencoded=reencoded))
     setup.references = refs
 
     if config.needs_images:
@@ -161,9 +168,7 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
     setup.extractor = Extractor(cls.name, module, extractor.identity(), bool(cls.judge))
     setup.feature_batch_size = feature_batch_size(extractor.memory_per_image_mb, setup.device,
                                                   given=config.feature_batch_size, batch_memory=config.batch_memory)
-    reference = config.reference
-    if reference == "auto":
-        reference = "heldout" if dataset.heldout_index.numel() >= config.min_heldout_reference else "train"
+    reference = image_reference(config, dataset)
     real.reference = reference
     real.extractor = cls.name
     folder = root / "features"
@@ -185,25 +190,19 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
         return bank.get(source, index, lambda: features_of(images(), what, **key))
 
     pool = dataset.heldout_index if reference == "heldout" else dataset.train_index
-    n_real = config.resolve_real_count(setup.device.type)
-    pool = pool[subset_index(pool.numel(), n_real)]
+    pool = pool[subset_index(pool.numel(), config.n_real)]
     real.features = featurise("image", pool, lambda: dataset.images[pool], f"real {reference} images", dataset=fp,
                               subset=reference, n_real=int(pool.numel()))
     recon_rows = subset_index(dataset.heldout_index.numel(), config.n)  # the reference rows' held-out latents
     for row in setup.references:
-        if row.name == "real_heldout":
-            if reference == "heldout":  # compare training images against the held-out reference
-                rows = subset_index(dataset.train_index.numel(), config.n)
-                row.name = "real_train"
-                row.latents = real.train_latents[rows]
-                row.images = dataset.images[dataset.train_index[rows]]
-                row.reencoded = None
-                row.features = featurise("image", dataset.train_index[rows], lambda: row.images, "real train images",
-                                         dataset=fp, subset="train", n=int(rows.numel()))
-            else:
-                row.features = featurise("image", dataset.heldout_index[recon_rows], lambda: row.images,
-                                         "real held-out images", dataset=fp, subset="heldout",
-                                         n=int(row.latents.shape[0]))
+        if row.name == "real_train":  # training images against the held-out reference
+            rows = subset_index(dataset.train_index.numel(), config.n)
+            row.features = featurise("image", dataset.train_index[rows], lambda: row.images, "real train images",
+                                     dataset=fp, subset="train", n=int(rows.numel()))
+        elif row.name == "real_heldout":
+            row.features = featurise("image", dataset.heldout_index[recon_rows], lambda: row.images,
+                                     "real held-out images", dataset=fp, subset="heldout",
+                                     n=int(row.latents.shape[0]))
         else:
             row.features = featurise("decoded-heldout", recon_rows, lambda: row.images, "held-out reconstructions",
                                      dataset=fp, subset="recon", model=setup.model.checksum,
@@ -243,6 +242,14 @@ def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tens
                        "disjoint_from_reconstruction_row": disjoint,
                        "selection": f"fixed pseudo-random subset (seed {RECON_SEED}) of the {split} latents"
                                     + (", outside the reconstruction row's" if split == "heldout" else "")}
+
+
+def image_reference(config: RunConfig, dataset: ImageDataset | None) -> str:
+    """The real images the image metrics compare against: `reference`, with auto resolved by how many
+    held-out images there are."""
+    if config.reference != "auto" or dataset is None:
+        return config.reference
+    return "heldout" if dataset.heldout_index.numel() >= config.min_heldout_reference else "train"
 
 
 def subset_index(size: int, limit: int | None) -> torch.Tensor:

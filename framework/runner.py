@@ -1,59 +1,98 @@
-"""The runner: for each cell (sampler x seed) fit, sample, decode, re-encode, extract features and
-score; then aggregate over seeds, draw the pictures and write results after every sampler.
+"""The runner: resolve the plan, build the real side once, score the reference rows, then hand the
+(sampler, seed) cells to an executor (`aebench.executors`: local or dask) and assemble the results
+document from the cell results in the plan's order, writing it after every fit and cell.
 
 A sampler (or metric) that raises, or returns NaN/Inf, is recorded as failed with its error and the
-other samplers still run. Cells are small and independent, so they could later run elsewhere.
+other cells still run. `resume` reuses the finished cells of an interrupted run of the same plan (its
+hash is in the document) and computes only the rest.
 """
 
 from __future__ import annotations
 
-import time
-import traceback
+import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from aebench.cells import CellOptions, CellResult, FitResult, build_metrics, score
 from aebench.console import err_console
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, OptionError
 from aebench.io import output_folder
-from aebench.metric import FakeSide, Metric, MetricValue
-from aebench.options import options_to_dict
-from aebench.plugins import get_registry
+from aebench.metric import Metric, MetricValue
 from aebench.results import SCHEMA, aggregate, environment, now, write_results
 from aebench.results_schema import MetricInfo, neutral_info
 from aebench.run_config import RunConfig, SamplerSpec
-from aebench.run_folder import FIGURE_DIR, check_previous_run, clear_previous_run
-from aebench.run_setup import RunSetup, finite_or_raise, prepare
+from aebench.run_folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
+from aebench.run_plan import RunPlan, plan_summary, resolve_plan
+from aebench.run_setup import RunSetup, prepare
 
 
-def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False) -> dict[str, Any]:
-    """Run every sampler of `config`; returns the results document (also written to config.out).
+def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False, resume: bool = False,
+                  executor: Any = None) -> dict[str, Any]:
+    """Run every cell of `config`'s plan; returns the results document (also written to config.out).
 
-    A complete earlier run in config.out is refused unless `force` (checked before any work); an
-    earlier run's files are removed only once this run's setup has succeeded. If the setup fails, an
-    --out folder this call created is removed again. Runs with `config.threads` CPU threads (restored
-    afterwards)."""
+    A complete earlier run in config.out is refused unless `force` or `resume` (checked before any
+    work); `resume` reuses the finished cells of an earlier run of the same plan there (and refuses a
+    different plan). An earlier run's files are removed only once this run's setup has succeeded (never
+    with `resume`). If the setup fails, an --out folder this call created is removed again. `executor`
+    (default: local, in this process) runs the cells; see `aebench.executors`. Runs with
+    `config.threads` CPU threads (restored afterwards)."""
+    from aebench.executors import make_executor
     from aebench.threads import thread_limit
 
-    check_previous_run(config.out, force)
-    with thread_limit(config.threads) as threads:
-        return _run_benchmark(config, quiet, threads)
+    if force and resume:
+        raise OptionError("Give either --force (start afresh) or --resume (keep the finished cells), not both.")
+    plan = resolve_plan(config)
+    previous = previous_cells(plan) if resume else None
+    if previous is None:
+        check_previous_run(plan.config.out, force or resume)
+    executor = executor if executor is not None else make_executor("local")
+    with thread_limit(plan.config.threads) as threads:
+        return _run_benchmark(plan, quiet, threads, executor, previous)
 
 
-def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, Any]:
+def previous_cells(plan: RunPlan) -> dict[str, Any] | None:
+    """The earlier run in the plan's --out folder for --resume: None when there is none; refused when
+    it is another plan's or not a results document."""
+    path = Path(plan.config.out) / RESULTS_NAME
+    status = previous_status(plan.config.out)
+    if status is None:
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8")) if status != "unreadable" else None
+    except (OSError, ValueError):
+        doc = None
+    if not isinstance(doc, dict):
+        raise AebenchError(f"--resume: {path} is not a results document aebench can read; drop --resume "
+                           f"(with --force to replace it) or use --out NEW_FOLDER.")
+    old = (doc.get("plan") or {}).get("hash")
+    if old != plan.hash:
+        raise AebenchError(
+            f"--resume: {path} holds a run of a different plan (hash {old or 'none'}, this one {plan.hash}): "
+            f"its settings (samplers, seeds, n, metrics, model, ...) differ. Resume with the same settings, or "
+            f"start afresh with --force, or use --out NEW_FOLDER."
+        )
+    return doc
+
+
+def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
+                   previous: dict[str, Any] | None) -> dict[str, Any]:
+    config = plan.config
     with output_folder(config.out, "--out folder") as out:
-        setup = prepare(config, quiet=quiet)
-        metrics = _build_metrics(config)
-        clear_previous_run(out)
+        setup = prepare(plan, quiet=quiet)
+        metrics = build_metrics(config)
+        if previous is None:
+            clear_previous_run(out)
         doc = _document(setup)
+        doc["plan"] = plan_summary(plan)
         doc["environment"].update(threads=threads, precision=config.precision, batch_size=setup.batch_size,
                                   feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None)
         write_results(doc, out)
 
+    by_name = {m.name: m for m in metrics}
     producers: dict[str, Metric] = {}  # metric key -> the metric that returned it
     for row in setup.references:
-        values, errors = _score(row, setup, metrics, producers)
+        values, names, errors = score(row, setup, metrics)
+        producers.update({k: by_name[v] for k, v in names.items() if k not in producers})
         doc["references"].append(_row(row.name, "reference", len(row.latents), [setup.real.seed], values, errors))
         _note_metric_info(doc, values, producers)
     write_results(doc, out)
@@ -66,11 +105,35 @@ def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, An
                        figures=config.figures, quiet=quiet)
         write_results(doc, out)
 
-    for spec in config.samplers:
-        row = _run_sampler(spec, setup, metrics, out, quiet, producers)
-        doc["samplers"].append(row)
-        _note_metric_info(doc, {key: entry.get("higher_is_better") for key, entry in row["metrics"].items()}, producers)
+    book = CellBook(plan, doc, producers, by_name)
+    if previous is not None:
+        book.reuse(previous)
+    work = book.missing()
+    doc["plan"]["cells_reused"] = book.reused
+    doc["plan"]["cells_computed"] = sum(len(seeds) for _, seeds in work)
+    doc["plan"]["executor"] = executor.name
+    book.assemble()
+    write_results(doc, out)
+
+    def on_fit(fit: FitResult) -> None:
+        book.fits[fit.label] = fit.summary()
+        book.assemble()
         write_results(doc, out)
+
+    def on_cell(cell: CellResult) -> None:
+        book.cells[(cell.sampler, cell.seed)] = cell
+        book.assemble()
+        write_results(doc, out)
+        if not quiet:
+            status = "[red]failed[/red]" if not cell.ok else "[green]done[/green]"
+            err_console.print(f"{cell.sampler} (seed {cell.seed}): {status}")
+
+    if work:
+        executor.run(setup, work, CellOptions(str(out), config.figures, plan.seeds[0], quiet), on_fit, on_cell)
+    missing = book.missing()
+    if missing:  # an executor that lost cells without reporting them: never call the run complete
+        raise AebenchError(f"The {executor.name} executor returned no result for "
+                           f"{sum(len(s) for _, s in missing)} cell(s); run again with --resume.")
 
     if setup.backoffs:
         doc["environment"]["backoffs"] = setup.backoffs
@@ -80,9 +143,81 @@ def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, An
     return doc
 
 
-def _build_metrics(config: RunConfig) -> list[Metric]:
-    registry = get_registry("metric")
-    return [registry.get(name)(config.metric_options.get(name, {})) for name in config.metrics]
+class CellBook:
+    """The finished fits and cells of a run, and the document's `fits`, `cells` and sampler rows built
+    from them in the plan's order (samplers as listed, seeds as given): the same document whatever order
+    the cells finish in. A sampler's row appears once all its cells are done."""
+
+    def __init__(self, plan: RunPlan, doc: dict[str, Any], producers: dict[str, Metric], by_name: dict[str, Metric]):
+        self.plan, self.doc, self.producers, self.by_name = plan, doc, producers, by_name
+        self.fits: dict[str, dict[str, Any]] = {}
+        self.cells: dict[tuple[str, int], CellResult] = {}
+        self.reused = 0
+        self.base_info = dict(doc["metric_info"])  # the reference rows' (and validation's) keys come first
+        self.info_cache: dict[str, MetricInfo] = {}
+
+    def reuse(self, previous: dict[str, Any]) -> None:
+        """Keep the earlier run's successful cells (failed ones run again) and its fit summaries."""
+        wanted = set(self.plan.cells())
+        for data in previous.get("cells") or []:
+            cell = CellResult.from_dict(data)
+            if (cell.sampler, cell.seed) in wanted and cell.ok:
+                self.cells[(cell.sampler, cell.seed)] = cell
+        self.reused = len(self.cells)
+        for label, fit in (previous.get("fits") or {}).items():
+            if any(key[0] == label for key in self.cells):
+                self.fits[label] = fit
+
+    def missing(self) -> list[tuple[SamplerSpec, list[int]]]:
+        work = []
+        for spec in self.plan.samplers:
+            seeds = [seed for seed in self.plan.seeds if (spec.label, seed) not in self.cells]
+            if seeds:
+                work.append((spec, seeds))
+        return work
+
+    def assemble(self) -> None:
+        doc = self.doc
+        doc["fits"] = {spec.label: self.fits[spec.label] for spec in self.plan.samplers if spec.label in self.fits}
+        doc["cells"] = [self.cells[key].to_dict() for key in self.plan.cells() if key in self.cells]
+        doc["samplers"] = []
+        doc["metric_info"] = dict(self.base_info)
+        for spec in self.plan.samplers:
+            cells = [self.cells.get((spec.label, seed)) for seed in self.plan.seeds]
+            if any(c is None for c in cells):
+                continue
+            row = self._sampler_row(spec, cells)  # type: ignore[arg-type]
+            doc["samplers"].append(row)
+            for key, entry in row["metrics"].items():
+                if key not in doc["metric_info"]:
+                    if key not in self.info_cache:
+                        self.info_cache[key] = metric_info_entry(key, self.producers.get(key),
+                                                                 entry.get("higher_is_better"))
+                    doc["metric_info"][key] = self.info_cache[key]
+
+    def _sampler_row(self, spec: SamplerSpec, cells: list[CellResult]) -> dict[str, Any]:
+        from aebench.plugins import get_registry
+
+        for cell in cells:
+            for key, name in cell.producers.items():
+                if key not in self.producers and name in self.by_name:
+                    self.producers[key] = self.by_name[name]
+        fit = self.fits.get(spec.label) or {}
+        scored = [c for c in cells if c.values and not c.error]
+        errors = [c.error for c in cells if c.error]
+        timing: dict[str, float] = {}
+        for cell in scored:
+            for k, v in cell.timing.items():
+                timing[k] = timing.get(k, 0.0) + v / len(scored)
+        timing = {"fit_s": float((fit.get("timing") or {}).get("fit_s") or 0.0), **timing}
+        timing["total_s"] = sum(timing.values())
+        first = cells[0]
+        row = _row(spec.label, "sampler", self.plan.config.n, [c.seed for c in scored] or self.plan.seeds,
+                   [c.metric_values() for c in scored], errors)
+        row.update(sampler=spec.name, options=fit.get("options") or dict(spec.options),
+                   is_path_sampler=bool(get_registry("sampler").get(spec.name).is_path_sampler),
+                   along_t=first.along_t, timing=timing, figures=first.figures, fit_info=fit.get("fit_info") or {})
+        return row
 
 
 def _document(setup: RunSetup) -> dict[str, Any]:
@@ -125,78 +260,6 @@ def _document(setup: RunSetup) -> dict[str, Any]:
     return doc
 
 
-def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out: Path, quiet: bool,
-                 producers: dict[str, Metric]) -> dict[str, Any]:
-    from aebench import image_pipeline
-
-    config, real = setup.config, setup.real
-    cls = get_registry("sampler").get(spec.name)
-    per_seed: list[dict[str, MetricValue]] = []
-    errors: list[str] = []
-    timing: dict[str, float] = {}
-    along_t: dict[str, Any] = {}
-    figures: dict[str, str] = {}
-    options: dict[str, Any] = dict(spec.options)
-    is_path = bool(cls.is_path_sampler)
-    fit_info: dict[str, Any] | None = None
-    for seed in config.seeds:
-        t0 = time.perf_counter()
-        stage = "fit"
-        try:  # the sampler, decoding and features: a failure (out of memory included) fails this row only
-            sampler = cls(spec.options)
-            options = options_to_dict(sampler.options)
-            sampler.fit(real.train_latents, real.stats)
-            if fit_info is None:  # what the fit learned (e.g. a GMM's collapse fallback), from the first seed
-                fit_info = dict(getattr(sampler, "fit_info", None) or {})
-            t1 = time.perf_counter()
-            stage = "sample"
-            samples = sampler.sample(config.n, torch.Generator().manual_seed(seed), device="cpu")
-            finite_or_raise(samples.latents, spec.label)
-            t2 = time.perf_counter()
-            fake = FakeSide(spec.label, samples.latents, samples.path, samples.t, seed=seed)
-            stage = "decode"
-            fake.images = image_pipeline.decode(setup, fake.latents, None if quiet else f"{spec.label} (seed {seed}): decode",
-                                                quiet=quiet)
-            t3 = time.perf_counter()
-            if any("reencoded" in m.needs for m in metrics):
-                stage = "re-encode"
-                fake.reencoded = image_pipeline.reencode(setup, fake.images, quiet=quiet)
-            if setup.extractor is not None:
-                stage = "features"
-                fake.features = image_pipeline.features(setup, fake.images, f"{fake.name}: features ({setup.extractor.name})",
-                                                        quiet=quiet)
-            t4 = time.perf_counter()
-        except AebenchError as exc:
-            errors.append(f"seed {seed}: {exc}")
-            break
-        except Exception as exc:  # a plugin that raises, or a decode/feature step that fails, is recorded
-            errors.append(f"seed {seed}: {stage}: {type(exc).__name__}: {exc}")
-            if not quiet:
-                err_console.print(f"[red]{spec.label} failed in {stage}:[/red] {type(exc).__name__}: {exc}")
-                err_console.print(f"[dim]{traceback.format_exc(limit=3)}[/dim]")
-            break
-        values, metric_errors = _score(fake, setup, metrics, producers)
-        errors += [f"seed {seed}: {e}" for e in metric_errors]
-        per_seed.append(values)
-        t5 = time.perf_counter()
-        _accumulate(timing, fit_s=t1 - t0, sample_s=t2 - t1, decode_s=t3 - t2, features_s=t4 - t3, metrics_s=t5 - t4)
-        if seed == config.seeds[0]:
-            if is_path and fake.t is not None:
-                along_t = _along_t(setup, fake)
-            if config.figures:
-                figures = _draw(setup, sampler, fake, along_t, out, spec.label)
-    n_done = max(1, len(per_seed))
-    timing = {k: v / n_done for k, v in timing.items()}
-    timing["total_s"] = sum(timing.values())
-    row = _row(spec.label, "sampler", config.n, config.seeds[:len(per_seed)] or config.seeds, per_seed, errors)
-    row.update(sampler=spec.name, options=options, is_path_sampler=is_path, along_t=along_t, timing=timing,
-               figures=figures, fit_info=fit_info or {})
-    if not quiet:
-        status = "[red]failed[/red]" if errors else "[green]done[/green]"
-        err_console.print(f"{spec.label}: {status} in {timing['total_s']:.1f} s")
-    return row
-
-
 def _row(name: str, kind: str, n: int, seeds: list[int], per_seed: Any, errors: list[str]) -> dict[str, Any]:
     if isinstance(per_seed, dict):
         per_seed = [per_seed]
@@ -205,67 +268,6 @@ def _row(name: str, kind: str, n: int, seeds: list[int], per_seed: Any, errors: 
     if errors:
         row["error"] = "; ".join(errors)
     return row
-
-
-def _score(fake: FakeSide, setup: RunSetup, metrics: list[Metric],
-           producers: dict[str, Metric]) -> tuple[dict[str, MetricValue], list[str]]:
-    """Every metric's values for one set of samples; `producers` learns which metric made each key."""
-    values: dict[str, MetricValue] = {}
-    errors: list[str] = []
-    available = {"latents", "images" if fake.images is not None else "", "features" if fake.features is not None else "",
-                 "reencoded" if fake.reencoded is not None else "", "t" if fake.t is not None else ""}
-    for metric in metrics:
-        if not set(metric.needs) <= available:
-            continue
-        try:
-            out = metric.compute(fake, setup.real)
-        except Exception as exc:  # a metric plugin that raises fails this row, not the run
-            errors.append(f"metric '{metric.name}': {type(exc).__name__}: {exc}")
-            continue
-        for key, value in out.items():
-            if not isinstance(value, MetricValue):
-                errors.append(f"metric '{metric.name}' returned {type(value).__name__} for '{key}', not MetricValue")
-                continue
-            values[key] = value
-            producers.setdefault(key, metric)
-    return values, errors
-
-
-def _along_t(setup: RunSetup, fake: FakeSide) -> dict[str, Any]:
-    from aebench.metrics.latent import hit_rate_along_t
-
-    return {name: [list(map(float, x[:2])) + [int(x[2])] for x in hit_rate_along_t(region, fake.latents, fake.t)]
-            for name, region in setup.real.regions.items()}
-
-
-def _draw(setup: RunSetup, sampler: Any, fake: FakeSide, along_t: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    from aebench.reports import figures as fig
-
-    folder = out / FIGURE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
-    made: dict[str, str] = {}
-    # a labelled variant names its base sampler too: "plane_conditional (plane_paths)"
-    name = label if sampler.name == label else f"{label} ({sampler.name})"
-    seed = f"seed {fake.seed}"
-    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=f"{name}, {seed}")
-    if fake.path is not None and fake.t is not None:
-        made["strips"] = fig.path_strips(fake.images, fake.path, fake.t, folder / f"{safe}_strips.png",
-                                         labels=getattr(sampler, "path_labels", None),
-                                         title=f"{name}: decoded images along each path ({seed})")
-    axes = getattr(sampler, "plot_axes", None) or tuple(int(a) for a in setup.stats.dominant[:2].tolist())
-    made["scatter"] = fig.latent_scatter(setup.real.train_latents, fake.latents, tuple(axes), setup.stats.mean,
-                                         folder / f"{safe}_scatter.png",
-                                         title=f"{name}: latent components {axes[0]} and {axes[1]} ({seed})")
-    if along_t:
-        made["along_t"] = fig.hits_along_t(along_t, folder / f"{safe}_along_t.png", target=setup.config.target,
-                                           title=f"{name}: share of points inside each region along the path")
-    return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
-
-
-def _accumulate(timing: dict[str, float], **values: float) -> None:
-    for k, v in values.items():
-        timing[k] = timing.get(k, 0.0) + v
 
 
 def _note_metric_info(doc: dict[str, Any], values: dict[str, Any], producers: dict[str, Metric]) -> None:

@@ -44,7 +44,7 @@ def _numbers_only(doc: dict) -> dict:
     for key in VOLATILE:
         doc.pop(key, None)
     doc["config"].pop("out", None)
-    for row in doc["samplers"] + doc["references"]:
+    for row in doc["samplers"] + doc["references"] + doc.get("cells", []) + list(doc.get("fits", {}).values()):
         for key in ROW_VOLATILE:
             row.pop(key, None)
     return doc

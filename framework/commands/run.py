@@ -57,18 +57,27 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
 @click.option("--validate", is_flag=True, help="Also run the known-answer ladders of `aebench validate` and store them in the results.")
 @click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
+@click.option("--resume", is_flag=True, help="Keep the finished cells of an interrupted (or complete) run of the same "
+                                            "plan in --out and compute only the missing ones.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where cells run: in this process, or on a Dask cluster (pip install aebench[dask]).")
+@click.option("--workers", type=int, help="With --executor dask: start a local cluster of this many workers "
+                                          "(default: one per core, or one per GPU).")
+@click.option("--scheduler", metavar="ADDRESS", help="With --executor dask: use this running cluster (tcp://host:port).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
                 assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size,
                 feature_batch_size, batch_memory, precision, threads, out, cache_dir, config_path, no_figures,
-                validate, force, quiet) -> int:
+                validate, force, resume, executor, workers, scheduler, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
     from aebench.reports.terminal import render_results
     from aebench.run_folder import FIGURE_DIR
+    from aebench.executors import make_executor
     from aebench.runner import run_benchmark
 
+    runner = make_executor(executor, workers=workers, scheduler=scheduler)
     config = config_from_options(
         dataset=dataset, model=model, checkpoint=checkpoint, train_latents=train_latents,
         heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
@@ -79,7 +88,7 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         no_figures=no_figures, validate=validate, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
 
     started = time.perf_counter()
-    doc = run_benchmark(config, quiet=quiet, force=force)
+    doc = run_benchmark(config, quiet=quiet, force=force, resume=resume, executor=runner)
     elapsed = time.perf_counter() - started
     out_dir = Path(config.out)
     md = write_markdown(doc, out_dir)

@@ -1,0 +1,232 @@
+"""Cells: the unit of work of a run. A sampler spec is fitted once (`fit_sampler`, with the plan's fit
+seed); then each (sampler, seed) cell samples with its own seed, decodes, re-encodes, extracts features
+and scores (`run_cell`), returning a small picklable `CellResult`. Cells share nothing but the read-only
+real side, so an executor may run them anywhere, in any order; the runner assembles the results document
+from them in the plan's order.
+
+A sampler (or metric) that raises, or returns NaN/Inf, gives a failed cell with its error; the other
+cells still run.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aebench.errors import AebenchError
+from aebench.metric import FakeSide, Metric, MetricValue
+from aebench.run_config import SamplerSpec
+
+
+@dataclass
+class FitResult:
+    """A sampler fitted once for every seed of its cells, and what the fit learned (`fit_info`)."""
+
+    label: str
+    sampler: Any | None  # the fitted sampler; None when the fit failed
+    options: dict[str, Any]
+    fit_info: dict[str, Any]
+    fit_s: float
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready record of the fit (no sampler object)."""
+        return {"options": self.options, "fit_info": self.fit_info, "error": self.error, "timing": {"fit_s": self.fit_s}}
+
+
+@dataclass
+class CellResult:
+    """One (sampler, seed) cell: its metric values (MetricValue fields), which metric produced each key,
+    its error (None when it succeeded), timing, and for the first seed the along-t curve and figures."""
+
+    sampler: str
+    seed: int
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    producers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+    along_t: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def metric_values(self) -> dict[str, MetricValue]:
+        return {key: MetricValue(**value) for key, value in self.values.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "ok" if self.ok else "failed", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CellResult":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class CellOptions:
+    """How cells run: where figures go (the run's --out folder, shared by the workers), whether to draw
+    them, the first seed (the one whose cell draws figures and the along-t curve), progress output."""
+
+    out: str
+    figures: bool
+    first_seed: int
+    quiet: bool = True
+
+
+def fit_sampler(spec: SamplerSpec, setup: Any, fit_seed: int, cls: type | None = None) -> FitResult:
+    """Fit `spec` on the training latents with torch's global seed set to `fit_seed` (restored after).
+    `cls` is the sampler class when the caller resolved it already (an executor ships the driver's
+    plugin classes to its workers); else it comes from the registry."""
+    from aebench.options import options_to_dict
+    from aebench.plugins import get_registry
+
+    t0 = time.perf_counter()
+    options = dict(spec.options)
+    try:
+        cls = cls or get_registry("sampler").get(spec.name)
+        sampler = cls(spec.options)
+        options = options_to_dict(sampler.options)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(fit_seed)
+            sampler.fit(setup.real.train_latents, setup.real.stats)
+    except AebenchError as exc:
+        return FitResult(spec.label, None, options, {}, time.perf_counter() - t0, str(exc))
+    except Exception as exc:  # a plugin that raises fails its cells, not the run
+        return FitResult(spec.label, None, options, {}, time.perf_counter() - t0,
+                         f"fit: {type(exc).__name__}: {exc}")
+    return FitResult(spec.label, sampler, options, dict(getattr(sampler, "fit_info", None) or {}),
+                     time.perf_counter() - t0)
+
+
+def run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
+    """Sample `fit`'s sampler with `seed`, decode, re-encode, extract features and score."""
+    from aebench import image_pipeline
+    from aebench.run_setup import finite_or_raise
+
+    label = fit.label
+    result = CellResult(label, seed)
+    if fit.sampler is None:
+        result.error = f"seed {seed}: {fit.error}"
+        return result
+    sampler = fit.sampler
+    t1 = time.perf_counter()
+    stage = "sample"
+    try:
+        samples = sampler.sample(setup.config.n, torch.Generator().manual_seed(seed), device="cpu")
+        finite_or_raise(samples.latents, label)
+        t2 = time.perf_counter()
+        fake = FakeSide(label, samples.latents, samples.path, samples.t, seed=seed)
+        stage = "decode"
+        quiet = options.quiet
+        fake.images = image_pipeline.decode(setup, fake.latents, None if quiet else f"{label} (seed {seed}): decode",
+                                            quiet=quiet)
+        t3 = time.perf_counter()
+        if any("reencoded" in m.needs for m in metrics):
+            stage = "re-encode"
+            fake.reencoded = image_pipeline.reencode(setup, fake.images, quiet=quiet)
+        if setup.extractor is not None:
+            stage = "features"
+            fake.features = image_pipeline.features(setup, fake.images, f"{label}: features ({setup.extractor.name})",
+                                                    quiet=quiet)
+        t4 = time.perf_counter()
+    except AebenchError as exc:
+        result.error = f"seed {seed}: {exc}"
+        return result
+    except Exception as exc:  # a plugin that raises, or a decode/feature step that fails, is recorded
+        result.error = f"seed {seed}: {stage}: {type(exc).__name__}: {exc}"
+        if not options.quiet:
+            from aebench.console import err_console
+
+            err_console.print(f"[red]{label} failed in {stage}:[/red] {type(exc).__name__}: {exc}")
+            err_console.print(f"[dim]{traceback.format_exc(limit=3)}[/dim]")
+        return result
+    values, producers, errors = score(fake, setup, metrics)
+    result.values = {key: asdict(value) for key, value in values.items()}
+    result.producers = producers
+    if errors:
+        result.error = "; ".join(f"seed {seed}: {e}" for e in errors)
+    t5 = time.perf_counter()
+    result.timing = {"sample_s": t2 - t1, "decode_s": t3 - t2, "features_s": t4 - t3, "metrics_s": t5 - t4}
+    if seed == options.first_seed:
+        if sampler.is_path_sampler and fake.t is not None:
+            result.along_t = along_t(setup, fake)
+        if options.figures:
+            result.figures = draw(setup, sampler, fake, result.along_t, Path(options.out), label)
+    return result
+
+
+def score(fake: FakeSide, setup: Any, metrics: list[Metric]) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
+    """Every metric's values for one set of samples, the name of the metric that made each key, and errors."""
+    values: dict[str, MetricValue] = {}
+    producers: dict[str, str] = {}
+    errors: list[str] = []
+    available = {"latents", "images" if fake.images is not None else "", "features" if fake.features is not None else "",
+                 "reencoded" if fake.reencoded is not None else "", "t" if fake.t is not None else ""}
+    for metric in metrics:
+        if not set(metric.needs) <= available:
+            continue
+        try:
+            out = metric.compute(fake, setup.real)
+        except Exception as exc:  # a metric plugin that raises fails this row, not the run
+            errors.append(f"metric '{metric.name}': {type(exc).__name__}: {exc}")
+            continue
+        for key, value in out.items():
+            if not isinstance(value, MetricValue):
+                errors.append(f"metric '{metric.name}' returned {type(value).__name__} for '{key}', not MetricValue")
+                continue
+            values[key] = value
+            producers.setdefault(key, metric.name)
+    return values, producers, errors
+
+
+def along_t(setup: Any, fake: FakeSide) -> dict[str, Any]:
+    from aebench.metrics.latent import hit_rate_along_t
+
+    return {name: [list(map(float, x[:2])) + [int(x[2])] for x in hit_rate_along_t(region, fake.latents, fake.t)]
+            for name, region in setup.real.regions.items()}
+
+
+def draw(setup: Any, sampler: Any, fake: FakeSide, along: dict[str, Any], out: Path, label: str) -> dict[str, str]:
+    from aebench.reports import figures as fig
+    from aebench.run_folder import FIGURE_DIR
+
+    folder = out / FIGURE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+    made: dict[str, str] = {}
+    # a labelled variant names its base sampler too: "plane_conditional (plane_paths)"
+    name = label if sampler.name == label else f"{label} ({sampler.name})"
+    seed = f"seed {fake.seed}"
+    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=f"{name}, {seed}")
+    if fake.path is not None and fake.t is not None:
+        made["strips"] = fig.path_strips(fake.images, fake.path, fake.t, folder / f"{safe}_strips.png",
+                                         labels=getattr(sampler, "path_labels", None),
+                                         title=f"{name}: decoded images along each path ({seed})")
+    axes = getattr(sampler, "plot_axes", None) or tuple(int(a) for a in setup.stats.dominant[:2].tolist())
+    made["scatter"] = fig.latent_scatter(setup.real.train_latents, fake.latents, tuple(axes), setup.stats.mean,
+                                         folder / f"{safe}_scatter.png",
+                                         title=f"{name}: latent components {axes[0]} and {axes[1]} ({seed})")
+    if along:
+        made["along_t"] = fig.hits_along_t(along, folder / f"{safe}_along_t.png", target=setup.config.target,
+                                           title=f"{name}: share of points inside each region along the path")
+    return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
+
+
+def metric_classes(config: Any) -> list[tuple[str, type]]:
+    """(name, class) of every metric of the run, from this process's plugin registry."""
+    from aebench.plugins import get_registry
+
+    registry = get_registry("metric")
+    return [(name, registry.get(name)) for name in config.metrics]
+
+
+def build_metrics(config: Any, classes: list[tuple[str, type]] | None = None) -> list[Metric]:
+    """The run's metric instances, from `classes` (see `metric_classes`) or this process's registry."""
+    return [cls(config.metric_options.get(name, {})) for name, cls in (classes or metric_classes(config))]

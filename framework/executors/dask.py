@@ -1,0 +1,170 @@
+"""The Dask executor: cells run on a Dask distributed cluster (`pip install aebench[dask]`).
+
+`workers=K` starts a local cluster on 127.0.0.1: K single-threaded worker processes on a CPU, one worker
+per GPU (each seeing only its own GPU) where there are GPUs. `scheduler=ADDRESS` uses a running cluster
+instead (for instance one started by dask-jobqueue on Slurm/PBS); its workers need aebench installed
+and, for figures, the --out folder on a shared file system.
+
+The real side (latents, statistics, regions, real features, the model) is scattered to the workers
+once; each worker rebuilds the feature network and the metrics once per plan and keeps them in a
+worker-local cache. Each sampler spec is fitted once, as a task whose result stays on the cluster and
+feeds that spec's cells. A worker that dies mid-cell gets the cell retried once on another worker
+(the local cluster's `allowed-failures` is 1); a second death records the cell as failed.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from aebench.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
+from aebench.errors import AebenchError, OptionError
+from aebench.run_config import SamplerSpec
+
+ALLOWED_FAILURES = 1  # a cell whose worker died is retried once, then recorded as failed
+
+# worker-local state, one entry per plan: the feature network and metric instances built on that worker
+_WORKER_CACHE: dict[str, tuple[Any, list[Any]]] = {}
+
+
+def _require_dask() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise AebenchError("--executor dask needs Dask distributed; install it with `pip install aebench[dask]`.")
+
+
+class DaskExecutor:
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+        _require_dask()
+        if workers is not None and scheduler is not None:
+            raise OptionError("Give either --workers (start a local cluster) or --scheduler (use one), not both.")
+        if workers is not None and (isinstance(workers, bool) or workers < 1):
+            raise OptionError(f"--workers must be a positive integer, got {workers!r}.")
+        self.workers = workers
+        self.scheduler = scheduler
+
+    def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
+            on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
+        from distributed import Client, as_completed
+
+        cluster = None
+        if self.scheduler is None:
+            cluster = local_cluster(self.workers or default_workers(setup.device.type), setup.device.type)
+        from aebench.plugins import get_registry
+
+        client = Client(cluster if cluster is not None else self.scheduler)
+        try:
+            # the driver's plugin classes travel with the tasks: a worker need not have the plugins registered
+            extractor = get_registry("feature extractor").get(setup.config.features) if setup.extractor else None
+            shared = client.scatter(Shipment(shippable(setup), metric_classes(setup.config), extractor), broadcast=True)
+            key = setup.plan.hash
+            samplers = get_registry("sampler")
+            futures = {}
+            for spec, seeds in work:
+                fit = client.submit(_fit_task, spec, shared, setup.plan.fit_seed, samplers.get(spec.name),
+                                    key=f"fit-{key}-{spec.label}")
+                futures[client.submit(_fit_summary, fit, key=f"fitinfo-{key}-{spec.label}")] = ("fit", spec.label, None)
+                for seed in seeds:
+                    cell = client.submit(_cell_task, fit, seed, shared, key, options,
+                                         key=f"cell-{key}-{spec.label}-{seed}", pure=False)
+                    futures[cell] = ("cell", spec.label, seed)
+            for future in as_completed(list(futures)):
+                kind, label, seed = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # KilledWorker after the retry, or a task that could not run
+                    error = f"{type(exc).__name__}: {exc}"
+                    result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
+                              else CellResult(label, seed, error=f"seed {seed}: worker: {error}"))
+                (on_fit if kind == "fit" else on_cell)(result)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def default_workers(device_type: str) -> int:
+    if device_type == "cuda":
+        import torch
+
+        return torch.cuda.device_count()
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def local_cluster(workers: int, device_type: str) -> Any:
+    """K worker processes on the loopback interface, one thread each; on GPUs one worker per GPU, each
+    with CUDA_VISIBLE_DEVICES set to its own."""
+    import dask
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                          "distributed.worker.daemon": False}):
+        if device_type == "cuda":
+            specs = {i: {"cls": Nanny, "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": str(i)}}}
+                     for i in range(workers)}
+            return SpecCluster(workers=specs, scheduler={"cls": Scheduler,
+                                                         "options": {"host": "127.0.0.1", "dashboard_address": None}})
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                            dashboard_address=None)
+
+
+def shippable(setup: Any) -> Any:
+    """The part of the setup a cell reads: real side, statistics, model and batch sizes; no data set, no
+    reference rows, and the feature network left for each worker to build once."""
+    out = copy.copy(setup)
+    out.dataset = None
+    out.references = []
+    if setup.extractor is not None:
+        out.extractor = copy.copy(setup.extractor)
+        out.extractor.module = None
+    return out
+
+
+@dataclass
+class Shipment:
+    """What is scattered to every worker once: the setup without its feature network, and the classes
+    of the metrics and the extractor (a worker builds them once, see `worker_setup`)."""
+
+    setup: Any
+    metrics: list[tuple[str, type]]
+    extractor: type | None
+
+
+def worker_setup(shipment: Shipment, plan_key: str) -> tuple[Any, list[Any]]:
+    """This worker's setup with its feature network, and its metrics: built once per plan."""
+    if plan_key not in _WORKER_CACHE:
+        setup = shipment.setup
+        if shipment.extractor is not None and setup.extractor is not None and setup.extractor.module is None:
+            module = shipment.extractor(setup.config.feature_options).build(setup.device)
+            module.eval()
+            setup.extractor.module = module
+        _WORKER_CACHE.clear()  # one plan at a time per worker
+        _WORKER_CACHE[plan_key] = (setup, build_metrics(setup.config, shipment.metrics))
+    return _WORKER_CACHE[plan_key]
+
+
+def _fit_task(spec: SamplerSpec, shipment: Shipment, fit_seed: int, cls: type) -> FitResult:
+    _one_thread()
+    return fit_sampler(spec, shipment.setup, fit_seed, cls)
+
+
+def _fit_summary(fit: FitResult) -> FitResult:
+    return FitResult(fit.label, None, fit.options, fit.fit_info, fit.fit_s, fit.error)
+
+
+def _cell_task(fit: FitResult, seed: int, shipment: Shipment, plan_key: str, options: CellOptions) -> CellResult:
+    _one_thread()
+    setup, metrics = worker_setup(shipment, plan_key)
+    return run_cell(fit, seed, setup, metrics, options)
+
+
+def _one_thread() -> None:
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
