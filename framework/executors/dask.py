@@ -78,7 +78,7 @@ class DaskExecutor:
                 try:
                     result = future.result()
                 except Exception as exc:  # KilledWorker after the retry, or a task that could not run
-                    error = f"{type(exc).__name__}: {exc}"
+                    error = f"{type(exc).__name__}: {str(exc).split('. ')[0]}"  # KilledWorker's first sentence
                     result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
                               else CellResult(label, seed, error=f"seed {seed}: worker: {error}"))
                 (on_fit if kind == "fit" else on_cell)(result)

@@ -1,0 +1,95 @@
+"""The Dask executor on a real local cluster (2 worker processes on the loopback interface): the same
+plan gives identical metric values to the local executor, a failing sampler on a worker is recorded as
+it is locally, a worker that dies mid-cell is retried once and then recorded failed, and a run resumes
+across executors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+pytest.importorskip("distributed")
+
+import aebench.plugins  # noqa: E402
+from aebench.executors import make_executor  # noqa: E402
+from aebench.hookspecs import hookimpl  # noqa: E402
+from aebench.runner import run_benchmark  # noqa: E402
+from aebench.samplers.gaussian import GaussianSampler  # noqa: E402
+from test_cells import numbers_only, tiny_config  # noqa: E402
+
+
+class Broken(GaussianSampler):
+    name = "broken"
+    description = "fits, then raises when sampling"
+
+    def _sample(self, n, generator):
+        raise RuntimeError("broken on purpose")
+
+
+class Crash(GaussianSampler):
+    name = "crash"
+    description = "kills the process that samples it"
+
+    def _sample(self, n, generator):
+        os._exit(3)
+
+
+class Plugin:
+    @hookimpl
+    def register_samplers(self, register):
+        register(Broken)
+        register(Crash)
+
+
+@pytest.fixture
+def test_samplers():
+    aebench.plugins.get_plugin_manager().register(Plugin(), name="dask-test-samplers")
+
+
+def test_dask_and_local_give_identical_values(tiny_model, tmp_path):
+    local = run_benchmark(tiny_config(tiny_model, tmp_path / "local", seeds=(0, 1)), quiet=True)
+    dask = run_benchmark(tiny_config(tiny_model, tmp_path / "dask", seeds=(0, 1)), quiet=True,
+                         executor=make_executor("dask", workers=2))
+    assert dask["plan"]["executor"] == "dask" and local["plan"]["executor"] == "local"
+    assert dask["plan"]["hash"] == local["plan"]["hash"]
+    assert numbers_only(dask) == numbers_only(local)
+    gmm = {r["name"]: r for r in dask["samplers"]}["gmm"]
+    assert gmm["status"] == "ok" and len(gmm["metrics"]["fid"]["per_seed"]) == 2 and gmm["fit_info"]
+
+
+def test_a_failing_sampler_on_a_worker_is_recorded_like_locally(tiny_model, tmp_path, test_samplers):
+    samplers = ("gaussian", "broken")
+    local = run_benchmark(tiny_config(tiny_model, tmp_path / "local", samplers=samplers, seeds=(0,)), quiet=True)
+    dask = run_benchmark(tiny_config(tiny_model, tmp_path / "dask", samplers=samplers, seeds=(0,)), quiet=True,
+                         executor=make_executor("dask", workers=2))
+    rows = {r["name"]: r for r in dask["samplers"]}
+    assert rows["broken"]["status"] == "failed" and "broken on purpose" in rows["broken"]["error"]
+    assert rows["gaussian"]["status"] == "ok" and dask["status"] == "complete"
+    assert numbers_only(dask) == numbers_only(local)
+
+
+def test_a_worker_that_dies_mid_cell_is_retried_once_then_recorded_failed(tiny_model, tmp_path, test_samplers):
+    doc = run_benchmark(tiny_config(tiny_model, tmp_path / "out", samplers=("crash", "gaussian"), seeds=(0,)),
+                        quiet=True, executor=make_executor("dask", workers=2))
+    rows = {r["name"]: r for r in doc["samplers"]}
+    assert rows["crash"]["status"] == "failed" and "KilledWorker" in rows["crash"]["error"]
+    assert "on 2 different workers" in rows["crash"]["error"]  # tried, its worker died, retried once, died again
+    assert rows["gaussian"]["status"] == "ok" and doc["status"] == "complete"
+
+
+def test_a_run_resumes_across_executors(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    whole = run_benchmark(tiny_config(tiny_model, out, seeds=(0, 1)), quiet=True)
+    # an interrupted run: the document as it was after the first sampler's cells
+    doc = json.loads((out / "results.json").read_text())
+    doc["cells"] = [c for c in doc["cells"] if c["sampler"] == "gaussian"]
+    doc["samplers"] = [r for r in doc["samplers"] if r["name"] == "gaussian"]
+    doc["fits"] = {"gaussian": doc["fits"]["gaussian"]}
+    doc["status"], doc["finished"] = "running", None
+    (out / "results.json").write_text(json.dumps(doc))
+    resumed = run_benchmark(tiny_config(tiny_model, out, seeds=(0, 1)), quiet=True, resume=True,
+                            executor=make_executor("dask", workers=2))
+    assert resumed["plan"]["cells_reused"] == 2 and resumed["plan"]["cells_computed"] == 2
+    assert numbers_only(resumed) == numbers_only(whole)
