@@ -56,7 +56,7 @@ def instrument() -> None:
     import aebench.metric as metric
     import aebench.model_cache as model_cache
     import aebench.run_setup as run_setup
-    import aebench.runner as runner
+    import aebench.cells as cells
 
     model_cache.resolve_model = tagged("model", model_cache.resolve_model)
     latents.encoded_latents = tagged("latents", latents.encoded_latents)
@@ -65,7 +65,7 @@ def instrument() -> None:
     encoding.decode_latents = tagged("decode", encoding.decode_latents)
     encoding.encode_images = tagged("re-encode", encoding.encode_images)
     fe.extract_features = tagged("features", fe.extract_features)
-    runner._draw = tagged("figures", runner._draw)
+    cells.draw = tagged("figures", cells.draw)
     from aebench.plugins import get_registry
 
     for name in get_registry("metric").names():

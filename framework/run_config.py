@@ -63,7 +63,7 @@ class RunConfig:
     features: str = "inception"
     feature_options: dict[str, Any] = field(default_factory=dict)
     reference: str = "auto"  # real images the image metrics compare against: auto | heldout | train
-    n_real: int | None = None  # at most this many reference images (None: DEFAULT_N_REAL_CPU / _GPU)
+    n_real: int | None = None  # at most this many reference images (None: DEFAULT_N_REAL_CPU / _GPU, see run_plan)
     min_heldout_reference: int = 1000  # auto uses held-out images only when there are at least this many
     target: float = 0.95
     device: str = "auto"
@@ -243,18 +243,6 @@ class RunConfig:
             if not weights_path(self.checkpoint).is_file():
                 raise CheckpointError(f"Checkpoint {self.checkpoint} does not exist; check the path, or train one with "
                                    f"`aebench train --out {self.checkpoint}`.")
-
-    def resolve_sample_count(self, device_type: str) -> int:
-        """Fix `n` for this run: the given value, else the default for the device."""
-        if self.n is None:
-            self.n = DEFAULT_N_GPU if device_type == "cuda" else DEFAULT_N_CPU
-        return self.n
-
-    def resolve_real_count(self, device_type: str) -> int:
-        """Fix `n_real`: the given value, else the default for the device."""
-        if self.n_real is None:
-            self.n_real = DEFAULT_N_REAL_GPU if device_type == "cuda" else DEFAULT_N_REAL_CPU
-        return self.n_real
 
     @property
     def needs_images(self) -> bool:

@@ -184,3 +184,14 @@ def test_a_killed_run_resumes_computing_only_the_missing_cells(tiny_model, tmp_p
     assert whole["plan"]["cells_computed"] == 6
     assert numbers_only(resumed) == numbers_only(whole)
     assert [r["name"] for r in whole["samplers"]] == ["gaussian", "sleepy", "uniform"]
+
+
+def test_executor_flags_are_checked_before_any_work(tmp_path, capsys):
+    from aebench.cli import main
+
+    base = ["run", "--dataset", "orl_faces", "--sampler", "gaussian", "--out", str(tmp_path / "out"), "--quiet"]
+    assert main([*base, "--workers", "2"]) != 0
+    assert "--workers and --scheduler need --executor dask" in capsys.readouterr().err
+    assert main([*base, "--executor", "dask", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) != 0
+    assert "not both" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -93,3 +93,18 @@ def test_a_run_resumes_across_executors(tiny_model, tmp_path):
                             executor=make_executor("dask", workers=2))
     assert resumed["plan"]["cells_reused"] == 2 and resumed["plan"]["cells_computed"] == 2
     assert numbers_only(resumed) == numbers_only(whole)
+
+
+def test_the_cli_runs_on_dask_and_resumes_a_complete_run_without_work(tiny_model, tmp_path):
+    from aebench.cli import main
+
+    args = ["run", "--checkpoint", str(tiny_model[0]), "--set", "dataset.size=32", "--features", "fast", "--n", "32",
+            "--sampler", "gaussian,pca", "--metrics", "fid,latent_fd", "--quiet", "--no-figures", "--threads", "1",
+            "--out", str(tmp_path / "out"), "--cache-dir", str(tiny_model[1])]
+    assert main([*args, "--executor", "dask", "--workers", "2"]) == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["plan"]["executor"] == "dask" and doc["plan"]["cells_computed"] == 2 and doc["status"] == "complete"
+    assert main([*args, "--resume"]) == 0
+    again = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert again["plan"]["cells_reused"] == 2 and again["plan"]["cells_computed"] == 0
+    assert numbers_only(again) == numbers_only(doc)
