@@ -163,7 +163,7 @@ def run_pipeline(folder: Path, checkpoint: str, features: str, device: torch.dev
                        cache_dir=str(out / "cache"), figures=False, metrics=list(metrics or DEFAULT_METRICS))
     config.validate()
     t0 = time.perf_counter()
-    doc = run_benchmark(config, quiet=True)
+    doc = run_benchmark(config, quiet=True, force=True)  # a rerun replaces its own earlier run
     wall = time.perf_counter() - t0
     rows = []
     for row in doc["samplers"]:

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "aebench.commands.plugins",
     "aebench.commands.datasets",
     "aebench.commands.samplers",
+    "aebench.commands.catalog",
     "aebench.commands.train",
     "aebench.commands.stats",
     "aebench.commands.run",
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except OSError as exc:  # a disk or permission problem the checks before the work could not foresee
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"Error: cannot read or write{where} ({exc.strerror or exc}); check the path, free space and "
+                   f"permissions.", err=True)
+        return 1
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130

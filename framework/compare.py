@@ -1,63 +1,43 @@
-"""Compare two results files: per sampler and metric, old vs new, and whether the new run got worse
-beyond a tolerance (the CI regression gate behind `aebench compare`).
+"""Compare two results files: per sampler and metric, old against new, and whether the new run got
+worse in a way a CI gate should fail on (`aebench compare`).
 
-A change is a regression when it goes in the bad direction (per `higher_is_better`; informational
-metrics never gate) by more than the relative tolerance, or by more than an absolute tolerance where
-one is given for that metric. Samplers that ran in the old file but are missing or failed in the new
-one are regressions too. Differences that make numbers incomparable (sample counts, extractor, data
-set, model) are warnings, or errors under `strict`.
+The rule, stated in every output: a metric *regressed* when it moved in its bad direction and
+1. the new 95% interval lies wholly on the bad side of the old one (seed spread with several seeds,
+   else the metric's own bootstrap or subset interval; a value without one counts as a point), and
+2. the change is beyond the relative tolerance (default 5% of the old value), and
+3. the change is beyond the absolute floor: the tolerance times the metric's typical size in the old
+   run (median |value| over its rows), at least one percentage point for rates, or `--abs-tolerance`.
+The floor keeps values near zero (KID) from failing on seed noise. Information-only metrics never gate.
+
+Two runs whose numbers are not comparable (data set, model, extractor, counts, sampler, region or
+metric options) are refused unless the caller allows it; the differences are then listed in the output.
 """
 
 from __future__ import annotations
 
-import json
+import difflib
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from aebench.errors import AebenchError
+from aebench.results_schema import ResultsDocument, ResultsError, load_results
+from aebench.verdict import Estimate
 
-SCHEMA = "aebench-results/1"
-SCHEMA_FAMILY = "aebench-results/"
 DEFAULT_TOLERANCE = 0.05
-
-
-class ResultsError(AebenchError):
-    """A results file that is missing, not JSON, not an aebench results file, or not finished."""
+RATE_FLOOR = 0.01  # one percentage point
+COMPARE_SCHEMA = "aebench-compare/1"
 
 
 class NotComparableError(AebenchError):
-    """Two results files whose numbers cannot be compared (under --strict)."""
+    """Two results files whose numbers cannot be compared."""
 
 
-def load_results(path: str | Path, *, allow_incomplete: bool = False) -> dict[str, Any]:
-    """Read and validate a results.json written by `aebench run`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"Results file {path} does not exist; pass the results.json that `aebench run` wrote.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"Cannot read results file {path} ({exc}); check the path and permissions.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(
-            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); pass an intact results.json from `aebench run`."
-        ) from None
-    schema = data.get("schema") if isinstance(data, dict) else None
-    if not isinstance(schema, str) or not schema.startswith(SCHEMA_FAMILY):
-        raise ResultsError(f"{path} is not an aebench results file (no \"schema\": \"{SCHEMA}\"); pass a results.json from `aebench run`.")
-    if schema != SCHEMA:
-        raise ResultsError(f"{path} has schema {schema!r}, this aebench reads {SCHEMA!r}; compare with the aebench version that wrote it.")
-    rows = [*data.get("samplers", []), *data.get("references", [])] if isinstance(data.get("samplers"), list) else None
-    if rows is None or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in rows):
-        raise ResultsError(f"{path} lacks a \"samplers\" list of named rows; it is truncated or hand-edited, rerun `aebench run`.")
-    status = data.get("status")
-    if status != "complete" and not allow_incomplete:
-        raise ResultsError(f"{path} is a {status or 'unfinished'} run, not a complete one; rerun it or pass --allow-incomplete.")
-    return data
+def rule_text(tolerance: float) -> str:
+    return (f"regression = new 95% interval wholly on the bad side of the old one, and the change beyond "
+            f"{tolerance:.0%} relative and beyond the metric's absolute floor")
 
 
 @dataclass
@@ -66,12 +46,19 @@ class Change:
 
     sampler: str
     metric: str
+    label: str
     old: float | None
     new: float | None
+    old_low: float | None
+    old_high: float | None
+    new_low: float | None
+    new_high: float | None
     abs_change: float | None
     rel_change: float | None  # (new - old) / |old|; None when old is 0 or not finite
     higher_is_better: bool | None
-    verdict: str  # "regressed", "worse" (within tolerance), "better", "same", "info", "incomparable"
+    role: str
+    unit: str
+    verdict: str  # "regressed", "worse" (not beyond the rule), "better", "same", "info", "incomparable"
     reason: str = ""
 
 
@@ -80,7 +67,9 @@ class Comparison:
     changes: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # ran in old, missing or failed in new: regressions
     added: list[str] = field(default_factory=list)  # new samplers, not in old
-    warnings: list[str] = field(default_factory=list)  # why numbers may not be comparable
+    differences: list[str] = field(default_factory=list)  # settings that differ (compared anyway when allowed)
+    notes: list[str] = field(default_factory=list)
+    tolerance: float = DEFAULT_TOLERANCE
 
     @property
     def regressions(self) -> list[Change]:
@@ -90,15 +79,35 @@ class Comparison:
     def regressed(self) -> bool:
         return bool(self.regressions or self.missing)
 
+    @property
+    def rule(self) -> str:
+        return rule_text(self.tolerance)
+
+    def headline(self) -> str:
+        """One line for the end of the output: passed, or every regressed row and metric named."""
+        if not self.regressed:
+            return f"PASS: no regressions in {len(self.changes)} comparisons ({self.rule})."
+        parts = [f"{c.sampler} {c.metric} ({_signed_pct(c.rel_change)})" for c in self.regressions]
+        parts += [f"{name} (missing or failed)" for name in self.missing]
+        return f"FAIL: {len(parts)} regression(s): {', '.join(parts)}."
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "regressed": self.regressed,
-            "regressions": [f"{c.sampler}/{c.metric}" for c in self.regressions],
+            "schema": COMPARE_SCHEMA,
+            "passed": not self.regressed,
+            "rule": self.rule,
+            "regressions": [{"sampler": c.sampler, "metric": c.metric, "old": c.old, "new": c.new,
+                             "rel_change": c.rel_change, "reason": c.reason} for c in self.regressions],
             "missing": self.missing,
             "added": self.added,
-            "warnings": self.warnings,
+            "differences": self.differences,
+            "notes": self.notes,
             "changes": [_json_safe(asdict(c)) for c in self.changes],
         }
+
+
+def _signed_pct(rel: float | None) -> str:
+    return "—" if rel is None else f"{100 * rel:+.1f}%"
 
 
 def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
@@ -106,91 +115,149 @@ def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+# ------------------------------------------------------------------------------- comparability
+
+def _get(doc: Mapping[str, Any], section: str, key: str) -> Any:
+    return (doc.get(section) or {}).get(key)
 
 
-def _direction(results: Mapping[str, Any], entry: Mapping[str, Any], key: str) -> bool | None:
-    if "higher_is_better" in entry:
-        return entry["higher_is_better"]
-    return results.get("metric_info", {}).get(key, {}).get("higher_is_better")
+SETTINGS = [  # (what, section, key): runs that differ here are not comparable
+    ("data set", "dataset", "name"),
+    ("data set fingerprint", "dataset", "fingerprint"),
+    ("data set options", "dataset", "options"),
+    ("model checksum", "model", "checksum"),
+    ("feature extractor", "features", "extractor"),
+    ("extractor identity", "features", "identity"),
+    ("real reference set", "features", "reference"),
+    ("real image count n_real", "features", "n_real"),
+    ("sample count n", "config", "n"),
+    ("calibration target", "config", "target"),
+    ("region options", "config", "region_options"),
+    ("metric options", "config", "metric_options"),
+    ("extractor options", "config", "feature_options"),
+]
 
 
-def judge_change(
-    old: float | None, new: float | None, higher_is_better: bool | None, *, tolerance: float, abs_tolerance: float | None = None
-) -> tuple[str, float | None, float | None, str]:
-    """(verdict, absolute change, relative change, reason) for one metric."""
-    if old is None or not math.isfinite(old):
-        return "incomparable", None, None, "old value missing or not finite"
-    if new is None or not math.isfinite(new):
-        if higher_is_better is None:
-            return "info", None, None, "new value missing or not finite"
-        return "regressed", None, None, "new value missing or not finite"
-    diff = new - old
-    rel = diff / abs(old) if old != 0 else None
-    if higher_is_better is None:
-        return "info", diff, rel, ""
-    worse = -diff if higher_is_better else diff  # > 0: moved in the bad direction
-    if worse <= 0:
-        return ("better" if worse < 0 else "same"), diff, rel, ""
-    if abs_tolerance is not None:
-        beyond, limit = worse > abs_tolerance, f"absolute tolerance {abs_tolerance:g}"
-    else:
-        beyond, limit = (rel is None or abs(rel) > tolerance), f"tolerance {tolerance:.1%}"
-    return ("regressed" if beyond else "worse"), diff, rel, (f"beyond {limit}" if beyond else f"within {limit}")
+def _short(value: Any) -> str:
+    text = str(value)
+    return text[:12] if isinstance(value, str) and len(text) > 24 else text
 
 
-def _comparability(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    checks = [
-        ("sample count n", ("config", "n")),
-        ("seeds", ("config", "seeds")),
-        ("data set fingerprint", ("dataset", "fingerprint")),
-        ("model checksum", ("model", "checksum")),
-        ("feature extractor", ("features", "extractor")),
-        ("extractor identity", ("features", "identity")),
-        ("real reference set", ("features", "reference")),
-        ("real image count n_real", ("features", "n_real")),
-        ("calibration target", ("config", "target")),
-    ]
+def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Every setting that makes the two runs' numbers incomparable, one line each."""
     out = []
-    for label, (section, key) in checks:
-        a, b = (old.get(section) or {}).get(key), (new.get(section) or {}).get(key)
-        if a != b and (a is not None or b is not None):
-            out.append(f"{label} differs ({a} vs {b}): numbers are not directly comparable")
+    for what, section, key in SETTINGS:
+        a, b = _get(old, section, key), _get(new, section, key)
+        if a != b and not (a in (None, {}) and b in (None, {})):
+            out.append(f"{what} differs ({_short(a)} vs {_short(b)})")
+    old_rows = {r["name"]: r for r in old.get("samplers", [])}
+    for row in new.get("samplers", []):
+        before = old_rows.get(row["name"])
+        if before is None:
+            continue
+        if before.get("sampler") != row.get("sampler"):
+            out.append(f"{row['name']}: sampler differs ({before.get('sampler')} vs {row.get('sampler')})")
+            continue
+        a, b = before.get("options") or {}, row.get("options") or {}
+        changed = [k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+        if changed:
+            what = ", ".join(f"{k}={a.get(k)!r} vs {b.get(k)!r}" for k in changed[:3])
+            out.append(f"{row['name']}: sampler options differ ({what}{', ...' if len(changed) > 3 else ''})")
     return out
 
 
+# --------------------------------------------------------------------------------------- rules
+
+def _floor(old: Mapping[str, Any], key: str, unit: str, tolerance: float) -> float:
+    """Absolute floor of `key`: tolerance x the median |value| over the old run's rows (at least one
+    percentage point for rates), so a metric whose values sit near zero does not gate on noise."""
+    values = [abs(float(r["metrics"][key]["value"])) for r in [*old.get("references", []), *old.get("samplers", [])]
+              if r.get("status", "ok") == "ok" and _finite(r.get("metrics", {}).get(key, {}).get("value"))]
+    floor = tolerance * statistics.median(values) if values else 0.0
+    return max(floor, RATE_FLOOR) if unit == "rate" else floor
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def judge_change(old: Estimate | None, new: Estimate | None, higher_is_better: bool | None, *,
+                 tolerance: float, floor: float, gates: bool = True) -> tuple[str, str]:
+    """(verdict, reason) for one metric under the rule in the module docstring."""
+    if old is None:
+        return "incomparable", "old value missing or not finite"
+    if new is None:
+        if higher_is_better is None or not gates:
+            return "info", "new value missing or not finite"
+        return "regressed", "new value missing or not finite"
+    if higher_is_better is None or not gates:
+        return "info", ""
+    worse = (old.value - new.value) if higher_is_better else (new.value - old.value)  # > 0: bad direction
+    if worse <= 0:
+        return ("better" if worse < 0 else "same"), ""
+    apart = new.high < old.low if higher_is_better else new.low > old.high
+    rel = worse / abs(old.value) if old.value != 0 else math.inf
+    if not apart:
+        return "worse", "intervals overlap"
+    if rel <= tolerance * (1 + 1e-9):  # exactly at the tolerance passes, whatever the float rounding
+        return "worse", f"within {tolerance:.0%}"
+    if worse <= floor:
+        return "worse", f"below the floor {floor:.3g}"
+    kind = "intervals apart" if (old.has_interval or new.has_interval) else "no intervals: point values"
+    return "regressed", f"{kind}, beyond {tolerance:.0%} and the floor {floor:.3g}"
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def check_metric_names(names: Sequence[str], known: Sequence[str], what: str) -> None:
+    """Refuse a metric key the results do not have (a misspelt --tolerance must not be ignored)."""
+    for name in names:
+        if name not in known:
+            raise AebenchError(
+                f"{what}: unknown metric {name!r}.{_did_you_mean(name, known)} "
+                f"Metrics in these results: {', '.join(sorted(known)) or '(none)'}."
+            )
+
+
 def compare_results(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
+    old: ResultsDocument | Mapping[str, Any],
+    new: ResultsDocument | Mapping[str, Any],
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     tolerances: Mapping[str, float] | None = None,
     abs_tolerances: Mapping[str, float] | None = None,
     metrics: Sequence[str] | None = None,
-    strict: bool = False,
+    allow_different: bool = False,
 ) -> Comparison:
-    """Compare every sampler and metric present in both files (or only `metrics`).
+    """Compare every sampler and metric present in both documents (or only `metrics`).
 
-    `tolerance` is the relative default; `tolerances` overrides it per metric; `abs_tolerances`
-    gates a metric by absolute change instead (e.g. hit rates: 0.02 = two percentage points).
+    `tolerance` is the relative default; `tolerances` overrides it per metric; `abs_tolerances` sets
+    a metric's absolute floor. Raises NotComparableError when settings differ, unless `allow_different`.
     """
     tolerances, abs_tolerances = dict(tolerances or {}), dict(abs_tolerances or {})
     for name, value in [("tolerance", tolerance), *tolerances.items(), *abs_tolerances.items()]:
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        if not (_finite(value) and value >= 0):
             raise AebenchError(f"Tolerance {name}={value} must be a finite number >= 0; e.g. --tolerance 0.05 or fid=0.1.")
-    result = Comparison(warnings=_comparability(old, new))
-    if strict and result.warnings:
-        raise NotComparableError(f"Results are not comparable: {result.warnings[0]}; rerun with the same settings or drop --strict.")
+    info = {**old.get("metric_info", {}), **new.get("metric_info", {})}
+    check_metric_names(list(tolerances), list(info), "--tolerance")
+    check_metric_names(list(abs_tolerances), list(info), "--abs-tolerance")
+    check_metric_names(list(metrics or []), list(info), "--metric")
+
+    result = Comparison(differences=settings_differences(old, new), tolerance=tolerance)
+    if result.differences and not allow_different:
+        more = f" and {len(result.differences) - 1} more" if len(result.differences) > 1 else ""
+        raise NotComparableError(
+            f"Refusing to compare: {result.differences[0]}{more}; rerun with the same settings, or pass "
+            "--allow-different-settings to compare anyway."
+        )
+    if _get(old, "config", "seeds") != _get(new, "config", "seeds"):
+        result.notes.append(f"seeds differ ({_get(old, 'config', 'seeds')} vs {_get(new, 'config', 'seeds')}): "
+                            "differences within the seed noise are expected")
     old_rows = {r["name"]: r for r in old.get("samplers", [])}
     new_rows = {r["name"]: r for r in new.get("samplers", [])}
-    if metrics:
-        present = {k for rows in (old_rows, new_rows) for r in rows.values() for k in r.get("metrics", {})}
-        unknown = [m for m in metrics if m not in present]
-        if unknown:
-            raise AebenchError(f"Metric {unknown[0]!r} is in neither results file; pick from: {', '.join(sorted(present)) or '(none)'}.")
     result.added = [name for name in new_rows if name not in old_rows]
     for name, old_row in old_rows.items():
         new_row = new_rows.get(name)
@@ -202,7 +269,7 @@ def compare_results(
         if new_row.get("status", "ok") != "ok":
             if old_ok:
                 result.missing.append(name)
-                result.warnings.append(f"{name} failed in the new run: {new_row.get('error', 'unknown error')}")
+                result.notes.append(f"{name} failed in the new run: {new_row.get('error', 'unknown error')}")
             continue
         if not old_ok:
             continue
@@ -210,15 +277,21 @@ def compare_results(
         for key in (metrics or list(old_metrics)):
             if key not in old_metrics:
                 continue
-            o_entry, n_entry = old_metrics[key], new_metrics.get(key, {})
-            hib = _direction(new, n_entry, key) if n_entry else _direction(old, o_entry, key)
-            o_val, n_val = _number(o_entry.get("value")), _number(n_entry.get("value"))
-            verdict, diff, rel, reason = judge_change(
-                o_val, n_val, hib, tolerance=tolerances.get(key, tolerance), abs_tolerance=abs_tolerances.get(key)
-            )
-            if not n_entry:
+            meta = info.get(key, {})
+            hib, role, unit = meta.get("higher_is_better"), meta.get("role", "info"), meta.get("unit", "")
+            tol = tolerances.get(key, tolerance)
+            floor = abs_tolerances[key] if key in abs_tolerances else _floor(old, key, unit, tol)
+            o, n = Estimate.of(old_metrics[key]), Estimate.of(new_metrics.get(key))
+            verdict, reason = judge_change(o, n, hib, tolerance=tol, floor=floor, gates=role != "info")
+            if key not in new_metrics:
                 reason = "metric missing in the new run"
-            result.changes.append(Change(name, key, o_val, n_val, diff, rel, hib, verdict, reason))
+            diff = n.value - o.value if o and n else None
+            rel = diff / abs(o.value) if diff is not None and o and o.value != 0 else None
+            result.changes.append(Change(
+                name, key, meta.get("label", key), o.value if o else None, n.value if n else None,
+                o.low if o and o.has_interval else None, o.high if o and o.has_interval else None,
+                n.low if n and n.has_interval else None, n.high if n and n.has_interval else None,
+                diff, rel, hib, role, unit, verdict, reason))
     return result
 
 
@@ -231,7 +304,7 @@ def parse_tolerances(values: Sequence[str], *, require_key: bool = False) -> tup
             value = float(number)
         except ValueError:
             value = math.nan
-        if math.isnan(value) or (require_key and not (sep and key.strip())):
+        if math.isnan(value) or (require_key and not (sep and key.strip())) or (sep and not key.strip()):
             example = "METRIC=0.02" if require_key else "0.05 or METRIC=0.1"
             raise AebenchError(f"Cannot read tolerance {text!r}; write {example}.")
         if sep:
@@ -239,3 +312,26 @@ def parse_tolerances(values: Sequence[str], *, require_key: bool = False) -> tup
         else:
             default = value
     return default, per_metric
+
+
+def load_pair(old: str | Path, new: str | Path, *, allow_incomplete: bool = False) -> tuple[ResultsDocument, ResultsDocument]:
+    """Both results files, validated; the same file (or a byte-identical copy) twice is refused."""
+    old_path, new_path = Path(old), Path(new)
+    try:
+        same = old_path.exists() and new_path.exists() and old_path.samefile(new_path)
+    except OSError:
+        same = False
+    if same:
+        raise ResultsError(f"OLD and NEW are the same file ({old_path}); pass the baseline first and the new run's "
+                           "results.json second.")
+    a = load_results(old_path, allow_incomplete=allow_incomplete)
+    b = load_results(new_path, allow_incomplete=allow_incomplete)
+    if old_path.read_bytes() == new_path.read_bytes():
+        raise ResultsError(f"{old_path} and {new_path} are byte-identical copies of one run; compare the baseline "
+                           "with a new run's results.json.")
+    return a, b
+
+
+__all__ = ["Change", "Comparison", "DEFAULT_TOLERANCE", "NotComparableError", "ResultsError", "check_metric_names",
+           "compare_results", "judge_change", "load_pair", "load_results", "parse_tolerances",
+           "settings_differences"]

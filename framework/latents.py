@@ -146,10 +146,11 @@ def _as_latents(array: np.ndarray, path: Path) -> torch.Tensor:
 
 def load_latent_arrays(train_path: str | Path, heldout_path: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(train [n, N], heldout [m, N]) float32 from user files (.npy or .safetensors), validated."""
+    train_path = Path(train_path)
+    train = _as_latents(_read_array(train_path, "train"), train_path)  # its own problems first
     if heldout_path is None:
         raise DataError("--train-latents needs --heldout-latents too: regions are calibrated on held-out latents.")
-    train_path, heldout_path = Path(train_path), Path(heldout_path)
-    train = _as_latents(_read_array(train_path, "train"), train_path)
+    heldout_path = Path(heldout_path)
     heldout = _as_latents(_read_array(heldout_path, "heldout"), heldout_path)
     if train.shape[0] < 2 or heldout.shape[0] < 1:
         raise DataError(f"Need at least 2 training and 1 held-out latent vectors, got {train.shape[0]} and "

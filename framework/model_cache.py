@@ -113,8 +113,10 @@ def resolve_model(dataset: ImageDataset | None, *, checkpoint: str | Path | None
 
 def _train_into(path: Path, dataset: ImageDataset, latent_dim: int, seed: int, device: torch.device, quiet: bool) -> None:
     from aebench.console import err_console
+    from aebench.io import check_writable_file
     from aebench.models.training import train_and_save
 
+    check_writable_file(path, "the model cache file")  # before minutes of training, not after
     if not quiet:
         small = dataset.train_index.numel() < SMALL_DATASET
         how_long = "about 2 minutes on a laptop CPU" if small else "this takes a while on a CPU, minutes on a GPU"

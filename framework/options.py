@@ -74,12 +74,22 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         args = get_args(tp)
         item_tp = args[0] if args else Any
         if isinstance(value, str):
-            items = [v.strip() for v in value.split(",") if v.strip()]
+            text = value.strip()
+            if text[:1] in "[(" and text[-1:] in "])" and text:
+                inner = text[1:-1].replace(" ", "")
+                raise OptionError(f"{where}: write a list as comma-separated values without brackets, "
+                                  f"e.g. --set {where.split()[-1]}={inner or '1,2'}, not {text}.")
+            items = [v.strip() for v in text.split(",") if v.strip()]
         elif isinstance(value, (list, tuple)):
             items = list(value)
         else:
             items = [value]
-        return tuple(_coerce(v, item_tp, where) for v in items)
+        try:
+            return tuple(_coerce(v, item_tp, where) for v in items)
+        except OptionError as exc:
+            if isinstance(value, str):  # show the list syntax next to what could not be read
+                raise OptionError(f"{exc} A list is comma-separated values, e.g. --set {where.split()[-1]}=1,2.") from None
+            raise
     if tp is bool:
         if isinstance(value, bool):
             return value

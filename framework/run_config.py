@@ -7,18 +7,13 @@ before any work starts, so a typo fails in a second rather than after training.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from aebench.errors import AebenchError, OptionError
 from aebench.options import build_options, options_to_dict
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from aebench.suite_file import check_suite, read_toml, resolve_seeds
 
 # Inception runs at ~5 images/s on a 2-core CPU: 128 samples keep the main job under a minute warm.
 # On a GPU thousands cost seconds. FID depends on n: compare numbers only at equal n.
@@ -84,15 +79,31 @@ class RunConfig:
     @classmethod
     def from_sources(cls, toml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                      assignments: Mapping[str, Mapping[str, str]] | None = None,
-                     clear: tuple[str, ...] = ()) -> "RunConfig":
+                     clear: tuple[str, ...] = (), notify: Callable[[str], None] | None = None) -> "RunConfig":
         """Defaults <- TOML file <- CLI overrides (None values ignored) <- `--set NAME.option=value`;
-        settings named in `clear` are set to None (e.g. no data set when latent files are given)."""
+        settings named in `clear` are set to None (e.g. no data set when latent files are given).
+
+        `seed`/`seeds` mean the same everywhere: `seeds` is a count starting at `seed` (default 0) or an
+        explicit list. Command-line seeds replace the file's; `notify` gets one line naming every
+        suite setting the command line replaced (the suite's samplers above all)."""
         data: dict[str, Any] = {}
+        suite: dict[str, Any] = {}
         if toml_path is not None:
-            data.update(read_toml(toml_path))
-        for key, value in (overrides or {}).items():
-            if value is not None:
-                data[key] = value
+            suite = read_toml(toml_path)
+            check_suite(suite, toml_path, (f.name for f in fields(cls)))
+            data.update(suite)
+        given = {key: value for key, value in (overrides or {}).items() if value is not None}
+        if "seed" in given or "seeds" in given:
+            start = given.pop("seed", data.get("seed"))
+            count = given.pop("seeds", None)
+            if count is None:
+                count = data.get("seeds") if isinstance(data.get("seeds"), int) else None
+            data.pop("seed", None)
+            data.pop("seeds", None)
+            given["seeds"] = resolve_seeds(start, count)
+        if notify is not None and suite:
+            _notify_replaced(suite, given, Path(toml_path).name, notify)
+        data.update(given)
         for key in clear:
             data[key] = None
         config = cls.from_dict(data)
@@ -102,8 +113,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+        """A config from plain values (the TOML file's spelling: `seeds` a count or a list, `seed` the
+        first seed of a count, samplers as names or {name, label, options} tables)."""
         known = {f.name for f in fields(cls)}
-        unknown = [k for k in data if k not in known]
+        unknown = [k for k in data if k not in known | {"seed"}]
         if unknown:
             import difflib
 
@@ -112,9 +125,12 @@ class RunConfig:
             raise OptionError(f"Unknown run setting '{unknown[0]}'.{hint} Available: {', '.join(sorted(known))}")
         data = dict(data)
         if "samplers" in data:
-            data["samplers"] = [_sampler_spec(s) for s in data["samplers"]]
-        if "seeds" in data and isinstance(data["seeds"], int):
-            data["seeds"] = [data["seeds"]]
+            data["samplers"] = [_sampler_spec(s, i) for i, s in enumerate(_as_list(data["samplers"]), start=1)]
+        if "seed" in data or "seeds" in data:
+            data["seeds"] = resolve_seeds(data.pop("seed", None), data.get("seeds"))
+        model = data.get("model")
+        if isinstance(model, str) and (":" not in model or Path(model).expanduser().exists()) and not data.get("checkpoint"):
+            data["checkpoint"], data["model"] = data.pop("model"), None  # `model` takes a checkpoint too, as --model does
         return cls(**data)
 
     def apply_assignments(self, assignments: Mapping[str, Mapping[str, str]]) -> None:
@@ -144,6 +160,7 @@ class RunConfig:
         """Check names and numbers before any work starts."""
         from aebench.plugins import get_registry
 
+        self._check_input_files()
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n <= 0):
             raise OptionError(f"--n must be a positive integer, got {self.n!r}.")
         if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
@@ -169,7 +186,11 @@ class RunConfig:
         labels = [s.label for s in self.samplers]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
-            raise OptionError(f"Sampler label '{dupes[0]}' is used twice; give each suite entry its own label.")
+            spec = self.samplers[labels.index(dupes[0])]
+            raise OptionError(
+                f"Sampler '{spec.name}' is listed twice under the label '{dupes[0]}'; give each entry its own label "
+                f"(label = \"{spec.name}_2\" in a [[samplers]] entry) or list it once."
+            )
         if self.dataset is not None:
             get_registry("dataset").get(self.dataset)
         samplers = get_registry("sampler")
@@ -189,6 +210,20 @@ class RunConfig:
             from aebench.validation.run import ValidationOptions
 
             ValidationOptions.from_dict(self.validation)
+
+    def _check_input_files(self) -> None:
+        """Files named on the command line must exist, checked before anything that would need them."""
+        from aebench.errors import CheckpointError, DataError
+
+        for flag, value in (("--train-latents", self.train_latents), ("--heldout-latents", self.heldout_latents)):
+            if value is not None and not Path(value).expanduser().is_file():
+                raise DataError(f"Latents file {value} does not exist; check the {flag} path.")
+        if self.checkpoint is not None:
+            from aebench.models.checkpoint import weights_path
+
+            if not weights_path(self.checkpoint).is_file():
+                raise CheckpointError(f"Checkpoint {self.checkpoint} does not exist; check the path, or train one with "
+                                   f"`aebench train --out {self.checkpoint}`.")
 
     def resolve_sample_count(self, device_type: str) -> int:
         """Fix `n` for this run: the given value, else the default for the device."""
@@ -216,28 +251,53 @@ class RunConfig:
         return out
 
 
-def _sampler_spec(value: Any) -> SamplerSpec:
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        raise OptionError("samplers is a single table; write [[samplers]] (double brackets) once per sampler, "
+                          "each with name = \"...\" and optionally label and options.")
+    return [value] if isinstance(value, (str, SamplerSpec)) else list(value)
+
+
+def _sampler_spec(value: Any, index: int = 1) -> SamplerSpec:
     if isinstance(value, SamplerSpec):
         return value
     if isinstance(value, str):
         return SamplerSpec(value)
     if isinstance(value, Mapping):
-        extra = set(value) - {"name", "label", "options"}
+        extra = sorted(set(value) - {"name", "label", "options"})
         if "name" not in value or extra:
-            raise OptionError("A [[samplers]] entry needs `name` and may have `label` and `options` only.")
+            what = f"samplers entry {index}" + (f" ({value['name']})" if "name" in value else "")
+            problem = f"unknown key '{extra[0]}'" if extra else "no name"
+            raise OptionError(f"{what}: {problem}; an entry takes name, label and options (options = {{ ... }}).")
         return SamplerSpec(str(value["name"]), str(value.get("label", "")), dict(value.get("options", {})))
     raise OptionError(f"Cannot read sampler entry {value!r}; use a name or a table with name/label/options.")
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise AebenchError(f"Config file {path} does not exist; check the path given to --config.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise AebenchError(f"Config file {path} is not valid TOML ({exc}); fix the syntax.") from None
+# command-line flags that set each run setting, for notices
+_FLAGS = {"samplers": "--sampler/--all", "seeds": "--seed/--seeds", "checkpoint": "--model/--checkpoint",
+          "figures": "--no-figures", "model": "--model"}
+
+
+def _notify_replaced(suite: Mapping[str, Any], given: Mapping[str, Any], name: str,
+                     notify: Callable[[str], None]) -> None:
+    """One line saying which of the suite file's settings the command line replaced."""
+    replaced = []
+    for key, value in given.items():
+        if key == "seeds":
+            has = "seeds" in suite or "seed" in suite
+            old: Any = resolve_seeds(suite.get("seed"), suite.get("seeds")) if has else None
+        else:
+            old = suite.get(key)
+        if old is None or old == value:
+            continue
+        if key == "samplers":
+            labels = [s if isinstance(s, str) else str(s.get("label") or s.get("name")) for s in _as_list(old)]
+            replaced.append(f"{_FLAGS[key]} replaces the suite's {len(labels)} sampler(s) ({', '.join(labels)})")
+        else:
+            flag = _FLAGS.get(key, "--" + key.replace("_", "-"))
+            replaced.append(f"{flag} replaces {key} = {old!r}")
+    if replaced:
+        notify(f"Note: the command line overrides {name}: {'; '.join(replaced)}.")
 
 
 __all__ = ["RunConfig", "SamplerSpec", "DEFAULT_METRICS", "DEFAULT_REGIONS", "read_toml", "options_to_dict"]

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import torch
 
+from aebench import preflight
 from aebench.console import err_console
 from aebench.dataset import ImageDataset, load_dataset
 from aebench.device import resolve_device
@@ -61,14 +62,31 @@ def prepare(config: RunConfig, *, quiet: bool = False) -> RunSetup:
     config.resolve_sample_count(device.type)
     root = cache_root(config.cache_dir)
     dataset = None
+    files = None
+    if config.train_latents is not None:  # the user's own files first: their problems are theirs to fix first
+        files = load_latent_arrays(config.train_latents, config.heldout_latents)
     if config.dataset is not None:
         dataset = load_dataset(config.dataset, config.dataset_options, cache_dir=root)
+    if files is None and config.checkpoint is None and config.model is None:
+        # the cached model's N is known before it is loaded (or trained): check before that work
+        from aebench.models.conv_ae import default_latent_dim
+
+        n_dim = config.latent_dim if config.latent_dim is not None else default_latent_dim(dataset.name)
+        preflight.check_run(config, n_dim, int(dataset.train_index.numel()), dataset.image_shape)
     model = resolve_model(
         dataset, checkpoint=config.checkpoint, model_spec=config.model, cache_dir=root, device=device,
         seed=config.model_seed, latent_dim=config.latent_dim, quiet=quiet,
     )
-    if config.train_latents is not None:
-        train, heldout = load_latent_arrays(config.train_latents, config.heldout_latents)
+    if files is not None and files[0].shape[1] != model.latent_dim:
+        raise AebenchError(
+            f"The model's latent dimension is {model.latent_dim} but the latent files have N={files[0].shape[1]}; "
+            f"use latents encoded by this model."
+        )
+    preflight.check_run(config, model.latent_dim,
+                        int(files[0].shape[0]) if files is not None else int(dataset.train_index.numel()),
+                        dataset.image_shape if dataset is not None else model.image_shape)
+    if files is not None:
+        train, heldout = files
         stats = compute_stats(train, meta={"source": "latent files"})
     else:
         train, heldout = encoded_latents(model, dataset, device=device)

@@ -16,32 +16,36 @@ import torch
 
 from aebench.console import err_console
 from aebench.errors import AebenchError
-from aebench.io import ensure_writable_dir
+from aebench.io import output_folder
 from aebench.metric import FakeSide, Metric, MetricValue
 from aebench.options import options_to_dict
 from aebench.plugins import get_registry
 from aebench.results import SCHEMA, aggregate, environment, now, write_results
+from aebench.results_schema import MetricInfo, neutral_info
 from aebench.run_config import RunConfig, SamplerSpec
+from aebench.run_folder import FIGURE_DIR, check_previous_run, clear_previous_run
 from aebench.run_setup import RunSetup, finite_or_raise, prepare
 
-FIGURE_DIR = "figures"
 
+def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False) -> dict[str, Any]:
+    """Run every sampler of `config`; returns the results document (also written to config.out).
 
-def run_benchmark(config: RunConfig, *, quiet: bool = False) -> dict[str, Any]:
-    """Run every sampler of `config`; returns the results document (also written to config.out)."""
-    out = ensure_writable_dir(config.out, "--out folder")
-    results_path = out / "results.json"
-    if results_path.exists():  # never leave an older complete file that could be mistaken for this run
-        results_path.unlink()
-    setup = prepare(config, quiet=quiet)
-    metrics = _build_metrics(config)
-    doc = _document(setup)
-    write_results(doc, out)
+    A complete earlier run in config.out is refused unless `force` (checked before any work); an
+    earlier run's files are removed only once this run's setup has succeeded. If the setup fails, an
+    --out folder this call created is removed again."""
+    check_previous_run(config.out, force)
+    with output_folder(config.out, "--out folder") as out:
+        setup = prepare(config, quiet=quiet)
+        metrics = _build_metrics(config)
+        clear_previous_run(out)
+        doc = _document(setup)
+        write_results(doc, out)
 
+    producers: dict[str, Metric] = {}  # metric key -> the metric that returned it
     for row in setup.references:
-        values, errors = _score(row, setup, metrics)
+        values, errors = _score(row, setup, metrics, producers)
         doc["references"].append(_row(row.name, "reference", len(row.latents), [setup.real.seed], values, errors))
-        _note_metric_info(doc, values)
+        _note_metric_info(doc, values, producers)
     write_results(doc, out)
 
     # the known-answer ladders, scored by the same metric instances; before the samplers, so a bad setting fails fast
@@ -53,10 +57,9 @@ def run_benchmark(config: RunConfig, *, quiet: bool = False) -> dict[str, Any]:
         write_results(doc, out)
 
     for spec in config.samplers:
-        row = _run_sampler(spec, setup, metrics, out, quiet)
+        row = _run_sampler(spec, setup, metrics, out, quiet, producers)
         doc["samplers"].append(row)
-        for key, entry in row["metrics"].items():
-            doc["metric_info"].setdefault(key, _info_entry(key, entry["higher_is_better"]))
+        _note_metric_info(doc, {key: entry.get("higher_is_better") for key, entry in row["metrics"].items()}, producers)
         write_results(doc, out)
 
     doc["status"] = "complete"
@@ -108,7 +111,8 @@ def _document(setup: RunSetup) -> dict[str, Any]:
     return doc
 
 
-def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out: Path, quiet: bool) -> dict[str, Any]:
+def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out: Path, quiet: bool,
+                 producers: dict[str, Metric]) -> dict[str, Any]:
     from aebench.encoding import decode_latents, encode_images
 
     config, real = setup.config, setup.real
@@ -150,7 +154,7 @@ def _run_sampler(spec: SamplerSpec, setup: RunSetup, metrics: list[Metric], out:
         if setup.extractor is not None:
             fake.features = _features(setup, fake, quiet)
         t4 = time.perf_counter()
-        values, metric_errors = _score(fake, setup, metrics)
+        values, metric_errors = _score(fake, setup, metrics, producers)
         errors += [f"seed {seed}: {e}" for e in metric_errors]
         per_seed.append(values)
         t5 = time.perf_counter()
@@ -182,7 +186,9 @@ def _row(name: str, kind: str, n: int, seeds: list[int], per_seed: Any, errors: 
     return row
 
 
-def _score(fake: FakeSide, setup: RunSetup, metrics: list[Metric]) -> tuple[dict[str, MetricValue], list[str]]:
+def _score(fake: FakeSide, setup: RunSetup, metrics: list[Metric],
+           producers: dict[str, Metric]) -> tuple[dict[str, MetricValue], list[str]]:
+    """Every metric's values for one set of samples; `producers` learns which metric made each key."""
     values: dict[str, MetricValue] = {}
     errors: list[str] = []
     available = {"latents", "images" if fake.images is not None else "", "features" if fake.features is not None else "",
@@ -200,6 +206,7 @@ def _score(fake: FakeSide, setup: RunSetup, metrics: list[Metric]) -> tuple[dict
                 errors.append(f"metric '{metric.name}' returned {type(value).__name__} for '{key}', not MetricValue")
                 continue
             values[key] = value
+            producers.setdefault(key, metric)
     return values, errors
 
 
@@ -230,15 +237,21 @@ def _draw(setup: RunSetup, sampler: Any, fake: FakeSide, along_t: dict[str, Any]
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
     made: dict[str, str] = {}
-    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=label)
+    # a labelled variant names its base sampler too: "plane_conditional (plane_paths)"
+    name = label if sampler.name == label else f"{label} ({sampler.name})"
+    seed = f"seed {fake.seed}"
+    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=f"{name}, {seed}")
     if fake.path is not None and fake.t is not None:
         made["strips"] = fig.path_strips(fake.images, fake.path, fake.t, folder / f"{safe}_strips.png",
-                                         labels=getattr(sampler, "path_labels", None))
+                                         labels=getattr(sampler, "path_labels", None),
+                                         title=f"{name}: decoded images along each path ({seed})")
     axes = getattr(sampler, "plot_axes", None) or tuple(int(a) for a in setup.stats.dominant[:2].tolist())
     made["scatter"] = fig.latent_scatter(setup.real.train_latents, fake.latents, tuple(axes), setup.stats.mean,
-                                         folder / f"{safe}_scatter.png", title=f"{label}: components {axes[0]} and {axes[1]}")
+                                         folder / f"{safe}_scatter.png",
+                                         title=f"{name}: latent components {axes[0]} and {axes[1]} ({seed})")
     if along_t:
-        made["along_t"] = fig.hits_along_t(along_t, folder / f"{safe}_along_t.png", target=setup.config.target)
+        made["along_t"] = fig.hits_along_t(along_t, folder / f"{safe}_along_t.png", target=setup.config.target,
+                                           title=f"{name}: share of points inside each region along the path")
     return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
 
 
@@ -247,13 +260,28 @@ def _accumulate(timing: dict[str, float], **values: float) -> None:
         timing[k] = timing.get(k, 0.0) + v
 
 
-def _note_metric_info(doc: dict[str, Any], values: dict[str, MetricValue]) -> None:
+def _note_metric_info(doc: dict[str, Any], values: dict[str, Any], producers: dict[str, Metric]) -> None:
+    """Add the metric_info entry of every key not seen before. `values` maps keys to MetricValues or
+    to their direction."""
     for key, value in values.items():
-        doc["metric_info"].setdefault(key, _info_entry(key, value.higher_is_better))
+        if key in doc["metric_info"]:
+            continue
+        hib = value.higher_is_better if isinstance(value, MetricValue) else value
+        doc["metric_info"][key] = metric_info_entry(key, producers.get(key), hib)
 
 
-def _info_entry(key: str, higher_is_better: bool | None) -> dict[str, Any]:
-    group = "region" if key.startswith("hit_") else "latent" if key.startswith(("latent_", "nn_", "reencode")) else "image"
-    label = key.replace("latent_", "z ").replace("_", " ")
-    return {"higher_is_better": higher_is_better, "label": label.upper() if key in ("fid", "kid") else label,
-            "group": group}
+def metric_info_entry(key: str, metric: Metric | None, higher_is_better: bool | None) -> MetricInfo:
+    """What `key` means, from the declaration of the metric that produced it. A key the metric did not
+    declare gets a neutral entry (its own name, group 'other', role 'info': shown, never ranked) and
+    a warning that tells the metric's author what to add."""
+    name = metric.name if metric is not None else None
+    column = type(metric).column(key) if metric is not None else None
+    if column is None:
+        err_console.print(
+            f"[yellow]warning:[/yellow] metric {name!r} returned {key!r} without declaring it in `columns`; "
+            "it is shown as information and never ranks samplers. Declare a Column for it.",
+            highlight=False, soft_wrap=True,
+        )
+        return neutral_info(key, higher_is_better, name)
+    entry: MetricInfo = {**column.for_key(key), "metric": name, "declared": True}  # type: ignore[typeddict-item]
+    return entry

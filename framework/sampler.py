@@ -81,6 +81,12 @@ class Sampler(Plugin):
         )
         return out.to(device)
 
+    def check_space(self, latent_dim: int, n_train: int) -> None:
+        """Raise OptionError when the options cannot work in a latent space of `latent_dim` components
+        with `n_train` training latents (an axis beyond N, k above N, an index beyond the training set).
+        The runner calls it before any decoding, as soon as both numbers are known; `fit` repeats the
+        check. The default accepts everything."""
+
     @property
     def fitted(self) -> bool:
         return self._fitted

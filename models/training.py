@@ -31,7 +31,7 @@ from torch import nn
 
 from aebench.dataset import ImageDataset
 from aebench.device import resolve_device
-from aebench.errors import AebenchError, OptionError
+from aebench.errors import AebenchError, CheckpointError, OptionError
 from aebench.model import Architecture
 from aebench.options import build_options, option, options_to_dict
 
@@ -208,31 +208,33 @@ def _progress_bar():
     return progress_bar()
 
 
-def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Path, n: int = GRID_IMAGES) -> Path:
-    """PNG of `n` evenly spaced images (uint8) in odd rows, their reconstructions in the rows below."""
-    from PIL import Image
-
+def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Path, n: int = GRID_IMAGES,
+                        title: str = "Held-out images and their reconstructions") -> Path:
+    """PNG of `n` evenly spaced images (uint8), each row of originals followed by a row of their
+    reconstructions, rows labelled, under `title`."""
     from aebench.encoding import decode_latents, encode_images
-    from aebench.io import atomic_path
+    from aebench.reports.figures import image_rows
 
     pick = torch.linspace(0, images.shape[0] - 1, min(n, images.shape[0])).round().long()
     originals = images[pick]
     recon = decode_latents(module, encode_images(module, originals))
     per_row = min(8, len(pick))
-    c, h, w = originals.shape[1:]
-    rows = math.ceil(len(pick) / per_row)
-    gap = 2
-    canvas = torch.full((c, rows * 2 * (h + gap), per_row * (w + gap)), 255, dtype=torch.uint8)
-    for i in range(len(pick)):
-        r, col = divmod(i, per_row)
-        y, x = r * 2 * (h + gap), col * (w + gap)
-        canvas[:, y:y + h, x:x + w] = originals[i]
-        canvas[:, y + h + gap // 2:y + 2 * h + gap // 2, x:x + w] = recon[i]
-    array = canvas.permute(1, 2, 0).numpy()
-    image = Image.fromarray(array[:, :, 0] if c == 1 else array[:, :, :3])
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return Path(path)
+    rows = []
+    for start in range(0, len(pick), per_row):
+        index = pick[start:start + per_row].tolist()
+        rows.append(("held-out", originals[start:start + per_row], [f"#{i}" for i in index]))
+        rows.append(("reconstructed", recon[start:start + per_row], None))
+    return image_rows(rows, path, title=title, xlabel="held-out image index (evenly spaced over the held-out set)")
+
+
+def _rescue(module: nn.Module, sidecar: dict[str, Any]) -> Path:
+    """Save a trained model that could not be written where asked into a fresh temporary folder."""
+    import tempfile
+
+    from aebench.models.checkpoint import save_checkpoint
+
+    folder = Path(tempfile.mkdtemp(prefix="aebench-rescued-model-"))
+    return save_checkpoint(folder / "model.safetensors", module, sidecar).parent
 
 
 def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | None = None,
@@ -261,8 +263,21 @@ def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | 
         "history": metrics["history"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    save_checkpoint(out, module, sidecar)
-    image = reconstruction_grid(module, dataset.heldout, out.with_name(f"{out.stem}-reconstructions.png"))
+    try:
+        save_checkpoint(out, module, sidecar)
+    except OSError as exc:
+        rescued = _rescue(module, sidecar)
+        raise CheckpointError(
+            f"Cannot write checkpoint {out} ({exc.strerror or exc}); the trained model was saved to {rescued} instead: "
+            f"move model.safetensors and model.json from there together."
+        ) from None
+    try:
+        image = reconstruction_grid(module, dataset.heldout, out.with_name(f"{out.stem}-reconstructions.png"),
+                                    title=f"{dataset.name}: held-out images and their reconstructions (N={module.latent_dim}, "
+                                          f"held-out MSE {metrics['heldout_mse']:.2e})")
+    except OSError as exc:
+        raise AebenchError(f"The checkpoint {out} was saved, but its reconstruction PNG could not be written "
+                           f"({exc.strerror or exc}); free space or fix permissions in {out.parent}.") from None
     from aebench.models.checkpoint import read_sidecar
 
     return TrainedModel(module=module, metrics=metrics, sidecar=read_sidecar(out), checkpoint=out, image=image)

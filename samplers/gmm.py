@@ -40,11 +40,14 @@ class GmmSampler(Sampler):
     description = "Gaussian mixture fitted to the training latents (ex-post density estimation, Ghosh et al. 2020)."
     Options = GmmOptions
 
+    def check_space(self, latent_dim: int, n_train: int) -> None:
+        if self.options.k > n_train:
+            raise OptionError(f"{self.name}: k={self.options.k} mixture components exceed the {n_train} training "
+                              f"latents; use k <= {n_train} (--set {self.name}.k=...).")
+
     def _fit(self, train_latents: torch.Tensor, stats: LatentStats) -> None:
         opts = self.options
-        if opts.k > train_latents.shape[0]:
-            n_train = train_latents.shape[0]
-            raise OptionError(f"{self.name}: k={opts.k} exceeds the {n_train} training latents; lower k.")
+        self.check_space(train_latents.shape[1], train_latents.shape[0])
         self.mixture = fit_mixture(train_latents, opts.k, seed=opts.fit_seed, reg=opts.reg, covariance=opts.covariance,
                                    max_iter=opts.max_iter, validation=opts.validation, on_collapse=opts.on_collapse,
                                    collapse_margin=opts.collapse_margin)

@@ -29,6 +29,16 @@ def check_point(spec: str, what: str) -> None:
         raise OptionError(f"{what} {spec!r} is not a point; use {POINT_HELP}.")
 
 
+def check_point_index(spec: str, n_train: int, what: str) -> None:
+    """A `train:<index>` point must name one of the `n_train` training latents."""
+    spec = spec.strip()
+    if spec.startswith("train:") and int(spec.split(":", 1)[1]) >= n_train:
+        raise OptionError(
+            f"{what} {spec!r} is out of range: there are {n_train} training latents "
+            f"(train:0 .. train:{n_train - 1}); choose an index below {n_train}."
+        )
+
+
 def resolve_point(spec: str, train_latents: torch.Tensor, stats: LatentStats, what: str) -> torch.Tensor:
     """The latent vector [N] a point name stands for."""
     spec = spec.strip()
@@ -36,12 +46,8 @@ def resolve_point(spec: str, train_latents: torch.Tensor, stats: LatentStats, wh
         return torch.zeros(train_latents.shape[1], dtype=torch.float64)
     if spec == "centre":
         return stats.centre.to(torch.float64)
+    check_point_index(spec, train_latents.shape[0], what)
     index = int(spec.split(":", 1)[1])
-    if index >= train_latents.shape[0]:
-        raise OptionError(
-            f"{what} {spec!r} is out of range: there are {train_latents.shape[0]} training latents "
-            f"(train:0 .. train:{train_latents.shape[0] - 1})."
-        )
     return train_latents[index].clone()
 
 
@@ -84,6 +90,10 @@ class LineSampler(Sampler):
 
     def _endpoints(self) -> tuple[str, str]:
         return self.options.start, self.options.end
+
+    def check_space(self, latent_dim: int, n_train: int) -> None:
+        for what, spec in zip(("start", "end"), self._endpoints()):
+            check_point_index(spec, n_train, f"{self.name}.{what}")
 
     def _fit(self, train_latents: torch.Tensor, stats: LatentStats) -> None:
         start, end = self._endpoints()

@@ -30,8 +30,14 @@ class PcaSampler(Sampler):
     description = "Gaussian in the top-k principal subspace of the training latents; other directions at the mean."
     Options = PcaOptions
 
+    def check_space(self, latent_dim: int, n_train: int) -> None:
+        if self.options.variance_fraction is None and self.options.k > latent_dim:
+            raise OptionError(f"{self.name}: k={self.options.k} exceeds this model's latent dimension N={latent_dim}; "
+                              f"use k <= {latent_dim} (--set {self.name}.k={latent_dim}).")
+
     def _fit(self, train_latents: torch.Tensor, stats: LatentStats) -> None:
         dim = train_latents.shape[1]
+        self.check_space(dim, train_latents.shape[0])
         variance = stats.pca_variance.to(torch.float64)
         if float(variance.sum()) <= 0:
             raise OptionError(f"{self.name}: the training latents do not vary, so there is no principal subspace.")

@@ -75,14 +75,21 @@ class PlanePathsSampler(Sampler):
     Options = PlanePathsOptions
     is_path_sampler = True
 
+    def check_space(self, latent_dim: int, n_train: int) -> None:
+        if latent_dim < 2:
+            raise OptionError(f"{self.name} needs a latent space of at least 2 dimensions, got N={latent_dim}.")
+        bad = [a for a in (self.options.axes or ()) if not 0 <= a < latent_dim]
+        if bad:
+            raise OptionError(
+                f"{self.name}: axis {bad[0]} is out of range for this model's N={latent_dim} latent components; "
+                f"use axes in 0..{latent_dim - 1} (e.g. --set {self.name}.axes=0,1), or drop axes for the two "
+                f"most dominant components."
+            )
+
     def _fit(self, train_latents: torch.Tensor, stats: LatentStats) -> None:
         dim = train_latents.shape[1]
-        if dim < 2:
-            raise OptionError(f"{self.name} needs a latent space of at least 2 dimensions, got N={dim}.")
+        self.check_space(dim, train_latents.shape[0])
         axes = self.options.axes if self.options.axes is not None else tuple(int(a) for a in stats.dominant[:2])
-        bad = [a for a in axes if not 0 <= a < dim]
-        if bad:
-            raise OptionError(f"{self.name}: axis {bad[0]} is out of range for N={dim}; use 0..{dim - 1}.")
         self.axes = torch.tensor(axes, dtype=torch.int64)
         self.plot_axes = tuple(int(a) for a in axes)  # the runner's scatter plot shows this plane
         self.path_labels = [f"angle {a:g}°" for a in self.options.angles]

@@ -44,7 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     argv = ["run", "--dataset", args.dataset, "--n", str(args.n), "--features", args.features,
             "--sampler", "gmm,correlated,gaussian,uniform", "--seeds", str(args.seeds), "--out", args.out,
-            "--no-figures"]
+            "--no-figures", "--force"]  # each ladder run replaces the previous one
     if args.latent_dim:
         argv += ["--latent-dim", str(args.latent_dim)]
     for s in args.set:

@@ -33,3 +33,75 @@ def isolated_aebench(tmp_path_factory, monkeypatch):
     aebench.plugins.reset()
     yield
     aebench.plugins.reset()
+
+
+# ------------------------------------------------------------------ real tiny runs for report tests
+
+TOY_SAMPLERS = (("gaussian", "gaussian", ()), ("origin_line", "origin_line", ()), ("uniform", "uniform", ()),
+                ("correlated", "correlated", ()),
+                ("plane_paths", "plane_conditional", (("others", "conditional"),)))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """(checkpoint, cache folder): a small conv AE trained for two epochs on 32x32 ORL faces (seconds)."""
+    from aebench.dataset import load_dataset
+    from aebench.models.training import train_and_save
+
+    cache = tmp_path_factory.mktemp("tiny-model-cache")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dataset = load_dataset("orl_faces", {"size": 32}, cache_dir=cache)
+        out = tmp_path_factory.mktemp("tiny-model") / "model.safetensors"
+        train_and_save(dataset, out, latent_dim=16, model_options={"channels": (8, 16, 32)}, epochs=2, seed=0,
+                       progress=False)
+    finally:
+        torch.set_num_threads(before)
+    return out, cache
+
+
+@pytest.fixture(scope="session")
+def tiny_orl_checkpoint(tiny_model):
+    """The checkpoint of `tiny_model` alone, for tests that pass it on the command line with
+    `--set dataset.size=32`."""
+    return tiny_model[0]
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory, tiny_model):
+    """`toy_run(samplers=..., seeds=..., metrics=..., n=..., features=...)`: the results document of a
+    real `aebench run` on the tiny model with the third-party metrics of tests/toy_metrics.py (run once
+    per argument set in a session; each call gets its own copy). Its folder is doc["config"]["out"]."""
+    import copy
+
+    from toy_metrics import TOY_METRICS, ToyMetricsPlugin
+
+    from aebench.run_config import RunConfig, SamplerSpec
+    from aebench.runner import run_benchmark
+
+    checkpoint, cache = tiny_model
+    done: dict = {}
+
+    def run(samplers=TOY_SAMPLERS, seeds=(0, 1, 2), metrics=tuple(TOY_METRICS), n=48, features="fast",
+            figures=False) -> dict:
+        key = (tuple(samplers), tuple(seeds), tuple(metrics), n, features, figures)
+        if key not in done:
+            out = tmp_path_factory.mktemp("toy-run")
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("AEBENCH_NO_PLUGINS", "1")
+                aebench.plugins.reset()
+                aebench.plugins.get_plugin_manager().register(ToyMetricsPlugin(), name="toy-metrics")
+                try:
+                    config = RunConfig(
+                        dataset="orl_faces", dataset_options={"size": 32}, checkpoint=str(checkpoint),
+                        samplers=[SamplerSpec(name, label, dict(opts)) for name, label, opts in samplers],
+                        n=n, seeds=list(seeds), metrics=list(metrics), features=features, out=str(out),
+                        cache_dir=str(cache), figures=figures)
+                    config.validate()
+                    done[key] = run_benchmark(config, quiet=True)
+                finally:
+                    aebench.plugins.reset()
+        return copy.deepcopy(done[key])
+
+    return run

@@ -1,4 +1,5 @@
-"""`aebench compare`: the regression gate between two results files."""
+"""`aebench compare`: the regression gate between two results files. Documents come from real tiny
+runs (tests/conftest.py `toy_run`), with values set where a case needs them."""
 
 from __future__ import annotations
 
@@ -7,43 +8,36 @@ import json
 import math
 
 import pytest
+from rich.console import Console
 
 from aebench.cli import main
-from aebench.compare import ResultsError, compare_results, judge_change, load_results, parse_tolerances
+from aebench.commands.compare import comparison_renderables
+from aebench.compare import compare_results, judge_change, parse_tolerances
 from aebench.errors import AebenchError
+from aebench.verdict import Estimate
 
 
-@pytest.fixture(autouse=True)
-def _cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("AEBENCH_CACHE_DIR", str(tmp_path / "cache"))
+def row_of(doc, name):
+    return next(r for r in doc["samplers"] if r["name"] == name)
 
 
-def sampler(name, fid, hit, reenc=0.1):
-    return {
-        "name": name, "kind": "sampler", "status": "ok", "options": {}, "is_path_sampler": False, "n": 256, "seeds": [0],
-        "metrics": {
-            "fid": {"value": fid, "higher_is_better": False, "n": 256},
-            "hit_box": {"value": hit, "higher_is_better": True, "n": 256},
-            "reencode_error": {"value": reenc, "higher_is_better": None, "n": 256},
-        },
-    }
+def set_value(doc, name, key, value, low=None, high=None):
+    entry = row_of(doc, name)["metrics"][key]
+    entry["value"] = value
+    for field in ("low", "high", "std", "per_seed"):
+        entry.pop(field, None)
+    if low is not None:
+        entry["low"], entry["high"] = low, high
 
 
-def results(*samplers) -> dict:
-    return {
-        "schema": "aebench-results/1", "status": "complete", "created": "2025-01-01T00:00:00", "finished": "2025-01-01T00:01:00",
-        "config": {"dataset": "orl_faces", "n": 256, "seeds": [0], "target": 0.95},
-        "dataset": {"name": "orl_faces", "fingerprint": "abc"},
-        "model": {"checksum": "m1"},
-        "features": {"extractor": "inception", "reference": "train", "n_real": 320, "judge": True},
-        "metric_info": {"fid": {"higher_is_better": False}, "hit_box": {"higher_is_better": True},
-                        "reencode_error": {"higher_is_better": None}},
-        "references": [],
-        "samplers": list(samplers) or [sampler("gmm", 200.0, 0.8), sampler("line", 300.0, 1.0)],
-    }
+def rerun_of(doc):
+    """The same run as if written again: identical numbers, another timestamp."""
+    new = copy.deepcopy(doc)
+    new["created"] = new["finished"] = "2031-01-01T00:00:00+00:00"
+    return new
 
 
-def run(tmp_path, capsys, old, new, *args):
+def compare(tmp_path, capsys, old, new, *args):
     (tmp_path / "old.json").write_text(json.dumps(old))
     (tmp_path / "new.json").write_text(json.dumps(new))
     rc = main(["compare", str(tmp_path / "old.json"), str(tmp_path / "new.json"), *args])
@@ -55,138 +49,195 @@ def verdicts(stdout: str) -> dict[str, str]:
     return {f"{c['sampler']}/{c['metric']}": c["verdict"] for c in json.loads(stdout)["changes"]}
 
 
-def test_worse_fid_beyond_tolerance_fails(tmp_path, capsys):
-    old, new = results(), results()
-    new["samplers"][0]["metrics"]["fid"]["value"] = 211.0  # +5.5% > 5%
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json")
-    assert rc == 1
+def test_an_equal_run_passes_and_says_by_which_rule(tmp_path, capsys, toy_run):
+    old = toy_run()
+    rc, out, err = compare(tmp_path, capsys, old, rerun_of(old))
+    assert rc == 0 and err.strip() == ""
+    assert "PASS: no regressions in" in " ".join(out.split())
+    assert "new 95% interval wholly on the bad side of the old one" in " ".join(out.split())
+    rc, out, _ = compare(tmp_path, capsys, old, rerun_of(old), "--json")
     data = json.loads(out)
-    assert data["regressed"] and data["regressions"] == ["gmm/fid"]
-    change = next(c for c in data["changes"] if c["sampler"] == "gmm" and c["metric"] == "fid")
-    assert change["old"] == 200.0 and change["new"] == 211.0 and change["abs_change"] == pytest.approx(11.0)
-    assert change["rel_change"] == pytest.approx(0.055)
-    rc, out, _ = run(tmp_path, capsys, old, new)  # the table says so too
-    assert rc == 1 and "regressed" in out and "1 regression(s)" in out
+    assert rc == 0 and data["passed"] and data["regressions"] == [] and data["rule"].startswith("regression = new 95%")
+    assert set(verdicts(out).values()) <= {"same", "info"}
 
 
-def test_worse_within_tolerance_and_improvements_pass(tmp_path, capsys):
-    old, new = results(), results()
-    new["samplers"][0]["metrics"]["fid"]["value"] = 209.0  # +4.5%
-    new["samplers"][1]["metrics"]["fid"]["value"] = 150.0  # much better
-    new["samplers"][1]["metrics"]["hit_box"]["value"] = 1.0  # same
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json")
-    assert rc == 0
-    v = verdicts(out)
-    assert v["gmm/fid"] == "worse" and v["line/fid"] == "better" and v["line/hit_box"] == "same"
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json", "--tolerance", "0.04")
-    assert rc == 1 and verdicts(out)["gmm/fid"] == "regressed"
-
-
-def test_direction_is_respected(tmp_path, capsys):
-    old, new = results(), results()
-    new["samplers"][0]["metrics"]["hit_box"]["value"] = 0.7  # higher is better: a 12.5% drop
-    new["samplers"][0]["metrics"]["fid"]["value"] = 100.0  # lower is better: an improvement
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json")
-    assert rc == 1 and verdicts(out)["gmm/hit_box"] == "regressed" and verdicts(out)["gmm/fid"] == "better"
-    new["samplers"][0]["metrics"]["hit_box"]["value"] = 0.95
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json")
-    assert rc == 0 and verdicts(out)["gmm/hit_box"] == "better"
-
-
-def test_informational_metrics_never_gate(tmp_path, capsys):
-    old, new = results(), results()
-    new["samplers"][0]["metrics"]["reencode_error"]["value"] = 5.0  # 50x larger, but direction null
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json")
-    assert rc == 0 and verdicts(out)["gmm/reencode_error"] == "info"
-
-
-def test_missing_failed_and_new_samplers(tmp_path, capsys):
-    old = results()
-    new = results(sampler("gmm", 200.0, 0.8), sampler("fresh", 250.0, 0.9))
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json")
+def test_other_seeds_of_the_same_run_pass(tmp_path, capsys, toy_run):
+    """Seed noise alone is not a regression: the intervals over seeds overlap."""
+    rc, out, _ = compare(tmp_path, capsys, toy_run(), toy_run(seeds=(3, 4, 5)), "--json")
     data = json.loads(out)
-    assert rc == 1 and data["missing"] == ["line"] and data["added"] == ["fresh"] and data["regressions"] == []
-    failed = copy.deepcopy(old)
-    failed["samplers"][1] = {"name": "line", "kind": "sampler", "status": "failed", "error": "ValueError: boom", "metrics": {}}
-    rc, out, err = run(tmp_path, capsys, old, failed, "--json")
-    assert rc == 1 and json.loads(out)["missing"] == ["line"] and "ValueError: boom" in err
-    rc, out, _ = run(tmp_path, capsys, failed, old, "--json")  # fixed in the new run: fine
-    assert rc == 0
+    assert rc == 0, data["regressions"]
+    assert any("seeds differ" in note for note in data["notes"])
 
 
-def test_metric_missing_or_nan_in_new_run_is_a_regression(tmp_path, capsys):
-    old, new = results(), results()
-    del new["samplers"][0]["metrics"]["fid"]
-    new["samplers"][1]["metrics"]["hit_box"]["value"] = float("nan")
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json")
+def test_worse_beyond_the_intervals_fails_and_names_every_regressed_row(tmp_path, capsys, toy_run):
+    old = toy_run()
+    new = rerun_of(old)
+    for name in ("gaussian", "correlated"):
+        e = row_of(old, name)["metrics"]["radius_error"]
+        set_value(new, name, "radius_error", e["value"] + 1.0, e["value"] + 0.9, e["value"] + 1.1)
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json")
     data = json.loads(out)
-    assert rc == 1 and set(data["regressions"]) == {"gmm/fid", "line/hit_box"}
-    assert all(c["new"] is None for c in data["changes"] if c["verdict"] == "regressed")  # strict JSON: no NaN
-    rc, out, _ = run(tmp_path, capsys, old, new, "--json", "--metric", "reencode_error")
-    assert rc == 0 and set(verdicts(out)) == {"gmm/reencode_error", "line/reencode_error"}
+    assert rc == 1 and not data["passed"]
+    assert [(r["sampler"], r["metric"]) for r in data["regressions"]] == [("gaussian", "radius_error"),
+                                                                          ("correlated", "radius_error")]
+    assert data["regressions"][0]["reason"].startswith("intervals apart, beyond 5%")
+    rc, out, _ = compare(tmp_path, capsys, old, new)
+    flat = " ".join(out.split())
+    assert rc == 1 and "FAIL: 2 regression(s): gaussian radius_error (+" in flat and "correlated radius_error (+" in flat
+    assert "regressed: gaussian radius_error: intervals apart" in flat
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--markdown")
+    assert rc == 1 and out.startswith("# aebench compare")
+    assert "## Regressions" in out and "- **gaussian** radius_error:" in out and "- **correlated** radius_error:" in out
+    assert "| sampler | metric | old | new | change | verdict |" in out
 
 
-def test_per_metric_and_absolute_tolerances(tmp_path, capsys):
-    old, new = results(), results()
-    new["samplers"][0]["metrics"]["fid"]["value"] = 220.0  # +10%
-    new["samplers"][0]["metrics"]["hit_box"]["value"] = 0.79  # -1.25%, i.e. one point
-    assert run(tmp_path, capsys, old, new, "--tolerance", "fid=0.15")[0] == 0
-    assert run(tmp_path, capsys, old, new, "--tolerance", "fid=0.15", "--abs-tolerance", "hit_box=0.005")[0] == 1
-    assert run(tmp_path, capsys, old, new, "--tolerance", "fid=0.15", "--abs-tolerance", "hit_box=0.02")[0] == 0
+def test_worse_inside_the_intervals_passes_as_worse(tmp_path, capsys, toy_run):
+    old = toy_run()
+    new = rerun_of(old)
+    set_value(old, "gaussian", "radius_error", 0.10, 0.05, 0.15)
+    set_value(new, "gaussian", "radius_error", 0.13, 0.08, 0.18)  # +30%, but the intervals overlap
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json")
+    change = next(c for c in json.loads(out)["changes"] if c["sampler"] == "gaussian" and c["metric"] == "radius_error")
+    assert rc == 0 and change["verdict"] == "worse" and change["reason"] == "intervals overlap"
+    assert change["old_low"] == 0.05 and change["new_high"] == 0.18
 
 
-def test_incomparable_runs_warn_or_fail_under_strict(tmp_path, capsys):
-    old, new = results(), results()
-    new["config"]["n"] = 512
-    new["features"]["extractor"] = "fast"
-    rc, _, err = run(tmp_path, capsys, old, new)
-    assert rc == 0 and "sample count n differs (256 vs 512)" in err and "feature extractor differs" in err
-    rc, _, err = run(tmp_path, capsys, old, new, "--strict")
-    assert rc == 2 and err.startswith("Error: Results are not comparable: sample count n differs") and "--strict" in err
+def test_a_value_near_zero_does_not_fail_on_noise(tmp_path, capsys, toy_run):
+    """KID-like numbers near zero: +11% from a seed change is noise, inside the intervals or below the floor."""
+    old = toy_run()
+    new = rerun_of(old)
+    set_value(old, "gaussian", "radius_error", 0.0120, 0.0060, 0.0190)
+    set_value(new, "gaussian", "radius_error", 0.0133, 0.0070, 0.0200)
+    assert compare(tmp_path, capsys, old, new)[0] == 0
+    # without intervals the floor decides: 5% of the metric's typical size on this run, not of 0.004
+    set_value(old, "gaussian", "radius_error", 0.0040)
+    set_value(new, "gaussian", "radius_error", 0.0046)
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json")
+    change = next(c for c in json.loads(out)["changes"] if c["sampler"] == "gaussian" and c["metric"] == "radius_error")
+    assert rc == 0 and change["verdict"] == "worse" and change["reason"].startswith("below the floor")
+    set_value(new, "gaussian", "radius_error", 0.4)  # a real jump still fails
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json")
+    assert rc == 1 and verdicts(out)["gaussian/radius_error"] == "regressed"
+    assert json.loads(out)["regressions"][0]["reason"].startswith("no intervals: point values")
+    rc, _, _ = compare(tmp_path, capsys, old, new, "--abs-tolerance", "radius_error=1.0")
+    assert rc == 0  # an explicit absolute floor
 
 
-@pytest.mark.parametrize(
-    "content, message",
-    [
-        ('{"foo": 1}', "is not an aebench results file"),
-        ("[1, 2]", "is not an aebench results file"),
-        ("{not json", "is not valid JSON"),
-        ('{"schema": "aebench-results/2", "samplers": []}', "has schema 'aebench-results/2'"),
-        ('{"schema": "aebench-results/1", "status": "complete", "samplers": [{"metrics": {}}]}', "named rows"),
-        ('{"schema": "aebench-results/1", "status": "running", "samplers": []}', "--allow-incomplete"),
-    ],
-)
-def test_bad_results_files_give_one_line_errors(tmp_path, capsys, content, message):
-    (tmp_path / "bad.json").write_text(content)
-    (tmp_path / "good.json").write_text(json.dumps(results()))
-    rc = main(["compare", str(tmp_path / "good.json"), str(tmp_path / "bad.json")])
-    err = capsys.readouterr().err
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["features"].update(extractor="inception"), "feature extractor differs (fast vs inception)"),
+    (lambda d: d["model"].update(checksum="0" * 64), "model checksum differs"),
+    (lambda d: d["dataset"].update(fingerprint="f" * 16), "data set fingerprint differs"),
+    (lambda d: d["config"].update(n=512), "sample count n differs (48 vs 512)"),
+    (lambda d: d["features"].update(n_real=100), "real image count n_real differs (320 vs 100)"),
+    (lambda d: d["config"].update(metric_options={"toy_radius": {"k": 5}}), "metric options differ"),
+    (lambda d: d["config"].update(region_options={"knn": {"k": 5}}), "region options differ"),
+    (lambda d: row_of(d, "plane_conditional")["options"].update(others="centre"),
+     "plane_conditional: sampler options differ (others='conditional' vs 'centre')"),
+])
+def test_runs_with_different_settings_are_refused(tmp_path, capsys, toy_run, change, message):
+    old = toy_run()
+    new = rerun_of(old)
+    change(new)
+    rc, out, err = compare(tmp_path, capsys, old, new)
+    assert rc == 2 and out == ""
+    assert err.startswith("Error: Refusing to compare: ") and message in err and "--allow-different-settings" in err
+    assert len(err.strip().splitlines()) == 1
+    rc, out, err = compare(tmp_path, capsys, old, new, "--allow-different-settings", "--json")
+    assert rc == 0 and any(message in d for d in json.loads(out)["differences"]) and message in err
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--allow-different-settings")
+    assert "compared although" in out
+
+
+def test_the_same_file_twice_is_refused(tmp_path, capsys, toy_run):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(toy_run()))
+    assert main(["compare", str(path), str(path)]) == 2
+    assert "OLD and NEW are the same file" in capsys.readouterr().err
+    (tmp_path / "copy.json").write_bytes(path.read_bytes())
+    assert main(["compare", str(path), str(tmp_path / "copy.json")]) == 2
+    assert "byte-identical copies of one run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tolerance", "radius_eror=0.5"], "--tolerance: unknown metric 'radius_eror'. Did you mean 'radius_error'?"),
+    (["--abs-tolerance", "nearshare=0.1"], "--abs-tolerance: unknown metric 'nearshare'. Did you mean 'near_share'?"),
+    (["--metric", "fdi"], "--metric: unknown metric 'fdi'."),
+    (["--tolerance", "radius_error=x"], "Cannot read tolerance 'radius_error=x'"),
+    (["--json", "--markdown"], "either --json or --markdown"),
+])
+def test_option_mistakes_are_refused(tmp_path, capsys, toy_run, args, message):
+    old = toy_run()
+    rc, out, err = compare(tmp_path, capsys, old, rerun_of(old), *args)
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_missing_file_and_allow_incomplete(tmp_path, capsys):
-    with pytest.raises(ResultsError, match="does not exist"):
-        load_results(tmp_path / "nope.json")
-    running = results()
-    running["status"] = "running"
-    (tmp_path / "r.json").write_text(json.dumps(running))
-    assert load_results(tmp_path / "r.json", allow_incomplete=True)["status"] == "running"
+def test_information_never_gates_and_only_selected_metrics_are_compared(tmp_path, capsys, toy_run):
+    old = toy_run()
+    new = rerun_of(old)
+    set_value(new, "gaussian", "dimension", 1000.0)
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json")
+    assert rc == 0 and verdicts(out)["gaussian/dimension"] == "info"
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json", "--metric", "near_share")
+    assert rc == 0 and {k.split("/")[1] for k in verdicts(out)} == {"near_share"}
 
 
-def test_judge_change_edges():
-    assert judge_change(0.0, 0.1, True, tolerance=0.05)[0] == "better"
-    assert judge_change(0.0, 0.1, False, tolerance=0.05)[0] == "regressed"  # worse from zero: no relative scale
-    assert judge_change(1.0, math.inf, False, tolerance=0.05)[0] == "regressed"
-    assert judge_change(math.nan, 1.0, False, tolerance=0.05)[0] == "incomparable"
-    assert judge_change(100.0, 105.0, False, tolerance=0.05)[0] == "worse"  # exactly at the tolerance passes
+def test_missing_failed_and_new_samplers(tmp_path, capsys, toy_run):
+    old = toy_run()
+    new = rerun_of(old)
+    new["samplers"] = [r for r in new["samplers"] if r["name"] != "uniform"]
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json")
+    data = json.loads(out)
+    assert rc == 1 and data["missing"] == ["uniform"] and data["regressions"] == []
+    failed = rerun_of(old)
+    row_of(failed, "uniform").update(status="failed", error="ValueError: boom", metrics={})
+    rc, out, _ = compare(tmp_path, capsys, old, failed, "--json")
+    assert rc == 1 and json.loads(out)["missing"] == ["uniform"]
+    assert any("ValueError: boom" in n for n in json.loads(out)["notes"])
+    rc, out, _ = compare(tmp_path, capsys, old, failed)
+    assert "uniform (missing or failed)" in " ".join(out.split())
+    rc, out, _ = compare(tmp_path, capsys, failed, rerun_of(old), "--json")  # fixed in the new run: fine
+    assert rc == 0
 
 
-def test_option_parsing_and_unknown_metric():
+def test_the_compare_table_fits_80_columns(tmp_path, capsys, toy_run):
+    old = toy_run()
+    new = rerun_of(old)
+    set_value(new, "gaussian", "radius_error", 9.0, 8.9, 9.1)
+    rc, out, _ = compare(tmp_path, capsys, old, new)  # the CLI console is 80 wide when not a terminal
+    assert rc == 1 and "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    for row in old["samplers"]:
+        assert row["name"] in out
+    long = rerun_of(old)
+    for doc in (old, long):
+        row_of(doc, "plane_conditional")["name"] = "plane_paths_conditional_with_a_long_label_for_this_test"
+    comparison = compare_results(old, long)
+    console = Console(width=80, record=True, color_system=None)
+    for part in comparison_renderables(comparison, console, "old.json", "new.json"):
+        console.print(part)
+    text = console.export_text()
+    assert "…" not in text and "plane_paths_conditional_with_a_long_label_for_this_test" in text
+    assert "radius error ↓" in text
+
+
+def test_judge_change_rules():
+    point = lambda v: Estimate(v, v, v, False)  # noqa: E731
+    assert judge_change(point(1.0), point(2.0), True, tolerance=0.05, floor=0.0) == ("better", "")
+    assert judge_change(point(1.0), point(1.0), True, tolerance=0.05, floor=0.0) == ("same", "")
+    assert judge_change(point(1.0), point(1.05), False, tolerance=0.05, floor=0.0)[0] == "worse"  # at the tolerance
+    assert judge_change(point(0.0), point(0.1), False, tolerance=0.05, floor=0.0)[0] == "regressed"  # from zero
+    assert judge_change(point(1.0), None, False, tolerance=0.05, floor=0.0)[0] == "regressed"
+    assert judge_change(None, point(1.0), False, tolerance=0.05, floor=0.0)[0] == "incomparable"
+    assert judge_change(point(1.0), point(9.0), False, tolerance=0.05, floor=0.0, gates=False)[0] == "info"
+    touching = judge_change(Estimate(1.0, 0.9, 1.1, True), Estimate(1.3, 1.1, 1.5, True), False, tolerance=0.05, floor=0.0)
+    assert touching == ("worse", "intervals overlap")
+    with pytest.raises(AebenchError, match="must be a finite number"):
+        compare_results({"metric_info": {}}, {"metric_info": {}}, tolerance=-1)
+    with pytest.raises(AebenchError, match="must be a finite number"):
+        compare_results({"metric_info": {}}, {"metric_info": {}}, tolerance=math.nan)
+
+
+def test_parse_tolerances():
     assert parse_tolerances(["0.1", "fid=0.2"]) == (0.1, {"fid": 0.2})
-    for bad, kwargs in [(["fid=x"], {}), (["0.1"], {"require_key": True}), (["=0.1"], {"require_key": True})]:
+    for bad, kwargs in [(["fid=x"], {}), (["0.1"], {"require_key": True}), (["=0.1"], {})]:
         with pytest.raises(AebenchError, match="Cannot read tolerance"):
             parse_tolerances(bad, **kwargs)
-    with pytest.raises(AebenchError, match="Metric 'fdi' is in neither"):
-        compare_results(results(), results(), metrics=["fdi"])
-    with pytest.raises(AebenchError, match="must be a finite number"):
-        compare_results(results(), results(), tolerance=-1)

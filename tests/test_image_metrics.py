@@ -252,6 +252,13 @@ def test_recon_keys_score_against_the_decoded_reference():
     assert kid["kid_recon"].value == pytest.approx(float(poly_mmd(recon.float().double(), fake.float().double())),
                                                    rel=1e-9)
     assert real_side.cache["fid_recon"]["source"] is real_side.recon_features
+    prdc = PRDC().compute(fake_side, real_side)
+    want3 = prdc_package.compute_prdc(recon.float().numpy(), fake.float().numpy(), 3)
+    want5 = prdc_package.compute_prdc(recon.float().numpy(), fake.float().numpy(), 5)
+    for key, want in (("precision", want3), ("recall", want3), ("density", want5), ("coverage", want5)):
+        assert prdc[key + "_recon"].value == pytest.approx(float(want[key]), abs=1e-6)
+        assert prdc[key + "_recon"].info["reference"] == "decoded train latents"
+    assert 0 < prdc["coverage_recon"].value < 1
     # without a decoder-matched reference only the real-image keys appear
     real_side.recon_features = None
     assert set(FID().compute(fake_side, real_side)) == {"fid"}

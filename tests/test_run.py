@@ -43,7 +43,7 @@ def test_run_writes_complete_results_reports_and_figures(tmp_path, tiny_checkpoi
     rc, out = _run(tmp_path, tiny_checkpoint, "--sampler", "gaussian,origin_line,uniform", "--seeds", "2")
     assert rc == 0
     doc = json.loads((out / "results.json").read_text())
-    assert doc["schema"] == "aebench-results/1" and doc["status"] == "complete"
+    assert doc["schema"] == "aebench-results/2" and doc["status"] == "complete"
     assert doc["features"]["extractor"] == "fast" and doc["features"]["judge"] is False
     assert doc["features"]["reference"] == "train"  # 80 held-out ORL faces are too few to be the reference
     assert doc["model"]["latent_dim"] == 16 and len(doc["model"]["checksum"]) >= 16

@@ -268,8 +268,11 @@ def test_plane_paths_rejects_bad_options(values, message):
 
 
 def test_plane_paths_rejects_axis_beyond_the_latent_dimension(latents, stats):
-    with pytest.raises(OptionError, match="axis 16 is out of range for N=16"):
+    with pytest.raises(OptionError, match="axis 16 is out of range for this model's N=16"):
         PlanePathsSampler(axes=(0, 16)).fit(latents, stats)
+    with pytest.raises(OptionError, match="axis 16 is out of range"):  # checked before any fitting, too
+        PlanePathsSampler(axes=(0, 16)).check_space(16, 100)
+    PlanePathsSampler(axes=(0, 15)).check_space(16, 100)
 
 
 # -- Gaussian mixtures -------------------------------------------------------------------------
@@ -355,7 +358,7 @@ def test_gmm_rejects_bad_options(values, message):
 
 def test_gmm_rejects_more_components_than_latents(latents, stats):
     few = latents[:5]
-    with pytest.raises(OptionError, match="k=10 exceeds the 5 training latents"):
+    with pytest.raises(OptionError, match="k=10 mixture components exceed the 5 training latents"):
         GmmSampler().fit(few, compute_stats(few))
 
 
@@ -374,7 +377,7 @@ def test_pca_variance_fraction_picks_the_fewest_directions(latents, stats):
     sampler = PcaSampler(variance_fraction=0.9).fit(latents, stats)
     explained = torch.cumsum(stats.pca_ratio, 0)
     assert explained[sampler.k - 1] >= 0.9 > explained[sampler.k - 2]
-    with pytest.raises(OptionError, match="k=17 exceeds the latent dimension"):
+    with pytest.raises(OptionError, match="k=17 exceeds this model's latent dimension N=16"):
         PcaSampler(k=17).fit(latents, stats)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 from rich.console import Console
@@ -49,19 +49,57 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file defining a whole suite.")
 @click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
 @click.option("--validate", is_flag=True, help="Also run the known-answer ladders of `aebench validate` and store them in the results.")
+@click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
                 assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size, out,
-                cache_dir, config_path, no_figures, validate, quiet) -> int:
+                cache_dir, config_path, no_figures, validate, force, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
-    from aebench.options import parse_assignments
-    from aebench.plugins import get_registry
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
-    from aebench.reports.table import headline_columns
-    from aebench.reports.terminal import render_table
-    from aebench.run_config import LATENT_METRICS, RunConfig, SamplerSpec
+    from aebench.reports.terminal import render_results
+    from aebench.run_folder import FIGURE_DIR
     from aebench.runner import run_benchmark
+
+    config = config_from_options(
+        dataset=dataset, model=model, checkpoint=checkpoint, train_latents=train_latents,
+        heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
+        n_seeds=n_seeds, assignments=assignments, regions=regions, metrics=metrics, features=features,
+        reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
+        batch_size=batch_size, out=out, cache_dir=cache_dir, config_path=config_path, no_figures=no_figures,
+        validate=validate, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
+
+    started = time.perf_counter()
+    doc = run_benchmark(config, quiet=quiet, force=force)
+    elapsed = time.perf_counter() - started
+    out_dir = Path(config.out)
+    md = write_markdown(doc, out_dir)
+    html = write_html(doc, out_dir)
+    # the terminal gets the headline and diagnostic columns in a layout that fits its width (logs that
+    # are not a terminal get a wide one); report.md/html and results.json hold every metric
+    table_console = console if console.is_terminal else Console(width=max(console.width, 160))
+    render_results(doc, table_console)
+    failed = [row["name"] for row in doc["samplers"] if row["status"] != "ok"]
+    console.print(f"Results: {out_dir / 'results.json'}")
+    pictures = f"; pictures in {out_dir / FIGURE_DIR}" if any(r.get("figures") for r in doc["samplers"]) else ""
+    console.print(f"Report:  {html}  (and {md.name}){pictures}")
+    console.print(f"[dim]Wall time {elapsed:.1f} s[/dim]")
+    if failed:
+        err_console.print(f"[red]{len(failed)} sampler(s) failed: {', '.join(failed)}[/red]")
+        return 1
+    return 0
+
+
+def config_from_options(*, dataset=None, model=None, checkpoint=None, train_latents=None, heldout_latents=None,
+                        samplers=(), all_samplers=False, n=None, seed=None, n_seeds=None, assignments=(), regions=(),
+                        metrics=(), features=None, reference=None, n_real=None, target=None, latent_dim=None,
+                        device=None, batch_size=None, out=None, cache_dir=None, config_path=None, no_figures=False,
+                        validate=False, notify: Callable[[str], None] | None = None, **_ignored: Any) -> Any:
+    """The validated RunConfig that `aebench run` with these option values would use (no work done).
+    Takes the click parameter names, so `ctx.params` of a parsed command line can be passed as is."""
+    from aebench.options import parse_assignments
+    from aebench.plugins import get_registry
+    from aebench.run_config import LATENT_METRICS, RunConfig, SamplerSpec
 
     overrides: dict[str, Any] = {
         "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,
@@ -87,32 +125,15 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         overrides["samplers"] = [SamplerSpec(name) for name in get_registry("sampler").names()]
     elif names:
         overrides["samplers"] = [SamplerSpec(name) for name in names]
-    if seed is not None or n_seeds is not None:
-        if n_seeds is not None and n_seeds < 1:
-            raise OptionError(f"--seeds must be at least 1, got {n_seeds}.")
-        overrides["seeds"] = list(range(seed or 0, (seed or 0) + (n_seeds or 1)))
+    if n_seeds is not None and n_seeds < 1:
+        raise OptionError(f"--seeds must be at least 1, got {n_seeds}.")
+    if seed is not None and seed < 0:
+        raise OptionError(f"--seed must be a non-negative integer, got {seed}.")
+    overrides["seed"], overrides["seeds"] = seed, n_seeds  # K seeds from S, like `seed`/`seeds` in a suite
     clear: tuple[str, ...] = ()
     if train_latents and dataset is None and config_path is None:
         # latent files replace the data set; without real images only latent-space metrics apply
         clear = ("dataset",)
         if overrides["metrics"] is None:
             overrides["metrics"] = list(LATENT_METRICS)
-    config = RunConfig.from_sources(config_path, overrides, parse_assignments(assignments), clear=clear)
-
-    started = time.perf_counter()
-    doc = run_benchmark(config, quiet=quiet)
-    elapsed = time.perf_counter() - started
-    out_dir = Path(config.out)
-    md = write_markdown(doc, out_dir)
-    html = write_html(doc, out_dir)
-    # the terminal gets the headline columns; report.md/html and results.json hold every metric
-    table_console = console if console.is_terminal else Console(width=max(console.width, 160))
-    render_table(doc, table_console, metrics=headline_columns(doc), spread=False)
-    failed = [row["name"] for row in doc["samplers"] if row["status"] != "ok"]
-    console.print(f"Results: {out_dir / 'results.json'}")
-    console.print(f"Report:  {html}  (and {md.name}); pictures in {out_dir / 'figures'}")
-    console.print(f"[dim]Wall time {elapsed:.1f} s[/dim]")
-    if failed:
-        err_console.print(f"[red]{len(failed)} sampler(s) failed: {', '.join(failed)}[/red]")
-        return 1
-    return 0
+    return RunConfig.from_sources(config_path, overrides, parse_assignments(assignments), clear=clear, notify=notify)

@@ -116,7 +116,11 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
     from aebench.reports.stats_plots import plot_correlation_matrix, plot_dominant_histograms
     from aebench.stats import compute_stats, save_stats
 
+    from aebench.io import check_writable_dir
+
     dev = resolve_device(device)
+    if out:  # before any work: the figures (and latent-file statistics) go there
+        check_writable_dir(out, "--out folder")
     if model_spec and ":" not in model_spec and Path(model_spec).exists():  # a checkpoint path given to --model
         checkpoint, model_spec = model_spec, None
     if heldout_latents and not train_latents:
@@ -127,6 +131,8 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
         if checkpoint or model_spec:
             raise OptionError("Give either --train-latents/--heldout-latents or a model (--model-checkpoint / --model), not both.")
         train, heldout = load_latent_arrays(train_latents, heldout_latents)
+        if not out:
+            check_writable_dir(Path(train_latents).parent, "the folder of --train-latents (the statistics go there)")
         stats = compute_stats(train, meta={"source": "latent files", "train_latents": str(Path(train_latents).resolve()),
                                            "heldout_latents": str(Path(heldout_latents).resolve()),
                                            "n_heldout": int(heldout.shape[0])})
@@ -140,6 +146,7 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
         ds = load_dataset(dataset, _dataset_options(assignments), cache_dir=cache_dir)
         model = resolve_model(ds, checkpoint=checkpoint, model_spec=model_spec, cache_dir=cache_dir, device=str(dev),
                               seed=seed, latent_dim=latent_dim, quiet=as_json)
+        check_writable_dir(model.cache_dir, "the model's cache folder (the statistics go there)")
         train, _ = encoded_latents(model, ds, device=dev)
         stats = latent_stats(model, ds, device=dev)
         stats_file = stats_path(model, ds)

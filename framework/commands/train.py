@@ -47,6 +47,7 @@ def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | No
     from aebench.dataset import load_dataset
     from aebench.device import resolve_device
     from aebench.errors import CheckpointError
+    from aebench.io import check_writable_file
     from aebench.model_cache import default_checkpoint_path
     from aebench.models.conv_ae import default_latent_dim
     from aebench.models.training import train_and_save
@@ -58,11 +59,14 @@ def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | No
     options = _split_sets(sets)
     dev = resolve_device(device)
     root = cache_root(cache_dir)
+    if out is not None:  # before loading anything: the trained model must have somewhere to go
+        check_writable_file(out, "--out checkpoint")
     dataset = load_dataset(dataset_name, options["dataset"], cache_dir=root)
     n = latent_dim if latent_dim is not None else default_latent_dim(dataset.name)
     path = out.expanduser() if out is not None else default_checkpoint_path(dataset, n, seed, root)
     if path.exists() and not force:
         raise CheckpointError(f"Checkpoint {path} already exists; pass --force to retrain it or --out to write elsewhere.")
+    check_writable_file(path, "--out checkpoint" if out is not None else "the model cache file")
     say(f"Training conv_ae (N={n}) on {dataset.name}: {dataset.train_index.numel()} training, "
                   f"{dataset.heldout_index.numel()} held-out images {dataset.image_shape}, device {dev}, seed {seed}")
     result = train_and_save(dataset, path, latent_dim=n, model_options=options["model"], training=options["train"],

@@ -108,18 +108,18 @@ class LatentCoverage(Metric):
     name = "latent_coverage"
     description = "latent-space precision/recall (k=3) and density/coverage (k=5) of the held-out latents; recall exposes collapse"
     columns = (
-        Column("latent_recall", "z recall", True, group="latent", unit="rate", role="diagnostic",
+        Column("latent_recall", "latent recall", True, group="latent", unit="rate", role="diagnostic",
                detects=RECALL_DETECTS,
                description="share of held-out latents inside some sample's k-NN ball: exposes collapse, but "
                            "rewards spread (uniform points recall 100%)."),
-        Column("latent_precision", "z precision", True, group="latent", unit="rate", role="diagnostic",
+        Column("latent_precision", "latent precision", True, group="latent", unit="rate", role="diagnostic",
                detects=PRECISION_DETECTS,
                description="share of samples inside some held-out latent's k-NN ball: falls when points leave "
                            "the data, blind to collapse."),
-        Column("latent_density", "z density", True, group="latent", role="diagnostic", detects=DENSITY_DETECTS,
+        Column("latent_density", "latent density", True, group="latent", role="diagnostic", detects=DENSITY_DETECTS,
                description="mean number of held-out k-NN balls holding a sample, over k (Naeem et al.); can "
                            "exceed 1, rewards points bunched where the data is dense."),
-        Column("latent_coverage", "z coverage", True, group="latent", unit="rate", role="diagnostic",
+        Column("latent_coverage", "latent coverage", True, group="latent", unit="rate", role="diagnostic",
                detects=COVERAGE_DETECTS,
                description="share of held-out k-NN balls holding a sample (Naeem et al.); in high dimension "
                            "the centre lies in every ball, so it does not expose collapse."),

@@ -85,24 +85,39 @@ def _pil_image(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr[..., 0], mode="L") if arr.shape[-1] == 1 else Image.fromarray(arr, mode="RGB")
 
 
-def _with_title(img: Image.Image, title: str) -> Image.Image:
-    band = 18
-    out = Image.new(img.mode, (img.width, img.height + band), 255 if img.mode == "L" else (255, 255, 255))
-    out.paste(img, (0, band))
+def _font(size: int) -> Any:
     try:
-        font = ImageFont.load_default(size=12)  # a scalable font where Pillow has FreeType
+        return ImageFont.load_default(size=size)  # a scalable font where Pillow has FreeType
     except (TypeError, OSError):  # pragma: no cover - old Pillow or no FreeType
-        font = ImageFont.load_default()
-    ImageDraw.Draw(out).text((PAD + 2, 2), title, fill=0 if img.mode == "L" else (0, 0, 0), font=font)
+        return ImageFont.load_default()
+
+
+def _with_title(img: Image.Image, title: str, caption: str | None = None) -> Image.Image:
+    """`img` under a bold-ish title line and an optional smaller caption line saying what it shows."""
+    lines = [(title, _font(13))] + ([(caption, _font(11))] if caption else [])
+    band = 6 + 17 * len(lines)
+    white = 255 if img.mode == "L" else (255, 255, 255)
+    black = 0 if img.mode == "L" else (0, 0, 0)
+    width = max(img.width, *(int(f.getlength(t)) + 2 * PAD + 6 for t, f in lines))
+    out = Image.new(img.mode, (width, img.height + band), white)
+    out.paste(img, (0, band))
+    draw = ImageDraw.Draw(out)
+    for k, (text, font) in enumerate(lines):
+        draw.text((PAD + 2, 3 + 17 * k), text, fill=black if k == 0 else (90 if img.mode == "L" else (90, 90, 90)),
+                  font=font)
     return out
 
 
 def sample_grid(images: Any, path: str | Path, *, ncols: int = 8, max_images: int = 64, title: str | None = None) -> Path:
-    """A grid of decoded samples (grey or RGB), the first `max_images`, small images upscaled (nearest)."""
-    arr = _as_images(images)[:max_images]
+    """A grid of decoded samples (grey or RGB), the first `max_images`, small images upscaled (nearest);
+    with a `title`, under it a caption says how many of how many samples are shown and in which order."""
+    full = _as_images(images)
+    arr = full[:max_images]
     img = _pil_image(grid_array(arr, ncols=ncols, scale=upscale_factor(arr.shape[2])))
+    caption = (f"decoded samples: the first {arr.shape[0]} of {full.shape[0]}, in sampling order, row by row"
+               if arr.shape[0] < full.shape[0] else f"all {arr.shape[0]} decoded samples, in sampling order, row by row")
     if title:
-        img = _with_title(img, title)
+        img = _with_title(img, title, caption)
     path = Path(path)
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
@@ -148,6 +163,36 @@ def _path_label(labels: Sequence[str] | Mapping[int, str] | None, pid: int) -> s
     return f"path {pid}"
 
 
+def image_rows(rows: Sequence[tuple[str, Any, Sequence[str] | None]], path: str | Path, *, title: str,
+               xlabel: str) -> Path:
+    """Labelled rows of images: each row is (row label, uint8 images [k, c, h, w], a caption under each
+    image or None); the figure gets `title` on top and `xlabel` under the columns."""
+    if not rows:
+        raise FigureError("No rows of images to draw; pass at least one (label, images, captions) row.")
+    arrays = [(label, _as_images(images), captions) for label, images, captions in rows]
+    ncols = max(a.shape[0] for _, a, _ in arrays)
+    fig = _new_figure(1.25 * ncols + 1.2, 1.45 * len(arrays) + 0.7)
+    axes = fig.subplots(len(arrays), ncols, squeeze=False)
+    for r, (label, arr, captions) in enumerate(arrays):
+        grey = arr.shape[1] == 1
+        for col in range(ncols):
+            ax = axes[r][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col >= arr.shape[0]:
+                ax.set_axis_off()
+                continue
+            img = arr[col].transpose(1, 2, 0)
+            ax.imshow(img[..., 0] if grey else img, cmap="gray" if grey else None, vmin=0, vmax=255)
+            if captions is not None and col < len(captions):
+                ax.set_xlabel(str(captions[col]), fontsize=8)
+        axes[r][0].set_ylabel(label, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.supxlabel(xlabel, fontsize=9)
+    fig.tight_layout(pad=0.4)
+    return _save(fig, path)
+
+
 def path_strips(
     images: Any,
     path_index: Any,
@@ -157,6 +202,7 @@ def path_strips(
     per_path: int = 8,
     max_paths: int = 8,
     labels: Sequence[str] | Mapping[int, str] | None = None,
+    title: str | None = None,
 ) -> Path:
     """One row per path (the first `max_paths` path ids), images at evenly spaced t with t under each.
 
@@ -170,26 +216,11 @@ def path_strips(
         raise FigureError("t contains NaN or infinite values; path samplers must give every point a finite t.")
     if per_path < 1 or max_paths < 1:
         raise FigureError(f"per_path and max_paths must be >= 1, got {per_path} and {max_paths}.")
-    rows = [(int(pid), np.flatnonzero(pids == pid)) for pid in np.unique(pids)[:max_paths]]
-    picks = [(pid, idx[pick_along_t(ts[idx], per_path)]) for pid, idx in rows]
-    ncols = max(len(p) for _, p in picks)
-    grey = arr.shape[1] == 1
-    fig = _new_figure(1.25 * ncols + 0.8, 1.45 * len(picks))
-    axes = fig.subplots(len(picks), ncols, squeeze=False)
-    for r, (pid, idx) in enumerate(picks):
-        for col in range(ncols):
-            ax = axes[r][col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col >= len(idx):
-                ax.set_axis_off()
-                continue
-            img = arr[idx[col]].transpose(1, 2, 0)
-            ax.imshow(img[..., 0] if grey else img, cmap="gray" if grey else None, vmin=0, vmax=255)
-            ax.set_xlabel(f"t={ts[idx[col]]:.2f}", fontsize=8)
-        axes[r][0].set_ylabel(_path_label(labels, pid), fontsize=8)
-    fig.tight_layout(pad=0.3)
-    return _save(fig, path)
+    picks = [(int(pid), idx[pick_along_t(ts[idx], per_path)])
+             for pid, idx in ((pid, np.flatnonzero(pids == pid)) for pid in np.unique(pids)[:max_paths])]
+    rows = [(_path_label(labels, pid), arr[idx], [f"t={ts[i]:.2f}" for i in idx]) for pid, idx in picks]
+    return image_rows(rows, path, title=title or "Decoded images along each path",
+                      xlabel="position t along the path (0 = start, 1 = end)")
 
 
 def _subsample(points: np.ndarray, max_points: int, rng: np.random.Generator) -> np.ndarray:
@@ -242,7 +273,8 @@ def latent_scatter(
     return _save(fig, path)
 
 
-def hits_along_t(along_t: Mapping[str, Sequence[Sequence[float]]], path: str | Path, *, target: float = 0.95) -> Path:
+def hits_along_t(along_t: Mapping[str, Sequence[Sequence[float]]], path: str | Path, *, target: float = 0.95,
+                 title: str | None = None) -> Path:
     """Hit rate vs path position t, one line per region, the calibration target dashed; y in [0, 1].
     Bins holding no points are left out."""
     if not along_t:
@@ -257,17 +289,18 @@ def hits_along_t(along_t: Mapping[str, Sequence[Sequence[float]]], path: str | P
         ax.plot(ts, rates, marker="o", markersize=3, label=region)
     ax.axhline(target, linestyle="--", color="grey", linewidth=1, label=f"target {target:.0%}")
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("t (position along path)")
-    ax.set_ylabel("hit rate")
-    ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel("t (position along the path: 0 = start, 1 = end)")
+    ax.set_ylabel("hit rate (share of points inside the region)")
+    ax.set_title(title or "Region hit rate along the path", fontsize=10)
+    ax.legend(loc="best", fontsize=8, title="region", title_fontsize=8)
     ax.grid(alpha=0.2)
     return _save(fig, path)
 
 
-def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path) -> Path:
-    """One horizontal bar per row holding `metric_key`: references grey, samplers blue, the best green;
-    error bars from the std over seeds or the [low, high] interval."""
-    from aebench.reports.table import best_per_metric, metric_label, result_rows
+def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path, *, title: str | None = None) -> Path:
+    """One horizontal bar per row holding `metric_key`: references grey, samplers blue, those ahead by
+    the verdict green; error bars from the std over seeds or the [low, high] interval."""
+    from aebench.reports.table import build_table, result_rows
 
     rows = [
         r for r in result_rows(results)
@@ -275,7 +308,8 @@ def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path) -
     ]
     if not rows:
         raise FigureError(f"No row has a value for metric {metric_key!r}; pick a metric the run computed.")
-    best = best_per_metric(results, [metric_key]).get(metric_key, set())
+    table = build_table(results, [metric_key])
+    best = {r.name for r in table.rows if metric_key in r.cells and r.cells[metric_key].best}
     values, errors, colours = [], [], []
     for r in rows:
         m = r["metrics"][metric_key]
@@ -292,6 +326,13 @@ def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path) -
     y = np.arange(len(rows))[::-1]
     ax.barh(y, values, xerr=np.array(errors).T, color=colours, capsize=2)
     ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
-    ax.set_xlabel(metric_label(results, metric_key))
+    label = table.columns[0].header
+    ax.set_xlabel(label)
+    ax.set_ylabel("row")
+    ax.set_title(title or f"{label} per sampler (error bars: 95% interval or spread over seeds)", fontsize=10)
+    from matplotlib.patches import Patch
+
+    kinds = [("tab:green", "ahead by the verdict"), ("tab:blue", "sampler"), ("lightgrey", "reference row")]
+    ax.legend(handles=[Patch(color=c, label=lab) for c, lab in kinds if c in colours], loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.2)
     return _save(fig, path)

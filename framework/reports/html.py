@@ -9,7 +9,17 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from aebench.io import write_text_atomic
-from aebench.reports.markdown import figure_links, failures, metric_table, notes, provenance, region_table
+from aebench.reports.markdown import (
+    figure_links,
+    failures,
+    group_tables,
+    notes,
+    provenance,
+    region_table,
+    summary_table,
+    verdict_items,
+)
+from aebench.reports.table import RowView, build_table
 
 REPORT_NAME = "report.html"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -21,6 +31,8 @@ table { border-collapse: collapse; margin: 0.6em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.ref td { color: #777; } td.best { font-weight: bold; color: #1a7f37; }
+th.flat, td.flat { color: #aaa; } th.untrusted, td.untrusted { color: #888; font-style: italic; }
+th.diagnostic { font-style: italic; } p.basis { font-weight: bold; }
 dl.prov { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; }
 dl.prov dt { font-weight: bold; } dl.prov dd { margin: 0; }
 .failed { color: #b00020; } .caption { color: #555; font-size: 0.9em; }
@@ -48,6 +60,25 @@ def _figure(out_dir: Path, label: str, rel: str) -> str:
     return f'<figure><img src="{uri}" alt="{escape(label)}"><figcaption>{escape(label)}</figcaption></figure>'
 
 
+def _column_class(col: Any) -> str:
+    return {"flat": "num flat", "untrusted": "num untrusted", "diagnostic": "num diagnostic"}.get(col.status, "num")
+
+
+def _row_html(cells: list[tuple[str, bool]], row: RowView, classes: list[str], first_metric: int) -> str:
+    """One table row from the table model: `classes` per cell; bold cells get 'best'; a failed row's
+    first metric cell (index `first_metric`, where it says 'failed') gets 'failed'."""
+    out = []
+    for i, (text, best) in enumerate(cells):
+        cls = classes[i]
+        if best:
+            cls = f"{cls} best".strip()
+        if row.failed and i == first_metric:
+            cls = f"{cls} failed".strip()
+        out.append(f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>")
+    row_class = ' class="ref"' if row.is_reference else ""
+    return f"<tr{row_class}>{''.join(out)}</tr>"
+
+
 def _table(header: list[str], rows: list[str]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -62,21 +93,27 @@ def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:
     parts += [f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in provenance(results)]
     parts.append("</dl>")
 
-    header, rows = metric_table(results)
-    html_rows = []
-    for row in rows:
-        is_ref = row[1][0] == "ref"
-        failed = len(row) > 2 and row[2][0] == "failed"
-        name_cls = ' class="failed"' if failed else ""
-        cells = [f"<td{name_cls}>{escape(row[0][0])}</td>", f"<td>{escape(row[1][0])}</td>"]
-        for text, best in row[2:]:
-            cls = "num best" if best else "num"
-            cells.append(f'<td class="{cls}">{escape(text)}</td>')
-        row_cls = ' class="ref"' if is_ref else ""
-        html_rows.append(f"<tr{row_cls}>{''.join(cells)}</tr>")
-    parts += ["<h2>Metrics</h2>", _table(header, html_rows)]
-    parts.append('<p class="caption">Best sampler value per column in bold green; ↑ higher is better, ↓ lower is '
-                 "better; ± is the std over seeds, [low, high] a 95% interval; grey rows are references, never ranked.</p>")
+    table = build_table(results)
+    parts += ["<h2>Verdict</h2>", f'<p class="basis">{escape(table.verdict.basis)}</p>']
+    header, rows = summary_table(table)
+    summary_classes = ["", "", *["num"] * (len(header) - 2)]
+    parts.append(_table(header, [_row_html(cells, row, summary_classes, 3) for row, cells in zip(table.rows, rows)]))
+    parts += ["<ul>", *(f"<li>{escape(item)}</li>" for item in verdict_items(table)), "</ul>"]
+    parts.append("<h2>Metrics</h2>")
+    every = table.select()  # flat columns too, greyed: they say why they are set aside
+    for title, cols, rows in group_tables(table, every):
+        head = "".join(f'<th class="{_column_class(c)}" title="{escape(c.reason)}">{escape(c.header)}</th>' for c in cols)
+        classes = ["", *(_column_class(c) for c in cols)]
+        body = [_row_html(cells, row, classes, 1) for row, cells in zip(table.rows, rows)]
+        parts += [f"<h3>{escape(title)}</h3>",
+                  f"<table><thead><tr><th>sampler</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"]
+    parts.append('<p class="caption">Green: ahead on a metric that ranks (intervals apart from the rows behind); '
+                 "italic grey: untrusted here; light grey: the same value for every sampler. ↑ higher is better, ↓ lower "
+                 "is better; ± is the std over seeds, [low, high] a 95% interval; grey rows are references, never "
+                 "ranked.</p>")
+    if table.variants:
+        parts += ["<h2>Samplers</h2>", _table(["label", "sampler and options"], [
+            f"<tr><td>{escape(name)}</td><td>{escape(variant)}</td></tr>" for name, variant in table.variants])]
 
     failed_rows = failures(results)
     if failed_rows:

@@ -11,11 +11,11 @@ from typing import Any, Mapping
 
 from aebench.io import write_text_atomic
 from aebench.reports.table import (
-    best_per_metric,
-    format_metric,
+    GROUP_TITLES,
+    ColumnView,
+    ResultsTable,
+    build_table,
     format_number,
-    metric_columns,
-    metric_label,
     result_rows,
 )
 
@@ -49,7 +49,8 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         if data.get("citation"):
             items.append(("citation", str(data["citation"])))
     if model:
-        text = f"checksum {str(model.get('checksum', '?'))[:12]}, {model.get('architecture', '?')}, latent dim {model.get('latent_dim', '?')}"
+        text = (f"checksum {str(model.get('checksum', '?'))[:12]}, {architecture_text(model.get('architecture'))}, "
+                f"latent dim {model.get('latent_dim', '?')}")
         if model.get("heldout_mse") is not None:
             text += f", held-out MSE {model['heldout_mse']:.3g}"
             if model.get("baseline_mse") is not None:
@@ -64,7 +65,7 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     seeds = cfg.get("seeds")
     items.append(("samples", f"n {cfg.get('n', '?')} per sampler and seed; seeds {', '.join(map(str, seeds)) if seeds else '?'}"))
     if cfg.get("target") is not None:
-        items.append(("regions", f"calibrated to accept {format_number(cfg['target'], rate=True)} of held-out latents"))
+        items.append(("regions", f"calibrated to accept {format_number(cfg['target'], unit='rate')} of held-out latents"))
     if env:
         items.append(("software", _version_text(env)))
     when = str(results.get("created") or "?") + (f" to {results['finished']}" if results.get("finished") else "")
@@ -72,26 +73,83 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
-def metric_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[tuple[str, bool]]]]:
-    """Header and rows of (text, is_best) cells: name, kind, one cell per metric, time; failed rows say why."""
-    keys = metric_columns(results)
-    best = best_per_metric(results, keys)
-    header = ["sampler", "", *(metric_label(results, k) for k in keys), "time"]
+def architecture_text(arch: Any) -> str:
+    """'conv_ae (channels 8/16/32, norm batch, ...)' from the checkpoint's architecture record."""
+    if not isinstance(arch, Mapping):
+        return str(arch) if arch else "unknown architecture"
+    parts = []
+    for key, value in (arch.get("config") or {}).items():
+        if key == "latent_dim":
+            continue  # shown on its own
+        text = "/".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        parts.append(f"{key.replace('_', ' ')} {text}")
+    return str(arch.get("name", "?")) + (f" ({', '.join(parts)})" if parts else "")
+
+
+def summary_table(table: ResultsTable) -> tuple[list[str], list[list[tuple[str, bool]]]]:
+    """Header and rows of (text, bold) cells: rank, sampler, n, the ranking metrics, time."""
+    ranking = [c for c in table.columns if c.status == "ranks"]
+    header = ["rank", "sampler", "n", *(c.header for c in ranking), "time"]
     rows = []
-    for row in result_rows(results):
-        is_ref = row.get("kind") == "reference"
-        cells = [(row["name"], False), ("ref" if is_ref else "", False)]
-        if row.get("status", "ok") != "ok":
-            cells += [("failed", False)] + [("", False)] * max(0, len(keys) - 1)
+    for r in table.rows:
+        cells = [(r.rank_text, r.best), (r.name + (" (ref)" if r.is_reference else ""), False), (str(r.n or ""), False)]
+        if r.failed:
+            cells += [("failed", False)] + [("", False)] * (len(ranking) - 1) if ranking else []
         else:
-            cells += [
-                (format_metric(results, k, row.get("metrics", {}).get(k)), not is_ref and row["name"] in best.get(k, ()))
-                for k in keys
-            ]
-        total = row.get("timing", {}).get("total_s")
-        cells.append((f"{total:.1f} s" if isinstance(total, (int, float)) else "", False))
+            cells += [(r.cells[c.key].text("full"), r.cells[c.key].best) for c in ranking]
+        cells.append((f"{r.time_s:.1f} s" if r.time_s is not None else "", False))
         rows.append(cells)
     return header, rows
+
+
+def group_tables(table: ResultsTable, columns: list[ColumnView] | None = None
+                 ) -> list[tuple[str, list[ColumnView], list[list[tuple[str, bool]]]]]:
+    """Per metric group: its title, its columns and rows of (text, bold) cells (sampler, then metrics)."""
+    columns = table.select(informative_only=True) if columns is None else columns
+    out = []
+    for group, cols in table.groups(columns):
+        rows = []
+        for r in table.rows:
+            cells = [(r.name + (" (ref)" if r.is_reference else ""), False)]
+            if r.failed:
+                cells += [("failed", False)] + [("", False)] * (len(cols) - 1)
+            else:
+                cells += [(r.cells[c.key].text("full"), r.cells[c.key].best) for c in cols]
+            rows.append(cells)
+        out.append((GROUP_TITLES.get(group, group), cols, rows))
+    return out
+
+
+def verdict_items(table: ResultsTable) -> list[str]:
+    """The verdict in sentences: what ranks, what is ahead, what is untrusted, diagnostics, set aside."""
+    v = table.verdict
+    items = []
+    if table.top_line():
+        items.append(table.top_line())
+    for c in table.columns:
+        if c.status == "ranks":
+            items.append(f"Ranks: {c.label} ({c.reason}).")
+    for c in table.columns:
+        if c.status == "untrusted":
+            items.append(f"Not ranked, untrusted: {c.label}: {c.reason}.")
+    by_meaning: dict[str, list[str]] = {}
+    for c in table.columns:
+        if c.status == "diagnostic":
+            by_meaning.setdefault(c.description, []).append(c.label)
+    for meaning, labels in by_meaning.items():
+        items.append(f"Diagnostic, never ranked: {', '.join(labels)}" + (f": {meaning}" if meaning else "") + ".")
+    infos = [c.label for c in table.columns if c.status == "info"]
+    if infos:
+        items.append(f"Information, no better direction: {', '.join(infos)}.")
+    flat = table.flat
+    if flat:
+        items.append("Set aside, the same for every sampler (no information on this run): " + ", ".join(
+            f"{c.label} {format_number(c.flat_value, unit=c.unit)}" if c.flat_value is not None else f"{c.label} (no value)"
+            for c in flat) + ".")
+    if v.uncovered:
+        items.append(f"No trusted headline metric detects: {', '.join(v.uncovered)}.")
+    items += v.notes
+    return items
 
 
 def failures(results: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -105,10 +163,10 @@ def region_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]]
     for name, r in results.get("regions", {}).items():
         rows.append([
             name,
-            format_number(r.get("target"), rate=True) if r.get("target") is not None else "—",
+            format_number(r.get("target"), unit="rate") if r.get("target") is not None else "—",
             format_number(r.get("threshold")),
-            format_number(r.get("heldout_rate"), rate=True) if r.get("heldout_rate") is not None else "—",
-            format_number(r.get("self_consistency"), rate=True) if r.get("self_consistency") is not None else "—",
+            format_number(r.get("heldout_rate"), unit="rate") if r.get("heldout_rate") is not None else "—",
+            format_number(r.get("self_consistency"), unit="rate") if r.get("self_consistency") is not None else "—",
         ])
     return header, rows
 
@@ -165,17 +223,31 @@ def _link(label: str, rel: str) -> str:
     return f"[{_cell(label)}]({_url(rel)})"
 
 
+def _bold_cells(row: list[tuple[str, bool]]) -> list[str]:
+    return [f"**{_cell(t)}**" if bold and t else _cell(t) for t, bold in row]
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The whole report as markdown."""
+    table = build_table(results)
     dataset = (results.get("config") or {}).get("dataset") or (results.get("dataset") or {}).get("name", "")
     lines = [f"# aebench results{': ' + _cell(dataset) if dataset else ''}", ""]
     lines += [f"- **{_cell(k)}**: {_cell(v)}" for k, v in provenance(results)]
-    header, rows = metric_table(results)
+    lines += ["", "## Verdict", "", _cell(table.verdict.basis), ""]
+    header, rows = summary_table(table)
+    lines += _md_table(header, [_bold_cells(r) for r in rows], right_from=2)
+    lines += [""] + [f"- {_cell(item)}" for item in verdict_items(table)]
     lines += ["", "## Metrics", ""]
-    cells = [[f"**{_cell(t)}**" if best else _cell(t) for t, best in row] for row in rows]
-    lines += _md_table(header, cells, right_from=2)
-    lines += ["", "Best sampler value per column in **bold**; ↑ higher is better, ↓ lower is better; "
-              "± is the std over seeds, [low, high] a 95% interval; `ref` rows are references, never ranked."]
+    for title, cols, rows in group_tables(table):
+        lines += [f"### {_cell(title)}", ""]
+        lines += _md_table(["sampler", *(c.header for c in cols)], [_bold_cells(r) for r in rows])
+        lines.append("")
+    lines += ["Bold: ahead on a metric that ranks (intervals apart from the rows behind). ↑ higher is better, "
+              "↓ lower is better; ± is the std over seeds, [low, high] a 95% interval; `(ref)` rows are "
+              "references, never ranked."]
+    if table.variants:
+        lines += ["", "## Samplers", ""]
+        lines += _md_table(["label", "sampler and options"], [[_cell(n), _cell(v)] for n, v in table.variants], right_from=2)
     failed = failures(results)
     if failed:
         lines += ["", "## Failed", ""]

@@ -48,7 +48,7 @@ def plot_dominant_histograms(latents: torch.Tensor, stats: LatentStats, path: st
     q05, q95 = _quantile(stats, 0.05), _quantile(stats, 0.95)
     cols = min(4, len(order))
     rows = math.ceil(len(order) / cols)
-    fig = Figure(figsize=(3.2 * cols, 2.4 * rows), layout="constrained")
+    fig = Figure(figsize=(3.2 * cols, 2.5 * rows + 0.6), layout="constrained")
     for k, comp in enumerate(order):
         ax = fig.add_subplot(rows, cols, k + 1)
         colour = "tab:blue" if comp in flagged else "0.6"
@@ -58,9 +58,25 @@ def plot_dominant_histograms(latents: torch.Tensor, stats: LatentStats, path: st
         ax.axvline(float(q95[comp]), color="k", lw=0.8, ls="--")
         ax.axvline(0.0, color="tab:red", lw=0.8, ls=":")
         ax.set_title(f"z[{comp}]" + (" (dominant)" if comp in flagged else ""), fontsize=9)
+        ax.set_xlabel(f"value of z[{comp}]", fontsize=7)
+        if k % cols == 0:
+            ax.set_ylabel("training latents", fontsize=7)
         ax.tick_params(labelsize=7)
-    fig.suptitle(f"Most dominant of N={stats.latent_dim} latent components ({z.shape[0]} training latents)", fontsize=10)
+    fig.suptitle(f"Value distributions of the most dominant of N={stats.latent_dim} latent components "
+                 f"({z.shape[0]} training latents, by root mean square)", fontsize=10)
+    fig.legend(handles=_legend_handles(), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     return _save(fig, path)
+
+
+def _legend_handles() -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return [Patch(color="tab:blue", alpha=0.85, label="flagged dominant component"),
+            Patch(color="0.6", alpha=0.85, label="other component"),
+            Line2D([], [], color="k", lw=1, label="mean"),
+            Line2D([], [], color="k", lw=0.8, ls="--", label="5% and 95% quantiles"),
+            Line2D([], [], color="tab:red", lw=0.8, ls=":", label="zero")]
 
 
 def plot_correlation_matrix(stats: LatentStats, path: str | Path) -> Path:

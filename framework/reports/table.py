@@ -1,15 +1,28 @@
-"""The results table model shared by the terminal, markdown and HTML reports: which metric columns to
-show, how a number reads, and which sampler is best per column, so the three always agree."""
+"""The results table model shared by the terminal, markdown and HTML reports: which columns to show
+(from the metrics' own declarations in `metric_info`), how each number reads (from its unit), and
+the verdict (`aebench.verdict`) behind every highlight, so the three reports always agree.
+
+Nothing here looks at a metric's key to decide what it means: label, unit, group, role and direction
+all come from the results document.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from aebench.errors import UnknownNameError
+from aebench.results_schema import GROUPS, MetricInfo, ResultsDocument, validate_results
+from aebench.verdict import MetricJudgement, Status, Verdict, format_rank, judge
 
-# Metric keys whose values are shares in [0, 1], printed as percentages (density can exceed 1: not here).
-RATE_SUFFIXES = ("precision", "recall", "coverage")
+GROUP_TITLES = {
+    "region": "region hits (diagnostic: read with latent recall)",
+    "latent": "latent space, against held-out latents",
+    "image_recon": "images, against decoded real latents (the sampler's own effect)",
+    "image": "images, against real images (decoder + sampler)",
+    "other": "other metrics",
+}
 
 
 def result_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -17,126 +30,263 @@ def result_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [*results.get("references", []), *results.get("samplers", [])]
 
 
-HEADLINE_PREFIXES = ("hit_",)
-HEADLINE_KEYS = ("latent_recall", "nn_distance_ratio", "fid", "kid", "precision", "recall")
+SMALL = 1e-4  # below this, numbers are written in scientific notation (5.9e-11, not 0.000000000059)
 
 
-def headline_columns(results: Mapping[str, Any]) -> list[str]:
-    """The columns that answer the seed's question at a glance: region hits, the latent recall that
-    exposes collapse, and image quality. Reports show every column; the terminal shows these."""
-    keys = metric_columns(results)
-    return [k for k in keys if k.startswith(HEADLINE_PREFIXES)] + [k for k in HEADLINE_KEYS if k in keys]
+def _decimals(value: float) -> int:
+    """Decimals that show `value` as people read it: one from 100 up, two from 1 up, else three
+    significant digits."""
+    if abs(value) >= 100:
+        return 1
+    if abs(value) >= 1:
+        return 2
+    if value == 0:
+        return 0
+    return min(12, 2 - math.floor(math.log10(abs(value))))
 
 
-def metric_columns(results: Mapping[str, Any], metrics: Sequence[str] | None = None) -> list[str]:
-    """Metric keys to show: `metrics` (validated) or every key, in `metric_info` order, then first appearance."""
-    keys = list(results.get("metric_info", {}))
-    for row in result_rows(results):
-        keys.extend(k for k in row.get("metrics", {}) if k not in keys)
-    if metrics is None:
-        return keys
-    unknown = [m for m in metrics if m not in keys]
-    if unknown:
-        raise UnknownNameError(
-            f"Unknown metric {unknown[0]!r} in these results; pick from: {', '.join(keys) or '(none)'}."
-        )
-    return list(dict.fromkeys(metrics))
-
-
-def direction(results: Mapping[str, Any], key: str) -> bool | None:
-    """higher_is_better of a metric: from `metric_info`, else from the first row that has it; None = informational."""
-    info = results.get("metric_info", {}).get(key)
-    if info is not None and "higher_is_better" in info:
-        return info["higher_is_better"]
-    for row in result_rows(results):
-        entry = row.get("metrics", {}).get(key)
-        if entry is not None and "higher_is_better" in entry:
-            return entry["higher_is_better"]
-    return None
-
-
-def metric_label(results: Mapping[str, Any], key: str, *, arrow: bool = True) -> str:
-    """Column header: the metric's label, with ↑ (higher better) or ↓ (lower better)."""
-    label = results.get("metric_info", {}).get(key, {}).get("label") or key
-    hib = direction(results, key)
-    if not arrow or hib is None:
-        return label
-    return f"{label} {'↑' if hib else '↓'}"
-
-
-def is_rate(results: Mapping[str, Any], key: str) -> bool:
-    """Shares in [0, 1]: region hit rates, precision/recall/coverage (in feature or latent space)."""
-    info = results.get("metric_info", {}).get(key, {})
-    if info.get("unit") in ("rate", "%"):
-        return True
-    return key.startswith("hit_") or info.get("group") == "region" or key.endswith(RATE_SUFFIXES)
-
-
-def format_number(value: float | None, *, rate: bool = False, key: str = "") -> str:
-    """A value as people read it: rates as percentages, FID with one decimal, else ~3 significant digits."""
+def format_number(value: float | None, *, unit: str = "", like: float | None = None) -> str:
+    """A value as people read it: shares (unit 'rate') as percentages with one decimal; else one
+    decimal from 100 up, two from 1 up, three significant digits below (scientific notation under
+    1e-4). `like`: use the decimals of that value instead (a spread printed next to its mean)."""
     if value is None:
         return "—"
     value = float(value)
     if not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if rate:
+    if unit == "rate":
         return f"{100 * value:.1f}%"
-    if key == "fid" or key.startswith("fid") or abs(value) >= 100:
-        return f"{value:.1f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
+    ref = value if like is None or not math.isfinite(like) or like == 0 else float(like)
+    if ref != 0 and abs(ref) < SMALL:
+        return f"{value:.2g}" if like is not None and like != value else f"{value:.3g}"
+    return f"{value:.{_decimals(ref)}f}"
 
 
-def format_metric(results: Mapping[str, Any], key: str, entry: Mapping[str, Any] | None,
-                  *, spread: bool = True) -> str:
-    """One cell: value, then ± std over seeds, else [low, high] when the interval is known
-    (`spread=False`: the value alone, for narrow terminals)."""
-    if entry is None or entry.get("value") is None:
-        return "—"
-    rate = is_rate(results, key)
-    text = format_number(entry["value"], rate=rate, key=key)
-    if not spread:
-        return text
+def spread_text(entry: Mapping[str, Any] | None, unit: str = "", *, interval: bool = True) -> str:
+    """'± std' over seeds, else '[low, high]' when the metric has its own interval (`interval=False`:
+    the std only), else ''."""
+    if not entry or entry.get("value") is None:
+        return ""
+    like = entry["value"]
     if entry.get("std") is not None:
-        return f"{text} ± {format_number(entry['std'], rate=rate, key=key)}"
-    if entry.get("low") is not None and entry.get("high") is not None:
-        low = format_number(entry["low"], rate=rate, key=key)
-        high = format_number(entry["high"], rate=rate, key=key)
-        return f"{text} [{low}, {high}]"
-    return text
+        return f"± {format_number(entry['std'], unit=unit, like=like)}"
+    if interval and entry.get("low") is not None and entry.get("high") is not None:
+        return f"[{format_number(entry['low'], unit=unit, like=like)}, {format_number(entry['high'], unit=unit, like=like)}]"
+    return ""
+
+
+def format_entry(entry: Mapping[str, Any] | None, unit: str = "", *, spread: bool = True) -> str:
+    """One cell: the value, then its spread (see `spread_text`)."""
+    if not entry or entry.get("value") is None:
+        return "—"
+    text = format_number(entry["value"], unit=unit)
+    extra = spread_text(entry, unit) if spread else ""
+    return f"{text} {extra}" if extra else text
+
+
+@dataclass(frozen=True)
+class ColumnView:
+    """One metric column as every report shows it."""
+
+    key: str
+    label: str
+    unit: str
+    group: str
+    role: str
+    higher_is_better: bool | None
+    description: str
+    status: Status
+    reason: str
+    flat_value: float | None = None
+
+    @property
+    def arrow(self) -> str:
+        return "" if self.higher_is_better is None else ("↑" if self.higher_is_better else "↓")
+
+    @property
+    def header(self) -> str:
+        """Label, unit (other than rate) and ↑/↓."""
+        unit = f" ({self.unit})" if self.unit and self.unit != "rate" else ""
+        return f"{self.label}{unit}" + (f" {self.arrow}" if self.arrow else "")
+
+    @property
+    def informative(self) -> bool:
+        return self.status != "flat"
+
+
+@dataclass(frozen=True)
+class CellView:
+    value: str  # the number, formatted by the column's unit ('—' when missing)
+    spread: str  # '± std' or '[low, high]' or ''
+    std: str  # '± std' or ''
+    best: bool  # at the top of a ranking column with some row clearly behind it
+    rank: tuple[int, int] | None = None
+
+    def text(self, spread: str = "full") -> str:
+        """'full': value and interval or std; 'std': value and std only; 'none': the value."""
+        extra = {"full": self.spread, "std": self.std}.get(spread, "")
+        return f"{self.value} {extra}" if extra else self.value
+
+
+@dataclass
+class RowView:
+    name: str
+    kind: str  # 'sampler' or 'reference'
+    failed: bool
+    error: str
+    n: int | None
+    time_s: float | None
+    variant: str  # 'base sampler (options set)' when the row is a labelled variant, else ''
+    rank: tuple[int, int] | None
+    best: bool
+    cells: dict[str, CellView] = field(default_factory=dict)
+
+    @property
+    def is_reference(self) -> bool:
+        return self.kind == "reference"
+
+    @property
+    def rank_text(self) -> str:
+        return format_rank(self.rank) if self.rank else ""
+
+
+@dataclass
+class ResultsTable:
+    title: str
+    caption: str
+    columns: list[ColumnView]
+    rows: list[RowView]
+    verdict: Verdict
+
+    def select(self, *, roles: Iterable[str] | None = None, informative_only: bool = False) -> list[ColumnView]:
+        roles = None if roles is None else set(roles)
+        return [c for c in self.columns
+                if (roles is None or c.role in roles) and (c.informative or not informative_only)]
+
+    def groups(self, columns: Sequence[ColumnView]) -> list[tuple[str, list[ColumnView]]]:
+        """`columns` by group, groups in GROUPS order, others after them in order of appearance."""
+        out: dict[str, list[ColumnView]] = {}
+        for c in columns:
+            out.setdefault(c.group, []).append(c)
+        return list(out.items())
+
+    @property
+    def flat(self) -> list[ColumnView]:
+        return [c for c in self.columns if not c.informative]
+
+    @property
+    def variants(self) -> list[tuple[str, str]]:
+        return [(r.name, r.variant) for r in self.rows if r.variant]
+
+    @property
+    def failed(self) -> list[RowView]:
+        return [r for r in self.rows if r.failed]
+
+    def top_line(self) -> str:
+        """Who leads overall: one sampler clearly first, or the group whose intervals overlap at the top."""
+        top = [r for r in self.rows if r.best]
+        if not top:
+            return ""
+        names = ", ".join(f"{r.name} (rank {r.rank_text})" for r in top)
+        return f"First: {names}." if len(top) == 1 else f"Could rank first (their intervals overlap): {names}."
+
+
+def metric_columns(results: Mapping[str, Any], metrics: Sequence[str] | None = None) -> list[str]:
+    """Metric keys in display order (by declared group, then as the run declared them); `metrics`
+    picks and orders some of them, each checked to exist."""
+    info: Mapping[str, MetricInfo] = results.get("metric_info", {})
+    if metrics is not None:
+        unknown = [m for m in metrics if m not in info]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], list(info), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UnknownNameError(
+                f"Unknown metric {unknown[0]!r} in these results.{hint} Pick from: {', '.join(info) or '(none)'}."
+            )
+        return list(dict.fromkeys(metrics))
+    rank = {g: i for i, g in enumerate(GROUPS)}
+    keys = list(info)
+    first_seen = {g: i for i, g in reversed(list(enumerate(info[k].get("group", "other") for k in keys)))}
+    return sorted(keys, key=lambda k: (rank.get(info[k].get("group", "other"), len(GROUPS)),
+                                       first_seen[info[k].get("group", "other")], keys.index(k)))
+
+
+def _column(judgement: MetricJudgement) -> ColumnView:
+    info = judgement.info
+    return ColumnView(judgement.key, info.get("label") or judgement.key, info.get("unit", ""),
+                      info.get("group", "other"), info.get("role", "info"), info.get("higher_is_better"),
+                      info.get("description", ""), judgement.status, judgement.reason, judgement.flat_value)
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_option_text(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def variant_text(results: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """For a labelled variant: its registered sampler and the options the suite set, e.g.
+    'plane_paths (others=conditional, angles=[0, 45])'; '' for a plain sampler row."""
+    if row.get("kind") != "sampler":
+        return ""
+    base = row.get("sampler") or row["name"]
+    specs = [s for s in (results.get("config") or {}).get("samplers", [])
+             if isinstance(s, Mapping) and s.get("label", s.get("name")) == row["name"]]
+    chosen = dict(specs[0].get("options") or {}) if specs else {}
+    resolved = row.get("options") or {}
+    parts = [f"{k}={_option_text(resolved.get(k, v))}" for k, v in chosen.items()]
+    if base == row["name"] and not parts:
+        return ""
+    return base + (f" ({', '.join(parts)})" if parts else "")
+
+
+def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[str] | None = None) -> ResultsTable:
+    """The table model of a results document (every metric, or the `metrics` given); the document is
+    checked against the results schema first, so no report renders a malformed file."""
+    validate_results(results, "results")
+    keys = metric_columns(results, metrics)
+    verdict = judge(results, keys)
+    columns = [_column(verdict.metrics[k]) for k in keys]
+    order = {name: i for i, name in enumerate(verdict.order)}
+    samplers = results.get("samplers", [])
+    run_order = {r["name"]: i for i, r in enumerate(samplers)}
+    ranked = sorted(samplers, key=lambda r: (r.get("status", "ok") != "ok", order.get(r["name"], len(order)),
+                                             run_order[r["name"]]))
+    rows = []
+    for row in [*results.get("references", []), *ranked]:
+        is_ref = row.get("kind") == "reference"
+        failed = row.get("status", "ok") != "ok"
+        cells = {}
+        if not failed:
+            for col in columns:
+                entry = row.get("metrics", {}).get(col.key)
+                judgement = verdict.metrics[col.key]
+                value = format_entry(entry, col.unit, spread=False)
+                spread = spread_text(entry, col.unit) if value != "—" else ""
+                std = spread_text(entry, col.unit, interval=False) if value != "—" else ""
+                cells[col.key] = CellView(value, spread, std, not is_ref and row["name"] in judgement.best,
+                                          judgement.ranks.get(row["name"]) if not is_ref else None)
+        total = (row.get("timing") or {}).get("total_s")
+        rows.append(RowView(
+            name=row["name"], kind=row.get("kind", "sampler"), failed=failed,
+            error=str(row.get("error", "unknown error")) if failed else "",
+            n=row.get("n"), time_s=float(total) if _finite(total) else None,
+            variant=variant_text(results, row), rank=None if is_ref else verdict.overall.get(row["name"]),
+            best=not is_ref and row["name"] in verdict.best, cells=cells,
+        ))
+    dataset = (results.get("config") or {}).get("dataset") or (results.get("dataset") or {}).get("name") or "results"
+    return ResultsTable(f"aebench: {dataset}", caption(results), columns, rows, verdict)
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def best_per_metric(results: Mapping[str, Any], keys: Iterable[str] | None = None) -> dict[str, set[str]]:
-    """For each metric with a direction, the names of the sampler rows holding the best value (ties: all).
-
-    Only samplers that finished count; references, failed rows, missing and non-finite values and
-    informational metrics (higher_is_better null) are never best.
-    """
-    keys = metric_columns(results) if keys is None else list(keys)
-    best: dict[str, set[str]] = {}
-    for key in keys:
-        hib = direction(results, key)
-        if hib is None:
-            continue
-        values = {
-            row["name"]: float(row["metrics"][key]["value"])
-            for row in results.get("samplers", [])
-            if row.get("status", "ok") == "ok"
-            and _finite(row.get("metrics", {}).get(key, {}).get("value"))
-        }
-        if not values:
-            continue
-        target = max(values.values()) if hib else min(values.values())
-        best[key] = {name for name, v in values.items() if v == target}
-    return best
-
-
-def _seed_text(seeds: Sequence[int] | None) -> str:
+def seed_text(seeds: Sequence[int] | None) -> str:
     return ", ".join(str(s) for s in seeds) if seeds else "?"
 
 
@@ -147,15 +297,19 @@ def caption(results: Mapping[str, Any]) -> str:
     model = (results.get("model") or {})
     parts = []
     if feats:
-        judge = "" if feats.get("judge", True) else " (not a validated judge)"
+        judge_text = "" if feats.get("judge", True) else " (not a validated judge)"
         parts.append(
-            f"features: {feats.get('extractor', '?')}{judge}, reference {feats.get('reference', '?')} "
+            f"features: {feats.get('extractor', '?')}{judge_text}, reference {feats.get('reference', '?')} "
             f"images, n_real {feats.get('n_real', '?')}"
         )
     parts.append(f"n {cfg.get('n', '?')} per seed")
-    parts.append(f"seeds {_seed_text(cfg.get('seeds'))}")
+    parts.append(f"seeds {seed_text(cfg.get('seeds'))}")
     if cfg.get("target") is not None:
-        parts.append(f"regions calibrated to {format_number(cfg['target'], rate=True)}")
+        parts.append(f"regions calibrated to {format_number(cfg['target'], unit='rate')}")
     if model.get("checksum"):
         parts.append(f"model {str(model['checksum'])[:12]}")
     return " · ".join(parts)
+
+
+__all__ = ["CellView", "ColumnView", "ResultsTable", "RowView", "build_table", "caption", "format_entry",
+           "format_number", "metric_columns", "result_rows", "seed_text", "spread_text", "variant_text"]

@@ -469,9 +469,11 @@ def validate_benchmark(config: Any, options: ValidationOptions | None = None, *,
     doc = _document(setup)
     doc["config"]["validation"] = options.to_dict()
     section = add_validation(doc, setup, metrics, out, options, figures=config.figures, quiet=quiet)
-    for key, entry in section["metrics"].items():
-        doc["metric_info"].setdefault(key, {k: entry.get(k) for k in ("label", "higher_is_better", "group", "unit",
-                                                                      "role", "detects")})
+    from aebench.runner import metric_info_entry
+
+    for key, entry in section["metrics"].items():  # what each key means, from its metric's declaration
+        producer = next((m for m in metrics if type(m).column(key) is not None), None)
+        doc["metric_info"].setdefault(key, metric_info_entry(key, producer, entry.get("higher_is_better")))
     doc["status"] = "complete"
     doc["finished"] = now()
     write_results(doc, out)

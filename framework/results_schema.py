@@ -1,0 +1,328 @@
+"""The results document (results.json) in code: its shape as typed dictionaries, its version, and
+`validate_results`, which every reader (`aebench compare`, the reports) runs before trusting a file.
+
+Version history:
+- `aebench-results/1`: metric_info entries carried a label, direction and a group guessed from key names.
+- `aebench-results/2`: every metric_info entry is what the metric declared for that key (label, unit,
+  group, role, the ladders it detects, description, which metric produced it); an optional
+  `validation` section written by `aebench validate` / `aebench run --validate`.
+
+A reader refuses a file of another version with a one-line message that says which aebench to use,
+rather than guessing what an older or newer shape means.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal, Mapping, TypedDict
+
+from aebench.errors import AebenchError
+
+SCHEMA_FAMILY = "aebench-results/"
+SCHEMA_VERSION = 2
+SCHEMA = f"{SCHEMA_FAMILY}{SCHEMA_VERSION}"
+
+ROLES = ("headline", "diagnostic", "info")
+# display order of metric groups; a group nobody declared sorts after these
+GROUPS = ("region", "latent", "image_recon", "image", "other")
+VALIDATION_VERDICTS = ("holds", "broken", "flat", "untested")
+ROW_KINDS = ("sampler", "reference")
+ROW_STATUSES = ("ok", "failed")
+RUN_STATUSES = ("running", "complete")
+
+
+class ResultsError(AebenchError):
+    """A results file that is missing, not JSON, of another schema version, malformed, or unfinished."""
+
+
+class _MetricInfoBase(TypedDict):
+    label: str
+    higher_is_better: bool | None
+    group: str  # 'region', 'latent', 'image', 'image_recon', 'other' (or a plugin's own)
+    unit: str  # 'rate': a share in [0, 1] shown as a percentage; else a unit name or ''
+    role: Literal["headline", "diagnostic", "info"]
+    detects: list[str]  # ladders of `aebench validate` the metric claims to catch
+    description: str
+
+
+class MetricInfo(_MetricInfoBase, total=False):
+    """What one metric key means: the metric's own `Column` declaration for that key."""
+
+    metric: str | None  # the metric plugin that produced the key
+    declared: bool  # False: the plugin returned the key without declaring it (shown as info, never ranked)
+
+
+class _MetricEntryBase(TypedDict):
+    value: float | None  # mean over seeds; null where not finite
+
+
+class MetricEntry(_MetricEntryBase, total=False):
+    """One metric of one row: value, its 95% interval and the spread over seeds."""
+
+    higher_is_better: bool | None
+    low: float | None  # 95% interval: the metric's own (bootstrap, subsets) or mean ± t std/sqrt(k) over seeds (see results.aggregate)
+    high: float | None
+    std: float | None  # standard deviation over seeds (only with several seeds)
+    per_seed: list[float | None]
+    n: int
+    info: dict[str, Any]
+
+
+class _RowBase(TypedDict):
+    name: str  # the row's label: unique in a run
+    kind: Literal["sampler", "reference"]
+    status: Literal["ok", "failed"]
+    metrics: dict[str, MetricEntry]
+
+
+class Row(_RowBase, total=False):
+    """One reference or sampler row."""
+
+    n: int
+    seeds: list[int]
+    error: str  # why a failed row failed
+    sampler: str  # registered sampler behind the label
+    options: dict[str, Any]  # the sampler's resolved options
+    is_path_sampler: bool
+    along_t: dict[str, Any]
+    timing: dict[str, float]
+    figures: dict[str, str]
+
+
+class ValidationMetric(TypedDict, total=False):
+    detects: list[str]
+    ladders: dict[str, dict[str, Any]]  # ladder -> {"values": [...], "spearman": r, "verdict": ...}
+    verdict: Literal["holds", "broken", "flat", "untested"]
+    trusted_for: list[str]
+
+
+class Validation(TypedDict, total=False):
+    """Known-answer ladders run on this model: which metrics held on which failure mode."""
+
+    settings: dict[str, Any]
+    ladders: dict[str, dict[str, Any]]
+    metrics: dict[str, ValidationMetric]
+    uncovered: list[str]
+
+
+class _DocumentBase(TypedDict):
+    schema: str
+    status: Literal["running", "complete"]
+    metric_info: dict[str, MetricInfo]
+    references: list[Row]
+    samplers: list[Row]
+
+
+class ResultsDocument(_DocumentBase, total=False):
+    """The whole results.json."""
+
+    created: str
+    finished: str | None
+    environment: dict[str, Any]
+    config: dict[str, Any]
+    dataset: dict[str, Any] | None
+    model: dict[str, Any]
+    stats: dict[str, Any]
+    features: dict[str, Any] | None  # extractor, identity, judge, reference, n_real
+    regions: dict[str, dict[str, Any]]
+    figures: dict[str, str]
+    validation: Validation
+
+
+# ----------------------------------------------------------------------------------------- checks
+
+_FIX = "the file is truncated or hand-edited; rerun `aebench run` to write it again"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or (_is_number(value) and math.isfinite(value))
+
+
+class _Checker:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, problem: str, fix: str = _FIX) -> None:
+        raise ResultsError(f"{self.source}: {where} {problem}; {fix}.")
+
+    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            self.fail(where, f"must be an object, got {type(value).__name__}")
+        return value
+
+    def listing(self, value: Any, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            self.fail(where, f"must be a list, got {type(value).__name__}")
+        return value
+
+    def text(self, value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            self.fail(where, f"must be a string, got {value!r}")
+        return value
+
+    def one_of(self, value: Any, allowed: tuple[str, ...], where: str) -> None:
+        if value not in allowed:
+            self.fail(where, f"is {value!r}, not one of {', '.join(allowed)}")
+
+    def strings(self, value: Any, where: str) -> None:
+        for i, item in enumerate(self.listing(value, where)):
+            self.text(item, f"{where}[{i}]")
+
+
+def check_schema_version(doc: Any, source: str = "results") -> None:
+    """Refuse anything that is not an aebench results document of exactly this version."""
+    schema = doc.get("schema") if isinstance(doc, Mapping) else None
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_FAMILY):
+        raise ResultsError(
+            f'{source} is not an aebench results file (no "schema": "{SCHEMA}"); pass a results.json from `aebench run`.'
+        )
+    if schema == SCHEMA:
+        return
+    try:
+        version = int(schema[len(SCHEMA_FAMILY):])
+    except ValueError:
+        version = None
+    if version is not None and version < SCHEMA_VERSION:
+        raise ResultsError(
+            f"{source} has schema {schema!r}, written by an older aebench; this aebench reads {SCHEMA!r}: "
+            "rerun `aebench run` with this version to get comparable results."
+        )
+    raise ResultsError(
+        f"{source} has schema {schema!r}, written by a newer aebench; this aebench reads {SCHEMA!r}: "
+        "upgrade aebench (pip install -U aebench) to read it."
+    )
+
+
+def validate_results(doc: Any, source: str = "results") -> ResultsDocument:
+    """Check `doc` against the results schema and return it typed; a ResultsError names the first
+    field that is wrong (`source` is how the error names the document, e.g. its path)."""
+    check_schema_version(doc, source)
+    c = _Checker(source)
+    c.one_of(doc.get("status"), RUN_STATUSES, "status")
+    info = c.mapping(doc.get("metric_info"), "metric_info")
+    for key, entry in info.items():
+        _check_info(c, key, entry)
+    for section in ("references", "samplers"):
+        names: set[str] = set()
+        for i, row in enumerate(c.listing(doc.get(section), section)):
+            where = f"{section}[{i}]"
+            row = c.mapping(row, where)
+            name = c.text(row.get("name"), f"{where}.name")
+            if name in names:
+                c.fail(f"{where}.name", f"repeats the row name {name!r}")
+            names.add(name)
+            c.one_of(row.get("kind"), ROW_KINDS, f"{where}.kind")
+            c.one_of(row.get("status", "ok"), ROW_STATUSES, f"{where}.status")
+            if row.get("status") == "failed" and "error" in row:
+                c.text(row["error"], f"{where}.error")
+            for key, entry in c.mapping(row.get("metrics"), f"{where}.metrics").items():
+                _check_entry(c, entry, f"{where}.metrics.{key}")
+                if key not in info:
+                    c.fail(f"{where}.metrics.{key}", "has no metric_info entry saying what it means")
+            for field in ("sampler",):
+                if field in row:
+                    c.text(row[field], f"{where}.{field}")
+            if "options" in row:
+                c.mapping(row["options"], f"{where}.options")
+    for section in ("config", "model", "environment", "regions", "stats"):
+        if doc.get(section) is not None:
+            c.mapping(doc[section], section)
+    for section in ("dataset", "features"):
+        if doc.get(section) is not None:
+            c.mapping(doc[section], section)
+    if "validation" in doc:
+        _check_validation(c, doc["validation"])
+    return doc  # type: ignore[return-value]
+
+
+def _check_info(c: _Checker, key: str, entry: Any) -> None:
+    where = f"metric_info.{key}"
+    entry = c.mapping(entry, where)
+    for field in ("label", "group", "unit", "description"):
+        c.text(entry.get(field), f"{where}.{field}")
+    hib = entry.get("higher_is_better", "missing")
+    if hib is not None and not isinstance(hib, bool):
+        c.fail(f"{where}.higher_is_better", f"must be true, false or null, got {hib!r}")
+    c.one_of(entry.get("role"), ROLES, f"{where}.role")
+    c.strings(entry.get("detects"), f"{where}.detects")
+
+
+def _check_entry(c: _Checker, entry: Any, where: str) -> None:
+    entry = c.mapping(entry, where)
+    if "value" not in entry:
+        c.fail(where, "has no value")
+    for field in ("value", "low", "high", "std"):
+        if field in entry and not _number_or_null(entry[field]):
+            c.fail(f"{where}.{field}", f"must be a finite number or null, got {entry[field]!r}")
+    if (entry.get("low") is None) != (entry.get("high") is None):
+        c.fail(where, "has only one end of its interval (low/high)")
+    if "per_seed" in entry:
+        for i, x in enumerate(c.listing(entry["per_seed"], f"{where}.per_seed")):
+            if not _number_or_null(x):
+                c.fail(f"{where}.per_seed[{i}]", f"must be a finite number or null, got {x!r}")
+
+
+def _check_validation(c: _Checker, section: Any) -> None:
+    section = c.mapping(section, "validation")
+    for key in ("settings", "ladders"):
+        if key in section:
+            c.mapping(section[key], f"validation.{key}")
+    if "uncovered" in section:
+        c.strings(section["uncovered"], "validation.uncovered")
+    for key, entry in c.mapping(section.get("metrics", {}), "validation.metrics").items():
+        where = f"validation.metrics.{key}"
+        entry = c.mapping(entry, where)
+        c.one_of(entry.get("verdict"), VALIDATION_VERDICTS, f"{where}.verdict")
+        for field in ("detects", "trusted_for"):
+            if field in entry:
+                c.strings(entry[field], f"{where}.{field}")
+        for ladder, result in c.mapping(entry.get("ladders", {}), f"{where}.ladders").items():
+            result = c.mapping(result, f"{where}.ladders.{ladder}")
+            if "verdict" in result:
+                c.one_of(result["verdict"], VALIDATION_VERDICTS, f"{where}.ladders.{ladder}.verdict")
+            if result.get("spearman") is not None and not _is_number(result["spearman"]):
+                c.fail(f"{where}.ladders.{ladder}.spearman", f"must be a number or null, got {result['spearman']!r}")
+
+
+def load_results(path: str | Path, *, allow_incomplete: bool = False) -> ResultsDocument:
+    """Read, parse and validate a results.json written by `aebench run`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"Results file {path} does not exist; pass the results.json that `aebench run` wrote.") from None
+    except IsADirectoryError:
+        raise ResultsError(f"{path} is a folder; pass the results.json inside it.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"Cannot read results file {path} ({exc}); check the path and permissions.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); pass an intact results.json from `aebench run`."
+        ) from None
+    doc = validate_results(data, str(path))
+    if doc["status"] != "complete" and not allow_incomplete:
+        raise ResultsError(f"{path} is a {doc['status']} run, not a complete one; rerun it or pass --allow-incomplete.")
+    return doc
+
+
+def neutral_info(key: str, higher_is_better: bool | None, metric: str | None) -> MetricInfo:
+    """The metric_info entry of a key its metric did not declare: shown under its own name as
+    information, never ranked, so nothing about it is guessed from the key."""
+    return {"label": key, "higher_is_better": higher_is_better, "group": "other", "unit": "", "role": "info",
+            "detects": [], "description": f"not declared by metric {metric!r}" if metric else "not declared",
+            "metric": metric, "declared": False}
+
+
+__all__ = [
+    "SCHEMA", "SCHEMA_FAMILY", "SCHEMA_VERSION", "ROLES", "GROUPS", "VALIDATION_VERDICTS", "ResultsError",
+    "MetricInfo", "MetricEntry", "Row", "Validation", "ValidationMetric", "ResultsDocument",
+    "check_schema_version", "validate_results", "load_results", "neutral_info",
+]

@@ -1,0 +1,270 @@
+"""The verdict of a run: which metrics may rank samplers on it, and the ranking they give.
+
+A benchmark's verdict is only as good as the metrics behind it, so the rules are strict:
+
+- only *headline* metrics rank, and only those that held on this model's known-answer ladders (the
+  `validation` section of the results); without one, headline metrics rank with the caveat that they
+  were validated on the reference data sets, not on this model;
+- *diagnostic* metrics (hit rates, latent recall: they reward collapse or spread) are shown with their
+  meaning and never ranked or highlighted; *info* metrics have no better direction;
+- a column with the same value for every sampler (image PRDC at 0 when the decoder blurs) carries no
+  information on this run and is set aside;
+- a gap counts only where intervals (seed spread or the metric's own bootstrap interval) do not
+  overlap: overlapping rows share a rank range such as "1–2" instead of a false winner;
+- reference rows are shown, never ranked; failed rows are listed, never ranked.
+
+Terminal, markdown and HTML reports all render this one object, so they always agree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Sequence
+
+from aebench.results_schema import MetricInfo, ResultsDocument
+
+Status = Literal["ranks", "untrusted", "diagnostic", "info", "flat"]
+
+NOT_ON_THIS_MODEL = "validated on the reference data sets, not on this model — run with --validate"
+_EQUAL = 1e-12  # relative: values closer than this are the same value
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A row's value of one metric with its 95% interval (low == high == value when none is known)."""
+
+    value: float
+    low: float
+    high: float
+    has_interval: bool
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any] | None) -> "Estimate | None":
+        """From a results entry; None when the value is missing or not finite."""
+        if not entry or not _finite(entry.get("value")):
+            return None
+        value = float(entry["value"])
+        low, high = entry.get("low"), entry.get("high")
+        if _finite(low) and _finite(high):
+            return cls(value, min(float(low), value), max(float(high), value), True)
+        return cls(value, value, value, False)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def clearly_better(a: Estimate, b: Estimate, higher_is_better: bool) -> bool:
+    """Whether `a`'s interval lies wholly on the good side of `b`'s (no overlap, not even touching)."""
+    return a.low > b.high if higher_is_better else a.high < b.low
+
+
+def rank_ranges(estimates: Mapping[str, Estimate], higher_is_better: bool) -> dict[str, tuple[int, int]]:
+    """Each row's rank range [1 + rows clearly better, count - rows clearly worse]: rows whose
+    intervals overlap share ranks, so a gap inside the noise never makes a winner."""
+    n = len(estimates)
+    out = {}
+    for name, mine in estimates.items():
+        better = sum(clearly_better(other, mine, higher_is_better) for o, other in estimates.items() if o != name)
+        worse = sum(clearly_better(mine, other, higher_is_better) for o, other in estimates.items() if o != name)
+        out[name] = (1 + better, n - worse)
+    return out
+
+
+def format_rank(rank: tuple[int, int]) -> str:
+    """'2' or '1–3'."""
+    return str(rank[0]) if rank[0] == rank[1] else f"{rank[0]}–{rank[1]}"
+
+
+@dataclass
+class MetricJudgement:
+    """What the verdict makes of one metric column on this run."""
+
+    key: str
+    info: MetricInfo
+    status: Status
+    reason: str  # one line: why it ranks, or why not
+    ranks: dict[str, tuple[int, int]] = field(default_factory=dict)  # sampler -> rank range ('ranks' only)
+    best: frozenset[str] = frozenset()  # samplers at the top, when some sampler is clearly behind them
+    with_intervals: bool = False  # every ranked value had an interval
+    flat_value: float | None = None  # the one value every row has ('flat' only)
+
+
+@dataclass
+class Verdict:
+    """Metric judgements and the overall order of the sampler rows that finished."""
+
+    metrics: dict[str, MetricJudgement]
+    overall: dict[str, tuple[int, int]]  # sampler -> rank range over all ranking metrics
+    order: list[str]  # ranked samplers, best first
+    validated: bool  # the results carry this model's validation
+    basis: str  # one sentence: what the ranking rests on
+    best: frozenset[str] = frozenset()
+    uncovered: list[str] = field(default_factory=list)  # ladders no trusted headline metric detects
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ranking_keys(self) -> list[str]:
+        return [k for k, m in self.metrics.items() if m.status == "ranks"]
+
+    def with_status(self, *statuses: str) -> list[MetricJudgement]:
+        return [m for m in self.metrics.values() if m.status in statuses]
+
+
+def ok_rows(results: Mapping[str, Any], section: str) -> list[Mapping[str, Any]]:
+    return [r for r in results.get(section, []) if r.get("status", "ok") == "ok"]
+
+
+def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | None = None) -> Verdict:
+    """The verdict over `keys` (default: every metric in metric_info)."""
+    info: Mapping[str, MetricInfo] = results.get("metric_info", {})
+    keys = list(info) if keys is None else [k for k in keys if k in info]
+    validation = results.get("validation")
+    samplers = ok_rows(results, "samplers")
+    every_row = [*ok_rows(results, "references"), *samplers]
+    judgements: dict[str, MetricJudgement] = {}
+    for key in keys:
+        judgements[key] = _judge_metric(results, key, info[key], validation, samplers, every_row)
+
+    ranking = [m for m in judgements.values() if m.status == "ranks"]
+    overall = _overall(samplers, ranking)
+    positions = _point_positions(samplers, ranking)
+    order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
+                                              name))
+    best = _top(overall)
+    names = ", ".join(m.info["label"] for m in ranking)
+    if not ranking:
+        basis = "No metric ranks these samplers: no headline metric is both trusted and informative on this run."
+    elif validation is not None:
+        basis = f"Ranked by {names}: they held on this model's known-answer ladders."
+    else:
+        basis = f"Ranked by {names}: {NOT_ON_THIS_MODEL}."
+    notes = []
+    no_interval = [m.info["label"] for m in ranking if not m.with_intervals]
+    if no_interval and len(samplers) > 1:
+        notes.append(
+            f"No interval for {', '.join(no_interval)} (one seed, no bootstrap): the order there is by point value "
+            "and may be noise; run with --seeds 3 to see which gaps are real."
+        )
+    if ranking and len(samplers) > 1 and not best:
+        notes.append("Every sampler's intervals overlap with another's on every ranking metric: no sampler is "
+                     "clearly ahead of the others.")
+    uncovered = list((validation or {}).get("uncovered", []))
+    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes)
+
+
+def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, validation: Mapping[str, Any] | None,
+                  samplers: list[Mapping[str, Any]], every_row: list[Mapping[str, Any]]) -> MetricJudgement:
+    def finite_values(rows: list[Mapping[str, Any]]) -> list[float]:
+        return [float(r["metrics"][key]["value"]) for r in rows if _finite(r.get("metrics", {}).get(key, {}).get("value"))]
+
+    # informative = it tells the samplers apart; with fewer than two samplers, judge it over every row
+    values = finite_values(samplers)
+    if len(values) < 2:
+        values = finite_values(every_row)
+    if not values:
+        return MetricJudgement(key, info, "flat", "no row has a finite value")
+    lo, hi = min(values), max(values)
+    if len(values) > 1 and hi - lo <= _EQUAL * max(1.0, abs(hi), abs(lo)):
+        return MetricJudgement(key, info, "flat", "the same value for every sampler: it tells them apart on "
+                               "nothing here", flat_value=values[0])
+    hib = info.get("higher_is_better")
+    role = info.get("role", "info")
+    if role == "info" or hib is None:
+        reason = info.get("description") or "information, no better direction"
+        if not info.get("declared", True):
+            reason = f"undeclared by its metric: shown as information, never ranked ({reason})"
+        return MetricJudgement(key, info, "info", reason)
+    if role == "diagnostic":
+        return MetricJudgement(key, info, "diagnostic",
+                               info.get("description") or "a diagnostic: read it with the others, it never ranks alone")
+    untrusted = _untrusted_because(results, key, info, validation)
+    if untrusted:
+        return MetricJudgement(key, info, "untrusted", untrusted)
+    estimates = {r["name"]: e for r in samplers if (e := Estimate.of(r.get("metrics", {}).get(key))) is not None}
+    ranks = rank_ranges(estimates, bool(hib))
+    reason = _trusted_because(key, validation)
+    return MetricJudgement(key, info, "ranks", reason, ranks, _top(ranks),
+                           with_intervals=all(e.has_interval for e in estimates.values()))
+
+
+def _untrusted_because(results: Mapping[str, Any], key: str, info: MetricInfo,
+                       validation: Mapping[str, Any] | None) -> str:
+    """Why a headline metric may not rank on this run, or '' when it may."""
+    features = results.get("features") or {}
+    if info.get("group") in ("image", "image_recon") and features and not features.get("judge", True):
+        return f"the extractor {features.get('extractor', '?')!r} is not a validated judge of images"
+    if validation is None:
+        return ""
+    entry = (validation.get("metrics") or {}).get(key)
+    if entry is None:
+        return "not checked by this run's validation"
+    verdict = entry.get("verdict")
+    if verdict == "holds":
+        return ""
+    failed = []
+    for ladder, result in (entry.get("ladders") or {}).items():
+        if result.get("verdict") in ("broken", "flat", "untested"):
+            rho = result.get("spearman")
+            failed.append(f"{result['verdict']} on {ladder}" + (f" (ρ {rho:.2f})" if _finite(rho) else ""))
+    if verdict == "untested":
+        return "untested: no ladder it claims to detect was run"
+    return f"{verdict} on this model's validation" + (f": {', '.join(failed)}" if failed else "")
+
+
+def _trusted_because(key: str, validation: Mapping[str, Any] | None) -> str:
+    if validation is None:
+        return NOT_ON_THIS_MODEL
+    ladders = (validation.get("metrics") or {}).get(key, {}).get("trusted_for") or []
+    return "held on this model" + (f" for {', '.join(ladders)}" if ladders else "")
+
+
+def _top(ranks: Mapping[str, tuple[int, int]]) -> frozenset[str]:
+    """Rows that may be first, when at least one row is clearly behind them (else nobody is 'best')."""
+    if len(ranks) < 2 or all(lo == 1 for lo, _ in ranks.values()):
+        return frozenset()
+    return frozenset(name for name, (lo, _) in ranks.items() if lo == 1)
+
+
+def _overall(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, tuple[int, int]]:
+    """Rank ranges over every ranking metric together: a sampler is ahead of another only when it is
+    clearly better on at least one of them and clearly worse on none (no weights to argue about)."""
+    if not ranking:
+        return {}
+    estimates = {
+        r["name"]: {m.key: e for m in ranking if (e := Estimate.of(r.get("metrics", {}).get(m.key))) is not None}
+        for r in samplers
+    }
+    estimates = {name: e for name, e in estimates.items() if e}
+    hib = {m.key: bool(m.info["higher_is_better"]) for m in ranking}
+
+    def ahead(a: str, b: str) -> bool:
+        shared = estimates[a].keys() & estimates[b].keys()
+        wins = [clearly_better(estimates[a][k], estimates[b][k], hib[k]) for k in shared]
+        losses = [clearly_better(estimates[b][k], estimates[a][k], hib[k]) for k in shared]
+        return any(wins) and not any(losses)
+
+    n = len(estimates)
+    return {a: (1 + sum(ahead(b, a) for b in estimates if b != a), n - sum(ahead(a, b) for b in estimates if b != a))
+            for a in estimates}
+
+
+def _point_positions(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, float]:
+    """Mean position by point value over the ranking metrics: the display order inside a tie."""
+    positions: dict[str, list[int]] = {}
+    for m in ranking:
+        values = [(float(r["metrics"][m.key]["value"]), r["name"]) for r in samplers if r["name"] in m.ranks]
+        values.sort(reverse=bool(m.info["higher_is_better"]))
+        for i, (_, name) in enumerate(values):
+            positions.setdefault(name, []).append(i)
+    return {name: sum(p) / len(p) for name, p in positions.items()}
+
+
+def _mean_rank(name: str, ranking: list[MetricJudgement]) -> float:
+    mids = [sum(m.ranks[name]) / 2 for m in ranking if name in m.ranks]
+    return sum(mids) / len(mids) if mids else math.inf
+
+
+__all__ = ["Estimate", "MetricJudgement", "Verdict", "clearly_better", "format_rank", "judge", "rank_ranges",
+           "NOT_ON_THIS_MODEL"]
