@@ -125,7 +125,9 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     assert memo["spearman"] == pytest.approx(1.0 if nn["higher_is_better"] else -1.0)
     assert memo["verdict"] == ("holds" if nn["higher_is_better"] else "broken")
     doc = json.loads((out / "results.json").read_text())
-    assert doc["schema"] == "aebench-results/1" and doc["status"] == "complete" and doc["samplers"] == []
+    from aebench.results_schema import SCHEMA, load_results
+
+    assert doc["schema"] == SCHEMA and doc["status"] == "complete" and doc["samplers"] == []
     assert doc["validation"]["metrics"].keys() == section["metrics"].keys()
     assert doc["metric_info"]["fid"]["higher_is_better"] is False
     assert (out / section["figure"]).is_file() and section["figure"] == "figures/validation.png"
@@ -133,9 +135,7 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     assert "## Validation: known-answer ladders" in md and "| collapse |" in md and "validation.png" in md
     html = (out / "report.html").read_text()
     assert "Validation: known-answer ladders" in html and html.count("data:image/png;base64") == 1
-    from aebench.compare import load_results
-
-    load_results(out / "results.json")  # the rest of aebench reads it
+    load_results(out / "results.json")  # the rest of aebench reads (and schema-checks) it
 
 
 def test_broken_metrics_are_reported_flat_or_broken(tmp_path, tiny_checkpoint, capsys, broken_metrics):
