@@ -42,6 +42,7 @@ DEFAULT_PLUGINS = (
     "aebench.regions.density",
     "aebench.metrics.latent",
     "aebench.metrics.distribution",
+    "aebench.metrics.memorisation",
     "aebench.metrics.image",
     "aebench.features.inception",
     "aebench.features.fast",
