@@ -83,7 +83,8 @@ class RunConfig:
     @classmethod
     def from_sources(cls, toml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                      assignments: Mapping[str, Mapping[str, str]] | None = None,
-                     clear: tuple[str, ...] = (), notify: Callable[[str], None] | None = None) -> "RunConfig":
+                     clear: tuple[str, ...] = (), notify: Callable[[str], None] | None = None,
+                     model_entry: Mapping[str, Any] | None = None) -> "RunConfig":
         """Defaults <- TOML file <- CLI overrides (None values ignored) <- `--set NAME.option=value`;
         settings named in `clear` are set to None (e.g. no data set when latent files are given).
 
@@ -94,8 +95,11 @@ class RunConfig:
         suite: dict[str, Any] = {}
         if toml_path is not None:
             suite = read_toml(toml_path)
+            suite.pop("models", None)  # a suite across models: one run per entry (aebench.run_suite)
             check_suite(suite, toml_path, (f.name for f in fields(cls)))
             data.update(suite)
+        if model_entry is not None:  # that entry's data set / model settings replace the file's
+            data.update({k: v for k, v in model_entry.items() if k != "label"})
         given = {key: value for key, value in (overrides or {}).items() if value is not None}
         if "seed" in given or "seeds" in given:
             start = given.pop("seed", data.get("seed"))

@@ -78,6 +78,18 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     from aebench.runner import run_benchmark
 
     runner = make_executor(executor, workers=workers, scheduler=scheduler)
+    from aebench.run_suite import suite_models
+
+    entries = suite_models(config_path)
+    if entries:
+        return _run_suite(entries, dict(
+            dataset=dataset, model=model, checkpoint=checkpoint, train_latents=train_latents,
+            heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
+            n_seeds=n_seeds, assignments=assignments, regions=regions, metrics=metrics, features=features,
+            reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
+            batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
+            precision=precision, threads=threads, out=out, cache_dir=cache_dir, config_path=config_path,
+            no_figures=no_figures, validate=validate), runner, force=force, resume=resume, quiet=quiet)
     config = config_from_options(
         dataset=dataset, model=model, checkpoint=checkpoint, train_latents=train_latents,
         heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
@@ -108,12 +120,42 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     return 0
 
 
+def _run_suite(entries: list[dict[str, Any]], options: dict[str, Any], runner: Any, *, force: bool, resume: bool,
+               quiet: bool) -> int:
+    """One run per [[models]] entry of the suite, each in --out/<label>/, then the cross-model table."""
+    from aebench.reports.html import write_html
+    from aebench.reports.markdown import write_markdown
+    from aebench.run_suite import write_suite_tables
+    from aebench.runner import run_benchmark
+
+    notify = lambda line: err_console.print(line, markup=False, soft_wrap=True)  # noqa: E731
+    configs = [config_from_options(**options, model_entry=entry, notify=notify) for entry in entries]  # all checked first
+    root = Path(configs[0].out)
+    docs: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
+    for entry, config in zip(entries, configs):
+        config.out = str(root / entry["label"])
+        err_console.print(f"[bold]{entry['label']}[/bold]: results in {config.out}")
+        doc = run_benchmark(config, quiet=quiet, force=force, resume=resume, executor=runner)
+        write_markdown(doc, Path(config.out))
+        write_html(doc, Path(config.out))
+        docs[entry["label"]] = doc
+        failed += [f"{entry['label']}/{row['name']}" for row in doc["samplers"] if row["status"] != "ok"]
+    table = write_suite_tables(docs, root)
+    console.print(f"Suite of {len(docs)} model(s): {table} (results.json of each in {root}/<label>/)")
+    if failed:
+        err_console.print(f"[red]{len(failed)} sampler(s) failed: {', '.join(failed)}[/red]")
+        return 1
+    return 0
+
+
 def config_from_options(*, dataset=None, model=None, checkpoint=None, train_latents=None, heldout_latents=None,
                         samplers=(), all_samplers=False, n=None, seed=None, n_seeds=None, assignments=(), regions=(),
                         metrics=(), features=None, reference=None, n_real=None, target=None, latent_dim=None,
                         device=None, batch_size=None, feature_batch_size=None, batch_memory=None, precision=None,
                         threads=None, out=None, cache_dir=None, config_path=None, no_figures=False,
-                        validate=False, notify: Callable[[str], None] | None = None, **_ignored: Any) -> Any:
+                        validate=False, notify: Callable[[str], None] | None = None,
+                        model_entry: dict[str, Any] | None = None, **_ignored: Any) -> Any:
     """The validated RunConfig that `aebench run` with these option values would use (no work done).
     Takes the click parameter names, so `ctx.params` of a parsed command line can be passed as is."""
     from aebench.options import parse_assignments
@@ -162,4 +204,5 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
         clear = ("dataset",)
         if overrides["metrics"] is None:
             overrides["metrics"] = list(LATENT_METRICS)
-    return RunConfig.from_sources(config_path, overrides, parse_assignments(assignments), clear=clear, notify=notify)
+    return RunConfig.from_sources(config_path, overrides, parse_assignments(assignments), clear=clear, notify=notify,
+                                  model_entry=model_entry)
