@@ -5,7 +5,9 @@ Version history:
 - `aebench-results/1`: metric_info entries carried a label, direction and a group guessed from key names.
 - `aebench-results/2`: every metric_info entry is what the metric declared for that key (label, unit,
   group, role, the ladders it detects, description, which metric produced it); an optional
-  `validation` section written by `aebench validate` / `aebench run --validate`.
+  `validation` section written by `aebench validate` / `aebench run --validate`; optional `plan` (the
+  run plan's hash and resolved values), `cells` (every finished (sampler, seed) cell's metric values)
+  and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`.
 
 A reader refuses a file of another version with a one-line message that says which aebench to use,
 rather than guessing what an older or newer shape means.

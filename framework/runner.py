@@ -159,8 +159,13 @@ class CellBook:
     def reuse(self, previous: dict[str, Any]) -> None:
         """Keep the earlier run's successful cells (failed ones run again) and its fit summaries."""
         wanted = set(self.plan.cells())
-        for data in previous.get("cells") or []:
-            cell = CellResult.from_dict(data)
+        for i, data in enumerate(previous.get("cells") or []):
+            try:
+                cell = CellResult.from_dict(data)
+                cell.metric_values()
+            except (TypeError, AttributeError) as exc:
+                raise AebenchError(f"--resume: cell entry {i} of the earlier results.json is damaged ({exc}); "
+                                   f"start afresh with --force.") from None
             if (cell.sampler, cell.seed) in wanted and cell.ok:
                 self.cells[(cell.sampler, cell.seed)] = cell
         self.reused = len(self.cells)
