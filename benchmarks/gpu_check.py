@@ -184,7 +184,7 @@ def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict
     """Decode and feature images/s per precision, and what tf32 / bf16 do to the features and FID."""
     from aebench.encoding import decode_latents
     from aebench.feature_extractor import extract_features
-    from aebench.fid import frechet_distance, mean_cov
+    from aebench.maths.fid import frechet_distance, mean_cov
     from aebench.models.checkpoint import load_checkpoint
     from aebench.plugins import get_registry
 
@@ -221,8 +221,8 @@ def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict
 
 def knn_on_device(device: torch.device, sizes: tuple[int, int, int]) -> dict:
     """compute_prdc on the device at feature sizes, per call and per sampler, and equality with the CPU."""
-    from aebench import knn
-    from aebench.prdc import compute_prdc, compute_prdc_two_k
+    from aebench.maths import knn
+    from aebench.maths.prdc import compute_prdc, compute_prdc_two_k
 
     n_real, n_fake, dim = sizes
     gen = torch.Generator().manual_seed(2)

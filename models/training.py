@@ -266,13 +266,15 @@ def _rescue(module: nn.Module, sidecar: dict[str, Any]) -> Path:
 def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | None = None,
                    model_options: dict[str, Any] | None = None, training: TrainingConfig | dict | None = None,
                    epochs: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
-                   progress: bool = True) -> TrainedModel:
-    """Train a conv_ae for `dataset`, write the checkpoint to `out` and a reconstruction PNG beside it."""
+                   progress: bool = True, architecture: str = "conv_ae") -> TrainedModel:
+    """Train the registered `architecture` (default conv_ae) for `dataset`, write the checkpoint to `out` and a
+    reconstruction PNG beside it."""
     from aebench.models.checkpoint import save_checkpoint, versions
-    from aebench.models.conv_ae import ConvAE
+    from aebench.plugins import get_registry
 
-    config = ConvAE.config_for(dataset.image_shape, latent_dim, dataset_name=dataset.name, **(model_options or {}))
-    arch = ConvAE(config)
+    arch_cls = get_registry("architecture").get(architecture)
+    config = arch_cls.config_for(dataset.image_shape, latent_dim, dataset_name=dataset.name, **(model_options or {}))
+    arch = arch_cls(config)
     training = training if isinstance(training, TrainingConfig) else build_options(TrainingConfig, training or {}, owner="train")
     if epochs is not None:
         training = build_options(TrainingConfig, {**options_to_dict(training), "epochs": epochs}, owner="train")

@@ -11,7 +11,7 @@ near 1, a nearly constant decoder), and the mean alone then collapses every samp
 f(u) + sqrt(gamma) eps; `output=mean` gives Dai & Wipf's decoder mean.
 
 Like `flow`, the VAE models the whitened coordinates of the principal subspace carrying `variance` of
-the total variance; the remainder off it comes from the residual Gaussian (aebench.principal).
+the total variance; the remainder off it comes from the residual Gaussian (aebench.maths.principal).
 Training holds out a seeded `validation` share of the training latents, raises the KL weight from 0
 to 1 over the first `warmup` epochs (without it the second stage sat in the collapsed optimum: posterior
 equal to the prior, gamma = 1, a constant decoder), and then stops early on the held-out negative ELBO
@@ -33,7 +33,7 @@ from aebench import hookimpl
 from aebench.density_training import (TrainingSettings, auto_batch_size, seeded, train_early_stopping,
                                       validation_split)
 from aebench.options import option
-from aebench.principal import fit_principal
+from aebench.maths.principal import fit_principal
 from aebench.sampler import Sampler
 from aebench.samplers.flow import gaussian_heldout_loglik
 from aebench.stats import LatentStats

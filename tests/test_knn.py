@@ -1,4 +1,4 @@
-"""aebench.knn and aebench.prdc against float64 brute force and the prdc package: exact answers
+"""aebench.maths.knn and aebench.maths.prdc against float64 brute force and the prdc package: exact answers
 (not float32-close), on random data, integer data full of ties and duplicates, real ORL faces, and
 with blocks small enough to force many chunks and tiles."""
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from aebench import knn
+from aebench.maths import knn
 from aebench.errors import DataError
-from aebench.prdc import compute_prdc
+from aebench.maths.prdc import compute_prdc
 
 BLOCKS = [None, 3000, 40_000]  # default (one block), and sizes that force many row blocks / tiles
 
@@ -124,7 +124,7 @@ def test_cross_counts_multi_equals_brute_force_for_each_radius_set(name, block_b
 
 def test_prdc_two_k_forms_the_real_by_fake_distances_once(monkeypatch):
     """Both k of the published pair come from one real x fake pass: one product per row block."""
-    from aebench.prdc import compute_prdc_two_k
+    from aebench.maths.prdc import compute_prdc_two_k
 
     real, fake = spread(300, 16, 20), spread(200, 16, 21, offset=0.1)
     radii = {k: knn.kth_neighbour_distance(real, k) for k in (3, 5)}

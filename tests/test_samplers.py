@@ -16,9 +16,9 @@ from scipy.stats import multivariate_normal
 
 import aebench.plugins
 from aebench.cli import main
-from aebench.covariance import covariance_factor, estimate_covariance
+from aebench.maths.covariance import covariance_factor, estimate_covariance
 from aebench.errors import AebenchError, NotFittedError, OptionError, UnknownNameError
-from aebench.gaussian_mixture import FittedMixture, MixtureCollapseError, fit_gaussian, fit_mixture
+from aebench.maths.gaussian_mixture import FittedMixture, MixtureCollapseError, fit_gaussian, fit_mixture
 from aebench.options import build_options, parse_assignments
 from aebench.sampler import Sampler
 from aebench.samplers.correlated import CorrelatedSampler

@@ -17,13 +17,13 @@ import torch
 from scipy.stats import chi, chi2, kstest, norm
 
 from aebench.errors import AebenchError, OptionError
-from aebench.principal import fit_principal, out_of_fold_residual, subspace_dims
+from aebench.maths.principal import fit_principal, out_of_fold_residual, subspace_dims
 from aebench.regions.ellipsoid import EllipsoidRegion
 from aebench.samplers.correlated import CorrelatedSampler
 from aebench.samplers.elliptic import EllipticSampler
 from aebench.samplers.shell import ShellSampler
 from aebench.stats import compute_stats
-from aebench.trimmed_core import consistency_factor, mahalanobis2, trimmed_core
+from aebench.maths.trimmed_core import consistency_factor, mahalanobis2, trimmed_core
 
 
 def gen(seed: int) -> torch.Generator:

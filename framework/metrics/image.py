@@ -26,12 +26,12 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import DataError
-from aebench.fid import FrechetReference
-from aebench.kid import draw_subsets, kid_scores, real_terms
-from aebench.knn import kth_neighbour_distance
+from aebench.maths.fid import FrechetReference
+from aebench.maths.kid import draw_subsets, kid_scores, real_terms
+from aebench.maths.knn import kth_neighbour_distance
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
-from aebench.prdc import compute_prdc_two_k
+from aebench.maths.prdc import compute_prdc_two_k
 
 # Ladders each key was measured to worsen along, step by step: 80 held-out ORL latents degraded (shrunk
 # towards the centre x0.6/0.3/0.1, stretched x1.6/2.2/3, a third/two thirds/all replaced by uniform points

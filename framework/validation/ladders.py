@@ -169,7 +169,7 @@ def build_ladders(base: torch.Tensor, train: torch.Tensor, stats: LatentStats, *
             out[name] = mixture(name, "uniform", uniform)
             settings["uniform_range"] = "per-component min and max of the training latents"
         elif name == "moments":
-            from aebench.covariance import covariance_factor
+            from aebench.maths.covariance import covariance_factor
 
             factor = covariance_factor(stats.cov.to(torch.float64))
             draws = stats.mean.to(torch.float64) + torch.randn(m, dim, generator=gen, dtype=torch.float64) @ factor.T

@@ -2,7 +2,7 @@
 
 The seed's follow-up reports that the dense core of an AE's latent cloud passes normality tests once
 outliers beyond about 3 sigma are trimmed, and estimates the covariance on that core only. Here the
-Mahalanobis distance is measured in the principal subspace (aebench.principal; the full-space one is
+Mahalanobis distance is measured in the principal subspace (aebench.maths.principal; the full-space one is
 dominated by noise directions when latents are few), the subspace dimension is fixed from all points,
 and the fit is repeated on the points inside the `level` quantile of chi2_d until the kept set stops
 changing. Every point is re-tested each round, so a point dropped early can come back.
@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from scipy.stats import chi2
 
-from aebench.covariance import as_latent_matrix
+from aebench.maths.covariance import as_latent_matrix
 from aebench.errors import OptionError
-from aebench.principal import ResidualMode, fit_principal
+from aebench.maths.principal import ResidualMode, fit_principal
 from aebench.regions.subspace import PrincipalSubspace
 
 

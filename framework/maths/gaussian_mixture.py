@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from aebench.covariance import ShrinkageMode, as_latent_matrix, covariance_factor, estimate_covariance
+from aebench.maths.covariance import ShrinkageMode, as_latent_matrix, covariance_factor, estimate_covariance
 from aebench.errors import AebenchError, OptionError
 
 CovarianceType = Literal["full", "diag", "tied", "spherical"]

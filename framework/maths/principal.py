@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import torch
 
-from aebench.covariance import as_latent_matrix
+from aebench.maths.covariance import as_latent_matrix
 from aebench.errors import AebenchError, OptionError
 from aebench.regions.subspace import PrincipalSubspace
 
