@@ -38,7 +38,7 @@ def test_misspelt_hook_implementation_is_a_clear_error(tmp_path, capsys):
     plugin = tmp_path / "misspelt.py"
     plugin.write_text("from aebench import hookimpl\n\n\n@hookimpl\ndef register_sampler(register):  # no 's'\n"
                       "    pass\n")
-    assert main(["--plugin", str(plugin), "samplers"]) == 1
+    assert main(["--plugin", str(plugin), "samplers"]) != 0
     err = capsys.readouterr().err
     assert err.startswith("Error: A plugin implements an unknown hook") and "register_sampler" in err
     assert "Fix the hook name in that plugin." in err
