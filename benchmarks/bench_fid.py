@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-
 from helpers import SIZES, ratio, record, run_ours, spectrum_data, time_call
 
 from aebench.maths.fid import frechet_distance, frechet_distance_sqrt, mean_cov, psd_sqrt

@@ -21,7 +21,6 @@ import io
 import numpy as np
 import pytest
 import torch
-
 from helpers import SIZES, peak_memory_mb, ratio, real_fake, record, run_ours, time_call
 
 from aebench.maths import knn

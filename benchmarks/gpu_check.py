@@ -198,10 +198,10 @@ def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict
     feats: dict[str, torch.Tensor] = {}
     for p in precisions:
         decode_latents(model, latents[:ae_batch], ae_batch, device, precision=p)  # warm-up
-        t, images[p] = timed(lambda: decode_latents(model, latents, ae_batch, device, precision=p), device, 2)
+        t, images[p] = timed(lambda: decode_latents(model, latents, ae_batch, device, precision=p), device, 2)  # noqa: B023 - called at once
         out[f"decode_{p}_images_per_s"] = n / t
         extract_features(extractor, images["fp32"][:f_batch], f_batch, device, precision=p)  # warm-up
-        t, feats[p] = timed(lambda: extract_features(extractor, images["fp32"], f_batch, device, precision=p), device)
+        t, feats[p] = timed(lambda: extract_features(extractor, images["fp32"], f_batch, device, precision=p), device)  # noqa: B023
         out[f"features_{p}_images_per_s"] = n / t
     real = extract_features(extractor, real_images, f_batch, device)
     ok = min(real.shape[0], n) > 2
@@ -337,7 +337,6 @@ def main(argv: list[str] | None = None) -> int:
     from aebench.dataset import load_dataset
     from aebench.device import describe_device
     from aebench.sampler import available_samplers
-    from aebench.plugins import get_registry
 
     device = torch.device("cpu" if args.cpu_smoke else "cuda")
     sizes = dict(SMOKE_SIZES if args.cpu_smoke else GPU_SIZES)

@@ -36,8 +36,7 @@ STAGES = ("encode", "stats", "regions", "samplers", "run")
 
 
 def _context(args: argparse.Namespace):
-    from aebench.sampler import available_samplers
-from aebench.dataset import load_dataset
+    from aebench.dataset import load_dataset
     from aebench.device import resolve_device
     from aebench.model_cache import resolve_model
 
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             for m in subsets:
                 run_child(f"regions n_train={m}", stage, m=m)
         elif stage == "samplers":
-            from aebench.plugins import get_registry
+            from aebench.sampler import available_samplers
 
             for name in available_samplers():
                 for n in counts:

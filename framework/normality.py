@@ -26,8 +26,8 @@ import torch
 from scipy import stats as sps
 
 from aebench.maths.principal import fit_principal
-from aebench.stats import LatentStats
 from aebench.maths.trimmed_core import TrimmedCore, mahalanobis2, trimmed_core
+from aebench.stats import LatentStats
 
 SIGMAS = (1, 2, 3)
 GAUSSIAN_ELLIPSE_SHARE = {k: 1 - math.exp(-k * k / 2) for k in SIGMAS}  # 0.393, 0.865, 0.989

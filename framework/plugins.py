@@ -169,7 +169,7 @@ def plugin_table() -> list[dict[str, Any]]:
     """One row per plugin: its name, where it comes from, and what it registered."""
     pm = get_plugin_manager()
     dists = {id(p): d for p, d in pm.list_plugin_distinfo()}
-    rows = {name: {"name": name, "builtin": name in DEFAULT_PLUGINS, "version": None, "registered": {}}
+    rows: dict[str, dict[str, Any]] = {name: {"name": name, "builtin": name in DEFAULT_PLUGINS, "version": None, "registered": {}}
             for name, _ in pm.list_name_plugin()}
     for plugin_name, plugin in pm.list_name_plugin():
         dist = dists.get(id(plugin))

@@ -20,8 +20,8 @@ import torch
 
 from aebench import hookimpl
 from aebench.maths.covariance import DEFAULT_CONDITION_LIMIT, covariance_factor, estimate_covariance
-from aebench.options import option
 from aebench.maths.principal import fit_principal
+from aebench.options import option
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
 

@@ -33,11 +33,11 @@ from scipy.stats import chi, chi2
 
 from aebench import hookimpl
 from aebench.errors import AebenchError, OptionError
-from aebench.options import option
 from aebench.maths.principal import fit_principal
+from aebench.maths.trimmed_core import trimmed_core
+from aebench.options import option
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
-from aebench.maths.trimmed_core import trimmed_core
 
 
 @dataclass(frozen=True)

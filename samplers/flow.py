@@ -24,11 +24,10 @@ from typing import Literal
 import torch
 
 from aebench import hookimpl
-from aebench.density_training import (TrainingSettings, auto_batch_size, seeded, train_early_stopping,
-                                      validation_split)
+from aebench.density_training import TrainingSettings, auto_batch_size, seeded, train_early_stopping, validation_split
 from aebench.errors import AebenchError
-from aebench.options import option
 from aebench.maths.principal import fit_principal
+from aebench.options import option
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
 

@@ -20,11 +20,11 @@ import torch
 from scipy.stats import chi
 
 from aebench import hookimpl
-from aebench.options import option
 from aebench.maths.principal import fit_principal
+from aebench.maths.trimmed_core import mahalanobis2
+from aebench.options import option
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
-from aebench.maths.trimmed_core import mahalanobis2
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from aebench.dataset import load_dataset
-    from aebench.maths.fid import frechet_distance, mean_cov
     from aebench.latents import encoded_latents, latent_stats
+    from aebench.maths.fid import frechet_distance, mean_cov
     from aebench.model_cache import resolve_model
     from aebench.options import parse_assignments
     from aebench.plugins import get_registry

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-import aebench.plugins
-from aebench.batching import (DEFAULT_BATCH_MEMORY_CPU_MB, ae_batch_size, feature_batch_size, is_out_of_memory,
-                              parse_memory_mb, with_backoff)
+from aebench.batching import (
+    DEFAULT_BATCH_MEMORY_CPU_MB,
+    ae_batch_size,
+    feature_batch_size,
+    is_out_of_memory,
+    parse_memory_mb,
+    with_backoff,
+)
 from aebench.cli import main
 from aebench.errors import OptionError
 from aebench.hookspecs import hookimpl

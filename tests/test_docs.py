@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import aebench.plugins
 from aebench import hookspecs
 from aebench.cli import _load_commands, cli, main
 

@@ -60,9 +60,8 @@ def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], late
     def say(text: str) -> None:  # paths stay on one line (copy-pasteable) and are never read as markup
         console.print(text, soft_wrap=True, markup=False)
 
-    from aebench.threads import resolve_threads, thread_limit
-
     from aebench.plugins import get_registry
+    from aebench.threads import resolve_threads, thread_limit
 
     options = _split_sets(sets)
     get_registry("architecture").get(arch_name)  # an unknown name fails before any work

@@ -34,7 +34,7 @@ class GreyPixels(nn.Module):
         check_images(images, "the fast extractor")
         x = images.float() / 255.0
         if x.shape[1] == 3:
-            x = (x * self.luma.to(x.device)).sum(1, keepdim=True)
+            x = (x * self.luma.to(x.device)).sum(1, keepdim=True)  # type: ignore[operator]  # a buffer
         return F.adaptive_avg_pool2d(x, self.size).flatten(1)
 
 

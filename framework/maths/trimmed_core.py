@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from scipy.stats import chi2
 
-from aebench.maths.covariance import as_latent_matrix
 from aebench.errors import OptionError
+from aebench.maths.covariance import as_latent_matrix
 from aebench.maths.principal import ResidualMode, fit_principal
 from aebench.regions.subspace import PrincipalSubspace
 
@@ -58,7 +58,7 @@ def trimmed_core(latents: torch.Tensor, *, level: float = 0.997, share: float = 
     q = float(chi2.ppf(level, d))
     keep = torch.ones(n, dtype=torch.bool)
     iterations, converged = 0, False
-    for iterations in range(1, max_iter + 1):
+    for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
         new_keep = mahalanobis2(model, z) <= q
         if int(new_keep.sum()) < d + 2:
             raise OptionError(f"Trimming at level {level} keeps only {int(new_keep.sum())} of {n} latents, too few for "

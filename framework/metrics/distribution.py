@@ -25,15 +25,15 @@ from typing import Any
 import torch
 
 from aebench import hookimpl
-from aebench.maths.bootstrap import half_sample_sd
 from aebench.errors import AebenchError
+from aebench.maths.bootstrap import half_sample_sd
 from aebench.maths.fid import FrechetReference
 from aebench.maths.knn import kth_neighbour_distance, nearest_distance
+from aebench.maths.mmd import RBFKernel, median_distance, offdiag_mean, row_means
+from aebench.maths.two_sample import one_nn_accuracy
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.metrics.latent import _check_latents
-from aebench.maths.mmd import RBFKernel, median_distance, offdiag_mean, row_means
 from aebench.options import option
-from aebench.maths.two_sample import one_nn_accuracy
 
 GRAM_BYTES = 256 * 2**20  # the samples' own kernel matrix is kept whole below this size
 Z95 = 1.959963984540054
@@ -52,7 +52,7 @@ MMD_DETECTS = ("collapse", "spread", "contamination", "mode_drop")
 ONE_NN_DETECTS = ("collapse", "spread", "contamination", "moments")
 
 
-def heldout_cache(real: RealSide, metric: str) -> dict[str, Any]:
+def heldout_cache(real: RealSide, metric: str) -> dict[Any, Any]:
     """This metric's cache entry for `real.heldout_latents`, emptied when they are another tensor."""
     entry = real.cache.get(metric)
     source = real.heldout_latents

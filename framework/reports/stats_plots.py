@@ -107,7 +107,7 @@ def plot_radius_histogram(radii: dict[str, np.ndarray], dof: int, path: str | Pa
     edges = np.linspace(0, max(top, float(chi.ppf(0.999, dof))) * 1.02, bins + 1)
     for name, r in radii.items():
         if len(r):
-            ax.hist(r, bins=edges, density=True, histtype="step", lw=1.5, color=colours.get(name),
+            ax.hist(r, bins=edges.tolist(), density=True, histtype="step", lw=1.5, color=colours.get(name),
                     label=f"{labels.get(name, name)} (n={len(r)})")
     grid = np.linspace(0, edges[-1], 400)
     ax.plot(grid, chi.pdf(grid, dof), color="k", lw=1.2, ls="--", label=f"chi, {dof} degrees of freedom")
