@@ -84,8 +84,11 @@ def toy_run(tmp_path_factory, tiny_model):
     done: dict = {}
 
     def run(samplers=TOY_SAMPLERS, seeds=(0, 1, 2), metrics=tuple(TOY_METRICS), n=48, features="fast",
-            figures=False) -> dict:
+            figures=False, fresh=False) -> dict:
+        """`fresh=True` runs again instead of reusing the session's run (a test that patches the code)."""
         key = (tuple(samplers), tuple(seeds), tuple(metrics), n, features, figures)
+        if fresh:
+            done.pop(key, None)
         if key not in done:
             out = tmp_path_factory.mktemp("toy-run")
             with pytest.MonkeyPatch.context() as mp:
@@ -102,6 +105,9 @@ def toy_run(tmp_path_factory, tiny_model):
                     done[key] = run_benchmark(config, quiet=True)
                 finally:
                     aebench.plugins.reset()
-        return copy.deepcopy(done[key])
+        result = copy.deepcopy(done[key])
+        if fresh:
+            del done[key]  # a patched run is never reused
+        return result
 
     return run

@@ -6,6 +6,7 @@ model, and every flag the README names exists."""
 from __future__ import annotations
 
 import re
+import shutil
 import shlex
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def test_every_readme_run_example_is_a_valid_run(line, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "suite.toml").write_text(_suite_toml())
+    shutil.copytree(EXAMPLE.parent / "ci", tmp_path / "examples" / "ci")  # the CI example's suite
     if "jitter" in line:  # the README's plugin example: register it as its installed package would
         import importlib
 
