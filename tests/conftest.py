@@ -6,14 +6,7 @@ import pytest
 import torch
 
 import aebench.plugins
-
-
-def use_only_plugins(monkeypatch, *modules: str) -> None:
-    """Load only these built-in plugin modules (and no installed ones), so a test file does not depend
-    on unrelated plugins."""
-    monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", tuple(modules))
-    monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")
-    aebench.plugins.reset()
+from aebench.testing import isolated_aebench, use_only_plugins  # noqa: F401  (shared with benchmarks/)
 
 
 @pytest.fixture(autouse=True)
@@ -23,16 +16,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def isolated_aebench(tmp_path_factory, monkeypatch):
-    """AEBENCH_CACHE_DIR in a temporary folder, matplotlib without a display, plugins reloaded."""
-    monkeypatch.setenv("AEBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("aebench-cache")))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    aebench.plugins.reset()
-    yield
-    aebench.plugins.reset()
 
 
 # ------------------------------------------------------------------ real tiny runs for report tests

@@ -6,8 +6,8 @@ model, and every flag the README names exists."""
 from __future__ import annotations
 
 import re
-import shutil
 import shlex
+import shutil
 from pathlib import Path
 
 import click
