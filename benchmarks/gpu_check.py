@@ -126,9 +126,9 @@ def register_timing_extractor() -> None:
     from dataclasses import dataclass
 
     import aebench.plugins
+    from aebench.extractors.inception import NUM_FEATURES, InceptionFeatures
+    from aebench.extractors.inception_v3 import FIDInceptionV3
     from aebench.feature_extractor import FeatureExtractor
-    from aebench.features.inception import NUM_FEATURES, InceptionFeatures
-    from aebench.features.inception_v3 import FIDInceptionV3
     from aebench.hookspecs import hookimpl
 
     class InceptionTiming(FeatureExtractor):
@@ -167,7 +167,7 @@ def choose_extractor(asked: str) -> tuple[str, str]:
     if asked != "inception":
         return asked, f"{asked} (as asked)"
     from aebench.errors import AebenchError
-    from aebench.features.inception import resolve_weights
+    from aebench.extractors.inception import resolve_weights
 
     try:
         resolve_weights("auto")

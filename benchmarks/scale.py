@@ -1,4 +1,4 @@
-"""The seed's scale on one machine: Fashion-MNIST's 60k training images, a model with N=256 latents,
+"""The source post's scale on one machine: Fashion-MNIST's 60k training images, a model with N=256 latents,
 then every stage of a benchmark timed with its peak resident memory, each in its own process.
 
     aebench train --dataset fashion_mnist --latent-dim 256            # once (minutes on a CPU)

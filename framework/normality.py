@@ -1,4 +1,4 @@
-"""How Gaussian is the latent cloud? What the seed's later parts measured, as numbers.
+"""How Gaussian is the latent cloud? What the source post's later parts measured, as numbers.
 
 - per principal component: skewness, excess kurtosis and D'Agostino-Pearson's normality test
   (scipy.stats.normaltest), for all training latents and for the trimmed core;

@@ -49,8 +49,8 @@ DEFAULT_PLUGINS = (
     "aebench.metrics.latent",
     "aebench.metrics.distribution",
     "aebench.metrics.image",
-    "aebench.features.inception",
-    "aebench.features.fast",
+    "aebench.extractors.inception",
+    "aebench.extractors.fast",
 )
 
 # kind -> (hook name, base class import path)

@@ -1,6 +1,6 @@
 """`plane_paths`: straight paths through the centre inside the plane of two latent components.
 
-The seed's part IV: hold every other component at the centre and walk the plane spanned by two
+The source post's part IV: hold every other component at the centre and walk the plane spanned by two
 dominant components at several angles. Plane coordinates are measured in each axis's std, so an
 angle of 45 degrees moves one std along both. With `others="conditional"` the off-plane components
 follow the Gaussian conditional mean given the plane coordinates instead of staying at the centre,

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+rm -rf build  # stale files from an earlier build would land in the wheel
 "$PYTHON" -m build --wheel --no-isolation --outdir "$work/dist" . >/dev/null
 wheel="$(ls "$work"/dist/aebench-*.whl)"
 python3 -m venv "$work/venv"

@@ -37,8 +37,8 @@ def test_bad_memory_sizes_are_refused(bad):
 
 
 def test_the_documented_batch_size_rule():
-    from aebench.features.fast import FastPixels
-    from aebench.features.inception import Inception
+    from aebench.extractors.fast import FastPixels
+    from aebench.extractors.inception import Inception
 
     # Inception on a CPU: 256 MiB / 16 MiB per image = 16 images; the AE keeps its own, larger batch
     assert feature_batch_size(Inception.memory_per_image_mb, CPU) == DEFAULT_BATCH_MEMORY_CPU_MB // 16 == 16

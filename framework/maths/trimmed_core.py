@@ -1,6 +1,6 @@
 """The trimmed core of a latent cloud: iteratively drop points beyond a Mahalanobis quantile and refit.
 
-The seed's follow-up reports that the dense core of an AE's latent cloud passes normality tests once
+The source post's follow-up reports that the dense core of an AE's latent cloud passes normality tests once
 outliers beyond about 3 sigma are trimmed, and estimates the covariance on that core only. Here the
 Mahalanobis distance is measured in the principal subspace (aebench.maths.principal; the full-space one is
 dominated by noise directions when latents are few), the subspace dimension is fixed from all points,

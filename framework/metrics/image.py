@@ -63,7 +63,7 @@ def feature_pair(fake: FakeSide, real: RealSide, metric: str, min_n: int = 2, *,
     if fake.features is None or r is None:
         side = "fake" if fake.features is None else "real"
         raise DataError(f"{metric} needs image features but the {side} side has none; run it with a feature "
-                        f"extractor (e.g. --extractor inception).")
+                        f"extractor (e.g. --features inception).")
     f = fake.features
     if f.ndim != 2 or r.ndim != 2 or f.shape[1] != r.shape[1]:
         raise DataError(f"{metric}: fake features {tuple(f.shape)} and real features {tuple(r.shape)} do not match; "

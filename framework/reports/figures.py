@@ -1,4 +1,4 @@
-"""The pictures of a run, each written atomically as one PNG: sample grids, path strips (the seed's
+"""The pictures of a run, each written atomically as one PNG: sample grids, path strips (the source post's
 figures), latent scatter plots, hit rate along a path, and metric bars.
 
 Matplotlib is used through `matplotlib.figure.Figure` with the Agg canvas, never pyplot, so no
@@ -237,7 +237,7 @@ def latent_scatter(
     title: str | None = None,
     max_points: int = 5000,
 ) -> Path:
-    """Orthogonal projection onto the plane of coordinate axes (i, j), in the seed's colours: training
+    """Orthogonal projection onto the plane of coordinate axes (i, j), in the source post's colours: training
     z-points blue, the sampler's points red, origin yellow, centre of the training distribution orange."""
     train = _as_matrix(train_latents, "train_latents")
     samples = _as_matrix(sample_latents, "sample_latents")

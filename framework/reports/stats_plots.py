@@ -34,7 +34,7 @@ def _quantile(stats: LatentStats, level: float) -> torch.Tensor:
 
 def plot_dominant_histograms(latents: torch.Tensor, stats: LatentStats, path: str | Path, top: int = 12,
                              bins: int = 40) -> Path:
-    """Histograms of the `top` components with the largest root mean square (the seed's part II).
+    """Histograms of the `top` components with the largest root mean square (the source post's part II).
 
     Flagged dominant components are drawn in colour, the others in grey; dashed lines mark the 5% and
     95% quantiles, the solid line the mean, the dotted line zero.

@@ -1,8 +1,8 @@
 """`fast`: downsampled grey pixels as features, for tests and smoke runs (NOT a validated judge).
 
 Transparent and deterministic: no weights, no randomness, the same numbers on every machine. Pixel
-space does not rank samplers the way Inception does (see DESIGN.md: cheap extractors broke the
-published order), so numbers made with it must never be reported as FID.
+space does not rank samplers the way Inception does (measured: cheap extractors broke the
+published order of samplers), so numbers made with it must never be reported as FID.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Weights are found on disk, never downloaded:
    graph), located with `importlib.util.find_spec` without importing the package (its imports are heavy);
 2. the same weights as a state dict in the torch hub cache: torch-fidelity's
    `weights-inception-2015-12-05-6726825d.pth` or pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`,
-   run by `aebench.features.inception_v3`.
+   run by `aebench.extractors.inception_v3`.
 
 Both get the same input, the TF1 FID convention (torch-fidelity; fid-helper's default `nv_bilinear_float`
 with input range (-1, 0.9921875)): grey repeated to RGB, bilinear resize to 299x299 as TensorFlow 1.x does
@@ -106,7 +106,7 @@ def load_network(path: Path, device: torch.device | str = "cpu") -> nn.Module:
             with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; the file is TorchScript
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return torch.jit.load(str(path), map_location=device).eval()
-        from aebench.features.inception_v3 import load_fid_inception
+        from aebench.extractors.inception_v3 import load_fid_inception
 
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
