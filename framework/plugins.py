@@ -48,6 +48,7 @@ DEFAULT_PLUGINS = (
     "aebench.regions.density",
     "aebench.metrics.latent",
     "aebench.metrics.distribution",
+    "aebench.metrics.memorisation",
     "aebench.metrics.image",
     "aebench.extractors.inception",
     "aebench.extractors.fast",

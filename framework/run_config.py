@@ -26,7 +26,7 @@ DEFAULT_N_REAL_GPU = 10000
 # coverage, distance and re-encoding are their diagnostics. The image metrics score against real images
 # and against decoded real latents (fid_recon, kid_recon, fid_inf_recon: the sampler's own effect).
 LATENT_METRICS = ("region_hits", "latent_coverage", "latent_distance", "reencode", "latent_fd", "latent_mmd",
-                  "latent_1nn")
+                  "latent_1nn", "latent_copies")
 DEFAULT_METRICS = (*LATENT_METRICS, "fid", "fid_inf", "kid", "prdc")
 DEFAULT_REGIONS = ("box", "ellipsoid", "knn", "density")
 

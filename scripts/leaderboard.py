@@ -31,10 +31,10 @@ def run_dataset(name: str, args: argparse.Namespace) -> Path:
     """`aebench run --all` on one data set; returns the kept results.json."""
     from aebench.cli import main
     from aebench.plugins import get_registry
+    from aebench.sampler import available_samplers
 
-    registry = get_registry("sampler")
-    samplers = [n for n in registry.names() if registry.get(n).unavailable_reason() is None]
-    skipped = sorted(set(registry.names()) - set(samplers))
+    samplers = available_samplers()
+    skipped = sorted(set(get_registry("sampler").names()) - set(samplers))
     if skipped:
         print(f"[leaderboard] skipping unavailable samplers: {', '.join(skipped)}", file=sys.stderr)
     keep = args.out / name / "results.json"

@@ -126,6 +126,8 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     assert memo["spearman"] == pytest.approx(1.0 if nn["higher_is_better"] else -1.0)
     assert memo["verdict"] == ("holds" if nn["higher_is_better"] else "broken")
     doc = json.loads((out / "results.json").read_text())
+    from aebench.results_schema import load_results
+
     assert doc["schema"] == SCHEMA and doc["status"] == "complete" and doc["samplers"] == []
     assert doc["validation"]["metrics"].keys() == section["metrics"].keys()
     assert doc["metric_info"]["fid"]["higher_is_better"] is False
@@ -134,9 +136,7 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     assert "## Validation: known-answer ladders" in md and "| collapse |" in md and "validation.png" in md
     html = (out / "report.html").read_text()
     assert "Validation: known-answer ladders" in html and html.count("data:image/png;base64") == 1
-    from aebench.compare import load_results
-
-    load_results(out / "results.json")  # the rest of aebench reads it
+    load_results(out / "results.json")  # the rest of aebench reads (and schema-checks) it
 
 
 def test_broken_metrics_are_reported_flat_or_broken(tmp_path, tiny_checkpoint, capsys, broken_metrics):

@@ -141,6 +141,10 @@ def test_ladder_options_are_checked():
     with pytest.raises(OptionError, match="Unknown validation setting 'sise'"):
         ValidationOptions.from_dict({"sise": 3})
     assert levels_for("mode_drop", 6, 8) == [8.0, 7.0, 5.0, 4.0, 2.0, 1.0]
+    # a TOML [validation] table or the CLI: ladders as a list or a comma-separated string
+    assert ValidationOptions.from_dict({"ladders": "collapse,spread", "steps": 4}).ladders == ("collapse", "spread")
+    assert ValidationOptions.from_dict({"ladders": ["moments"]}).ladders == ("moments",)
+    assert ValidationOptions.from_dict(None) == ValidationOptions()
 
 
 # ------------------------------------------------------------------------------------ verdict

@@ -31,7 +31,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
 @click.option("--set", "assignments", multiple=True, metavar="NAME.OPTION=VALUE",
               help="Set an option of a region, metric, the extractor or the data set (repeatable).")
-@click.option("--metrics", multiple=True, help="Metrics to validate (default: all built-in). See `aebench plugins`.")
+@click.option("--metrics", multiple=True, help="Metrics to validate (default: those of `aebench run`). See `aebench plugins`.")
 @click.option("--regions", multiple=True, help="Regions for the hit-rate metrics (default: box,ellipsoid,knn,density).")
 @click.option("--features", help="Feature extractor for image metrics (default: inception).")
 @click.option("--n-real", type=int, help="At most this many real reference images (default 1000 on a CPU, 10000 on a GPU).")
