@@ -8,6 +8,16 @@ import torch
 import aebench.plugins
 from aebench.testing import isolated_aebench, use_only_plugins  # noqa: F401  (shared with benchmarks/)
 
+# fixtures that train a model or run the whole pipeline: a test using one is `slow` (the fast loop is
+# `pytest -m "not slow"`)
+SLOW_FIXTURES = {"tiny_model", "tiny_orl_checkpoint", "toy_run", "tiny_checkpoint"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def one_thread():
