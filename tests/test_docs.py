@@ -134,3 +134,18 @@ def test_the_architecture_page_names_every_subpackage():
     page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     for folder in sorted(p for p in (ROOT / "framework").iterdir() if (p / "__init__.py").is_file()):
         assert re.search(rf"`aebench\.{folder.name}`", page), f"docs/architecture.md does not explain {folder.name}/"
+
+
+def test_sampler_region_and_metric_examples_run_together_from_plugin_files(tmp_path, tiny_orl_checkpoint):
+    out = tmp_path / "run"
+    plugins = [a for name in ("sampler", "region", "metric") for a in ("--plugin", str(EXAMPLES / f"{name}_plugin.py"))]
+    rc = main([*plugins, "run", "--checkpoint", str(tiny_orl_checkpoint), "--set", "dataset.size=32",
+               "--sampler", "jitter", "--regions", "box,ball", "--metrics", "region_hits,mean_norm",
+               "--features", "fast", "--n", "64", "--no-figures", "--quiet", "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    row = next(r for r in doc["samplers"] if r["name"] == "jitter")
+    assert row["status"] == "ok" and row["fit_info"] == {"n_train": 320, "noise": 0.25}  # the declared fit summary
+    assert 0.5 < row["metrics"]["hit_ball"]["value"] <= 1 and 0.5 < row["metrics"]["mean_norm_ratio"]["value"] < 2
+    info = doc["metric_info"]["mean_norm_ratio"]
+    assert info["group"] == "latent" and info["role"] == "info" and info["label"] == "mean norm ratio"
