@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "run":
             for n in counts:
                 out = args.out / f"run-n{n}"
-                cmd = [sys.executable, "-m", "aebench.cli", "run", "--dataset", args.dataset, "--latent-dim",
+                cmd = [sys.executable, "-c", "import sys; from aebench.cli import main; sys.exit(main())", "run",
+                       "--dataset", args.dataset, "--latent-dim",
                        str(args.latent_dim), "--all", "--n", str(n), "--features", "fast", "--quiet",
                        "--threads", str(args.threads), "--out", str(out)]
                 with open(args.out / f"run-n{n}.log", "w") as fh:
