@@ -138,7 +138,7 @@ def verdict_items(table: ResultsTable) -> list[str]:
         if c.status == "diagnostic":
             by_meaning.setdefault(c.description, []).append(c.label)
     for meaning, labels in by_meaning.items():
-        items.append(f"Diagnostic, never ranked: {', '.join(labels)}" + (f": {meaning}" if meaning else "") + ".")
+        items.append(f"Diagnostic, never ranked: {', '.join(labels)}" + (f": {meaning.rstrip('.')}" if meaning else "") + ".")
     infos = [c.label for c in table.columns if c.status == "info"]
     if infos:
         items.append(f"Information, no better direction: {', '.join(infos)}.")
