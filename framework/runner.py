@@ -44,8 +44,10 @@ def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, An
     setup = prepare(config, quiet=quiet)
     metrics = _build_metrics(config)
     doc = _document(setup)
+    # backoffs: every out-of-memory retry (the same list the setup appends to, so each write has them)
     doc["environment"].update(threads=threads, precision=config.precision, batch_size=setup.batch_size,
-                              feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None)
+                              feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None,
+                              backoffs=setup.backoffs)
     write_results(doc, out)
 
     for row in setup.references:
@@ -61,8 +63,6 @@ def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, An
             doc["metric_info"].setdefault(key, _info_entry(key, entry["higher_is_better"]))
         write_results(doc, out)
 
-    if setup.backoffs:
-        doc["environment"]["backoffs"] = setup.backoffs
     doc["status"] = "complete"
     doc["finished"] = now()
     write_results(doc, out)
