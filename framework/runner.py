@@ -47,8 +47,10 @@ def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, An
         metrics = _build_metrics(config)
         clear_previous_run(out)
         doc = _document(setup)
+        # backoffs: every out-of-memory retry (the same list the setup appends to, so each write has them)
         doc["environment"].update(threads=threads, precision=config.precision, batch_size=setup.batch_size,
-                                  feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None)
+                                  feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None,
+                                  backoffs=setup.backoffs)
         write_results(doc, out)
 
     producers: dict[str, Metric] = {}  # metric key -> the metric that returned it
@@ -72,8 +74,6 @@ def _run_benchmark(config: RunConfig, quiet: bool, threads: int) -> dict[str, An
         _note_metric_info(doc, {key: entry.get("higher_is_better") for key, entry in row["metrics"].items()}, producers)
         write_results(doc, out)
 
-    if setup.backoffs:
-        doc["environment"]["backoffs"] = setup.backoffs
     doc["status"] = "complete"
     doc["finished"] = now()
     write_results(doc, out)
