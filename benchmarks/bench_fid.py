@@ -1,4 +1,4 @@
-"""FID speed: `aebench.fid` against the formulation of pytorch-fid (numpy mean/cov, then
+"""FID speed: `aebench.maths.fid` against the formulation of pytorch-fid (numpy mean/cov, then
 scipy.linalg.sqrtm of sigma1 @ sigma2 and the trace formula), written out here as the baseline.
 
 Per call: both sides' mean and covariance plus `frechet_distance`. Per sampler: the real side's mean,
@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
-
 from helpers import SIZES, ratio, record, run_ours, spectrum_data, time_call
 
-from aebench.fid import frechet_distance, frechet_distance_sqrt, mean_cov, psd_sqrt
+from aebench.maths.fid import frechet_distance, frechet_distance_sqrt, mean_cov, psd_sqrt
 
 CFG = SIZES["fid"]
 

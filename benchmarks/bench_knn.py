@@ -2,7 +2,7 @@
 
 - k-NN region (union of k-NN balls around training latents): radii + score of every sample, against
   scikit-learn's NearestNeighbors (brute force) and its memory-bounded `pairwise_distances_chunked`.
-- precision/recall/density/coverage: `aebench.prdc.compute_prdc` against the `prdc` package, and the
+- precision/recall/density/coverage: `aebench.maths.prdc.compute_prdc` against the `prdc` package, and the
   run's published pair (P/R at k=3, D/C at k=5: `compute_prdc_two_k`, one real x fake pass) against
   the two `prdc` calls it takes to get the same four numbers.
 - the floor: the float32 GEMM rate of this CPU (torch.mm at the block shapes k-NN uses), and how close
@@ -21,11 +21,10 @@ import io
 import numpy as np
 import pytest
 import torch
-
 from helpers import SIZES, peak_memory_mb, ratio, real_fake, record, run_ours, time_call
 
-from aebench import knn
-from aebench.prdc import compute_prdc, compute_prdc_two_k
+from aebench.maths import knn
+from aebench.maths.prdc import compute_prdc, compute_prdc_two_k
 
 CFG = SIZES["knn"]
 REGION_K = 3  # the knn region's default k

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import torch
-
 from helpers import SIZES, record, run_ours
 
 from aebench.device import resolve_device

@@ -8,11 +8,10 @@ import time
 
 import pytest
 import torch
-
 from helpers import SIZES, record, run_ours, spectrum_data
 
-from aebench.sampler import available_samplers
 from aebench.plugins import get_registry
+from aebench.sampler import available_samplers
 from aebench.stats import compute_stats
 
 CFG = SIZES["samplers"]

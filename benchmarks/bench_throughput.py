@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from helpers import SIZES, record, run_ours
 
 from aebench.device import resolve_device

@@ -17,6 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # `import helpers` from the benc
 
 import helpers  # noqa: E402
 
+from aebench.testing import isolated_aebench  # noqa: E402, F401  (the same fixture as tests/)
+
 
 def pytest_configure(config):
     threads = os.environ.get("AEBENCH_BENCH_THREADS", "").strip()
@@ -27,18 +29,6 @@ def pytest_configure(config):
         n = int(threads)
         torch.set_num_threads(n)
         config._aebench_thread_limit = threadpool_limits(n)  # kept alive for the session
-
-
-@pytest.fixture(autouse=True)
-def isolated_aebench(tmp_path_factory, monkeypatch):
-    """A private aebench cache, matplotlib without a display, plugins reloaded."""
-    import aebench.plugins
-
-    monkeypatch.setenv("AEBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("aebench-cache")))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    aebench.plugins.reset()
-    yield
-    aebench.plugins.reset()
 
 
 @pytest.fixture(autouse=True)

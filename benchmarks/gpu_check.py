@@ -126,9 +126,9 @@ def register_timing_extractor() -> None:
     from dataclasses import dataclass
 
     import aebench.plugins
+    from aebench.extractors.inception import NUM_FEATURES, InceptionFeatures
+    from aebench.extractors.inception_v3 import FIDInceptionV3
     from aebench.feature_extractor import FeatureExtractor
-    from aebench.features.inception import NUM_FEATURES, InceptionFeatures
-    from aebench.features.inception_v3 import FIDInceptionV3
     from aebench.hookspecs import hookimpl
 
     class InceptionTiming(FeatureExtractor):
@@ -167,7 +167,7 @@ def choose_extractor(asked: str) -> tuple[str, str]:
     if asked != "inception":
         return asked, f"{asked} (as asked)"
     from aebench.errors import AebenchError
-    from aebench.features.inception import resolve_weights
+    from aebench.extractors.inception import resolve_weights
 
     try:
         resolve_weights("auto")
@@ -184,7 +184,7 @@ def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict
     """Decode and feature images/s per precision, and what tf32 / bf16 do to the features and FID."""
     from aebench.encoding import decode_latents
     from aebench.feature_extractor import extract_features
-    from aebench.fid import frechet_distance, mean_cov
+    from aebench.maths.fid import frechet_distance, mean_cov
     from aebench.models.checkpoint import load_checkpoint
     from aebench.plugins import get_registry
 
@@ -198,10 +198,10 @@ def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict
     feats: dict[str, torch.Tensor] = {}
     for p in precisions:
         decode_latents(model, latents[:ae_batch], ae_batch, device, precision=p)  # warm-up
-        t, images[p] = timed(lambda: decode_latents(model, latents, ae_batch, device, precision=p), device, 2)
+        t, images[p] = timed(lambda: decode_latents(model, latents, ae_batch, device, precision=p), device, 2)  # noqa: B023 - called at once
         out[f"decode_{p}_images_per_s"] = n / t
         extract_features(extractor, images["fp32"][:f_batch], f_batch, device, precision=p)  # warm-up
-        t, feats[p] = timed(lambda: extract_features(extractor, images["fp32"], f_batch, device, precision=p), device)
+        t, feats[p] = timed(lambda: extract_features(extractor, images["fp32"], f_batch, device, precision=p), device)  # noqa: B023
         out[f"features_{p}_images_per_s"] = n / t
     real = extract_features(extractor, real_images, f_batch, device)
     ok = min(real.shape[0], n) > 2
@@ -221,8 +221,8 @@ def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict
 
 def knn_on_device(device: torch.device, sizes: tuple[int, int, int]) -> dict:
     """compute_prdc on the device at feature sizes, per call and per sampler, and equality with the CPU."""
-    from aebench import knn
-    from aebench.prdc import compute_prdc, compute_prdc_two_k
+    from aebench.maths import knn
+    from aebench.maths.prdc import compute_prdc, compute_prdc_two_k
 
     n_real, n_fake, dim = sizes
     gen = torch.Generator().manual_seed(2)
@@ -337,7 +337,6 @@ def main(argv: list[str] | None = None) -> int:
     from aebench.dataset import load_dataset
     from aebench.device import describe_device
     from aebench.sampler import available_samplers
-    from aebench.plugins import get_registry
 
     device = torch.device("cpu" if args.cpu_smoke else "cuda")
     sizes = dict(SMOKE_SIZES if args.cpu_smoke else GPU_SIZES)

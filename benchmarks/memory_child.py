@@ -55,7 +55,7 @@ def main() -> None:
     import torch  # noqa: F401  (imports before the baseline)
 
     if task.startswith("aebench"):
-        from aebench import knn, prdc
+        from aebench.maths import knn, prdc
     else:
         import prdc as prdc_package  # noqa: F401
         from sklearn.metrics import pairwise_distances_chunked

@@ -1,4 +1,4 @@
-"""The seed's scale on one machine: Fashion-MNIST's 60k training images, a model with N=256 latents,
+"""The source post's scale on one machine: Fashion-MNIST's 60k training images, a model with N=256 latents,
 then every stage of a benchmark timed with its peak resident memory, each in its own process.
 
     aebench train --dataset fashion_mnist --latent-dim 256            # once (minutes on a CPU)
@@ -36,8 +36,7 @@ STAGES = ("encode", "stats", "regions", "samplers", "run")
 
 
 def _context(args: argparse.Namespace):
-    from aebench.sampler import available_samplers
-from aebench.dataset import load_dataset
+    from aebench.dataset import load_dataset
     from aebench.device import resolve_device
     from aebench.model_cache import resolve_model
 
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             for m in subsets:
                 run_child(f"regions n_train={m}", stage, m=m)
         elif stage == "samplers":
-            from aebench.plugins import get_registry
+            from aebench.sampler import available_samplers
 
             for name in available_samplers():
                 for n in counts:
@@ -164,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "run":
             for n in counts:
                 out = args.out / f"run-n{n}"
-                cmd = [sys.executable, "-m", "aebench.cli", "run", "--dataset", args.dataset, "--latent-dim",
+                cmd = [sys.executable, "-c", "import sys; from aebench.cli import main; sys.exit(main())", "run",
+                       "--dataset", args.dataset, "--latent-dim",
                        str(args.latent_dim), "--all", "--n", str(n), "--features", "fast", "--quiet",
                        "--threads", str(args.threads), "--out", str(out)]
                 with open(args.out / f"run-n{n}.log", "w") as fh:

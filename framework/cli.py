@@ -23,8 +23,17 @@ COMMAND_MODULES = (
 )
 
 
+def _add_plugins(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> None:
+    from aebench.plugins import add_plugin_file
+
+    for path in paths:
+        add_plugin_file(path)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aebench")
+@click.option("--plugin", "plugin_files", multiple=True, metavar="FILE.py", expose_value=False, callback=_add_plugins,
+              help="Load an unpackaged plugin module (a .py file with @hookimpl functions); repeatable.")
 def cli() -> None:
     """Benchmark strategies for sampling the latent space of a trained autoencoder."""
 

@@ -15,14 +15,14 @@ metric options) are refused unless the caller allows it; the differences are the
 
 from __future__ import annotations
 
-import difflib
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, did_you_mean
+from aebench.numbers import is_finite_number
 from aebench.results_schema import ResultsDocument, ResultsError, load_results
 from aebench.verdict import Estimate
 
@@ -172,13 +172,10 @@ def _floor(old: Mapping[str, Any], key: str, unit: str, tolerance: float) -> flo
     """Absolute floor of `key`: tolerance x the median |value| over the old run's rows (at least one
     percentage point for rates), so a metric whose values sit near zero does not gate on noise."""
     values = [abs(float(r["metrics"][key]["value"])) for r in [*old.get("references", []), *old.get("samplers", [])]
-              if r.get("status", "ok") == "ok" and _finite(r.get("metrics", {}).get(key, {}).get("value"))]
+              if r.get("status", "ok") == "ok" and is_finite_number(r.get("metrics", {}).get(key, {}).get("value"))]
     floor = tolerance * statistics.median(values) if values else 0.0
     return max(floor, RATE_FLOOR) if unit == "rate" else floor
 
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def judge_change(old: Estimate | None, new: Estimate | None, higher_is_better: bool | None, *,
@@ -207,17 +204,13 @@ def judge_change(old: Estimate | None, new: Estimate | None, higher_is_better: b
     return "regressed", f"{kind}, beyond {tolerance:.0%} and the floor {floor:.3g}"
 
 
-def _did_you_mean(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
 
 def check_metric_names(names: Sequence[str], known: Sequence[str], what: str) -> None:
     """Refuse a metric key the results do not have (a misspelt --tolerance must not be ignored)."""
     for name in names:
         if name not in known:
             raise AebenchError(
-                f"{what}: unknown metric {name!r}.{_did_you_mean(name, known)} "
+                f"{what}: unknown metric {name!r}.{did_you_mean(name, known)} "
                 f"Metrics in these results: {', '.join(sorted(known)) or '(none)'}."
             )
 
@@ -239,7 +232,7 @@ def compare_results(
     """
     tolerances, abs_tolerances = dict(tolerances or {}), dict(abs_tolerances or {})
     for name, value in [("tolerance", tolerance), *tolerances.items(), *abs_tolerances.items()]:
-        if not (_finite(value) and value >= 0):
+        if not (is_finite_number(value) and value >= 0):
             raise AebenchError(f"Tolerance {name}={value} must be a finite number >= 0; e.g. --tolerance 0.05 or fid=0.1.")
     info = {**old.get("metric_info", {}), **new.get("metric_info", {})}
     check_metric_names(list(tolerances), list(info), "--tolerance")

@@ -129,9 +129,9 @@ def use_channels_last(module: torch.nn.Module) -> torch.nn.Module:
     """Store the module's 4-d weights channels-last (NHWC), which cuDNN's fastest convolutions prefer.
     Done once per module; numbers stay the same up to float rounding."""
     if not getattr(module, "_aebench_channels_last", False):
-        module.to(memory_format=torch.channels_last)
+        module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch accepts it
         try:
-            module._aebench_channels_last = True
+            module._aebench_channels_last = True  # type: ignore[assignment]
         except (AttributeError, RuntimeError):  # TorchScript modules may refuse new attributes
             pass
     return module

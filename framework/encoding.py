@@ -63,7 +63,7 @@ def encode_images(model: Any, images_uint8: torch.Tensor, batch_size: int = 256,
             batch = images_uint8[sl].to(device).float().div_(255.0)
             z = model.encode(batch)
             if not isinstance(z, torch.Tensor) or tuple(z.shape) != (sl.stop - sl.start, dim):
-                got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+                got = str(tuple(z.shape)) if isinstance(z, torch.Tensor) else type(z).__name__
                 raise AebenchError(f"The model's encode returned {got}, expected ({sl.stop - sl.start}, {dim}); fix its encode.")
             out[sl] = z.detach().to("cpu", torch.float32)
     return out
@@ -101,11 +101,12 @@ def decode_latents(model: Any, latents: torch.Tensor | np.ndarray, batch_size: i
         for sl in _batches(n, batch_size, description):
             x = model.decode(to_device(latents[sl].to(torch.float32), device))
             if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] != sl.stop - sl.start:
-                got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+                got = str(tuple(x.shape)) if isinstance(x, torch.Tensor) else type(x).__name__
                 raise AebenchError(f"The model's decode returned {got}, expected ({sl.stop - sl.start}, c, h, w); fix its decode.")
             expected = getattr(model, "image_shape", None)
             if expected is not None and tuple(x.shape[1:]) != tuple(expected):
-                raise AebenchError(f"The model's decode returned images {tuple(x.shape[1:])}, but it declares image_shape {tuple(expected)}; fix its decode.")
+                raise AebenchError(f"The model's decode returned images {tuple(x.shape[1:])}, but it declares "
+                                   f"image_shape {tuple(expected)}; fix its decode.")
             if out is None:
                 out = torch.empty((n, *x.shape[1:]), dtype=torch.uint8)
             elif x.shape[1:] != out.shape[1:]:

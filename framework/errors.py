@@ -1,5 +1,10 @@
 """User-facing errors: one line that names the problem and the fix; the CLI prints it and exits non-zero."""
 
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
 
 class AebenchError(Exception):
     """An error caused by input the user can fix; its message is shown as-is, on one line."""
@@ -32,3 +37,9 @@ class DataError(AebenchError):
 
 class NotFittedError(AebenchError):
     """A sampler or region used before `fit`."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """" Did you mean 'x'?" for the closest of `choices` to a misspelt `word`, or "" when none is close."""
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""

@@ -100,6 +100,7 @@ def check_images(images: torch.Tensor, who: str) -> None:
 
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
         got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
-        raise DataError(f"{who} takes uint8 images [n, c, h, w], got {got}; convert floats in [0, 1] with (x.clamp(0, 1) * 255).round().to(torch.uint8).")
+        raise DataError(f"{who} takes uint8 images [n, c, h, w], got {got}; convert floats in [0, 1] with "
+                        f"(x.clamp(0, 1) * 255).round().to(torch.uint8).")
     if images.shape[1] not in (1, 3):
         raise DataError(f"{who} takes 1 (grey) or 3 (RGB) channels, got {images.shape[1]}; drop alpha or extra channels.")

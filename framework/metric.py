@@ -16,7 +16,6 @@ from aebench.plugin_base import Plugin
 from aebench.region import Region
 from aebench.stats import LatentStats
 
-
 # The known-answer ladders of `aebench validate`: real latents degraded step by step in one direction.
 LADDERS = ("collapse", "spread", "contamination", "mode_drop", "moments", "memorisation")
 

@@ -7,7 +7,7 @@ by an `Architecture` plugin from a typed config.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 

@@ -60,8 +60,8 @@ def _from_checkpoint(path: Path, dataset: ImageDataset | None, device: torch.dev
     module, sidecar = load_checkpoint(path, device)
     shape = getattr(module, "image_shape", None)
     _check_shape(shape, dataset, f"Checkpoint {path}")
-    _check_latent_dim(module.latent_dim, latent_dim, f"Checkpoint {path}")
-    return LoadedModel(module=module, latent_dim=int(module.latent_dim), image_shape=tuple(shape) if shape else None,
+    _check_latent_dim(int(module.latent_dim), latent_dim, f"Checkpoint {path}")  # type: ignore[arg-type]
+    return LoadedModel(module=module, latent_dim=int(module.latent_dim), image_shape=tuple(shape) if shape else None,  # type: ignore[arg-type]
                        checksum=sidecar["weights_sha256"], config=sidecar, path=path, cache_dir=path.parent)
 
 

@@ -1,4 +1,4 @@
-"""How Gaussian is the latent cloud? What the seed's later parts measured, as numbers.
+"""How Gaussian is the latent cloud? What the source post's later parts measured, as numbers.
 
 - per principal component: skewness, excess kurtosis and D'Agostino-Pearson's normality test
   (scipy.stats.normaltest), for all training latents and for the trimmed core;
@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from scipy import stats as sps
 
-from aebench.principal import fit_principal
+from aebench.maths.principal import fit_principal
+from aebench.maths.trimmed_core import TrimmedCore, mahalanobis2, trimmed_core
 from aebench.stats import LatentStats
-from aebench.trimmed_core import TrimmedCore, mahalanobis2, trimmed_core
 
 SIGMAS = (1, 2, 3)
 GAUSSIAN_ELLIPSE_SHARE = {k: 1 - math.exp(-k * k / 2) for k in SIGMAS}  # 0.393, 0.865, 0.989

@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any, Literal, Mapping, Union, get_args, get_origin
 
-from aebench.errors import OptionError
+from aebench.errors import OptionError, did_you_mean
 
 
 def option(default: Any, help: str, *, min: float | None = None, max: float | None = None,
@@ -149,10 +149,7 @@ def build_options(cls: type, values: Mapping[str, Any] | None = None, *, owner: 
     prefix = f"{owner}." if owner else ""
     unknown = [k for k in values if k not in fields]
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], list(fields), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(unknown[0], fields)
         avail = ", ".join(fields) or "(none)"
         raise OptionError(f"Unknown option '{prefix}{unknown[0]}'.{hint} Available: {avail}")
     kwargs = {}

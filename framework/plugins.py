@@ -1,14 +1,20 @@
 """The plugin manager: built-ins and installed packages register through the same hooks.
 
 Set AEBENCH_NO_PLUGINS=1 to skip installed (entry-point) plugins, or AEBENCH_LOAD_PLUGINS=a,b to load
-only the named ones. Built-in plugins always load.
+only the named ones (a name no installed plugin has gets a warning). Built-in plugins always load.
+`add_plugin_file(path)` (the CLI's `--plugin path/to/file.py`) loads an unpackaged plugin module.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import os
+import sys
+import warnings
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -44,8 +50,8 @@ DEFAULT_PLUGINS = (
     "aebench.metrics.distribution",
     "aebench.metrics.memorisation",
     "aebench.metrics.image",
-    "aebench.features.inception",
-    "aebench.features.fast",
+    "aebench.extractors.inception",
+    "aebench.extractors.fast",
 )
 
 # kind -> (hook name, base class import path)
@@ -57,6 +63,40 @@ KINDS = {
     "feature extractor": ("register_feature_extractors", "aebench.feature_extractor:FeatureExtractor"),
     "architecture": ("register_architectures", "aebench.model:Architecture"),
 }
+
+
+# unpackaged plugin modules given with --plugin, loaded after the built-ins and installed plugins
+_PLUGIN_FILES: list[Path] = []
+
+
+def add_plugin_file(path: str | Path) -> None:
+    """Load the plugin module at `path` (a .py file with `@hookimpl` functions) into every later registry."""
+    file = Path(path).expanduser().resolve()
+    if not file.is_file() or file.suffix != ".py":
+        raise AebenchError(f"--plugin {path}: not a Python file; give the path of a .py module with @hookimpl functions.")
+    if file not in _PLUGIN_FILES:
+        _PLUGIN_FILES.append(file)
+        get_registry.cache_clear()
+        get_plugin_manager.cache_clear()
+
+
+def _load_file(pm: pluggy.PluginManager, file: Path) -> None:
+    name = f"aebench_plugin_file_{file.stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has a loader
+        raise AebenchError(f"--plugin {file}: cannot be imported as a module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise AebenchError(f"--plugin {file} failed to import: {type(exc).__name__}: {exc}. Fix that file.") from exc
+    pm.register(module, name=str(file))
+
+
+def _entry_point_names() -> set[str]:
+    return {ep.name for ep in importlib.metadata.entry_points(group="aebench")}
 
 
 def _import(path: str) -> Any:
@@ -74,10 +114,17 @@ def _new_manager() -> pluggy.PluginManager:
         pass
     elif "AEBENCH_LOAD_PLUGINS" in os.environ:
         wanted = {n.strip() for n in os.environ["AEBENCH_LOAD_PLUGINS"].split(",") if n.strip()}
-        for name in wanted:
+        unknown = sorted(wanted - _entry_point_names())
+        if unknown:
+            available = ", ".join(sorted(_entry_point_names())) or "(none installed)"
+            warnings.warn(f"AEBENCH_LOAD_PLUGINS names {', '.join(repr(n) for n in unknown)}, which no installed "
+                          f"plugin provides; installed plugins: {available}.", UserWarning, stacklevel=2)
+        for name in sorted(wanted):
             pm.load_setuptools_entrypoints("aebench", name=name)
     else:
         pm.load_setuptools_entrypoints("aebench")
+    for file in _PLUGIN_FILES:
+        _load_file(pm, file)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -113,7 +160,8 @@ def get_registry(kind: str) -> Registry:
 
 
 def reset() -> None:
-    """Forget the loaded plugins (tests install plugins at run time)."""
+    """Forget the loaded plugins and --plugin files (tests install plugins at run time)."""
+    _PLUGIN_FILES.clear()
     get_registry.cache_clear()
     get_plugin_manager.cache_clear()
 
@@ -122,7 +170,7 @@ def plugin_table() -> list[dict[str, Any]]:
     """One row per plugin: its name, where it comes from, and what it registered."""
     pm = get_plugin_manager()
     dists = {id(p): d for p, d in pm.list_plugin_distinfo()}
-    rows = {name: {"name": name, "builtin": name in DEFAULT_PLUGINS, "version": None, "registered": {}}
+    rows: dict[str, dict[str, Any]] = {name: {"name": name, "builtin": name in DEFAULT_PLUGINS, "version": None, "registered": {}}
             for name, _ in pm.list_name_plugin()}
     for plugin_name, plugin in pm.list_name_plugin():
         dist = dists.get(id(plugin))

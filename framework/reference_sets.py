@@ -11,17 +11,18 @@ the split holds at least twice the count; otherwise the overlap is recorded).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Callable
 
 import torch
+
+from aebench.hashing import tensor_sha256
 
 RECON_SEED = 1  # the decoder-matched subset's own fixed permutation (other subsets use seed 0)
 
 
 def index_digest(index: torch.Tensor) -> str:
     """A short, stable name for a set of row indices (part of the feature cache key)."""
-    return hashlib.sha256(index.to(torch.int64).contiguous().numpy().tobytes()).hexdigest()[:16]
+    return tensor_sha256(index.to(torch.int64))[:16]
 
 
 def recon_reference_rows(size: int, n: int, exclude: torch.Tensor | None = None) -> tuple[torch.Tensor, bool]:

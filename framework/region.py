@@ -9,7 +9,6 @@ into a threshold and an acceptance test.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
-from aebench.errors import AebenchError, DuplicateNameError, UnknownNameError
+from aebench.errors import AebenchError, DuplicateNameError, UnknownNameError, did_you_mean
 
 T = TypeVar("T")
 
@@ -62,8 +61,7 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         names = sorted(self._entries)
-        close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(str(name), names)
         available = ", ".join(names) if names else "(none)"
         return f"Unknown {self.kind} '{name}'.{hint} Available: {available}"
 
@@ -84,9 +82,3 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Registry({self.kind!r}, {self.names()!r})"
-
-
-def describe(obj: Any) -> str:
-    """First line of a registered object's description."""
-    text = getattr(obj, "description", "") or (obj.__doc__ or "")
-    return text.strip().splitlines()[0] if text.strip() else ""

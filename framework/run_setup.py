@@ -48,7 +48,7 @@ class RunSetup:
     region_report: dict[str, dict[str, float | None]] = field(default_factory=dict)
     references: list[FakeSide] = field(default_factory=list)
     batch_size: int = 128  # AE decode/encode batch; halved on out of memory (aebench.image_pipeline)
-    feature_batch_size: int = 32  # feature extraction batch; halved on out of memory
+    feature_batch_size: int = 16  # feature extraction batch; halved on out of memory
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
 

@@ -84,8 +84,10 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             clear_previous_run(out)
         doc = _document(setup)
         doc["plan"] = plan_summary(plan)
+        # backoffs: every out-of-memory retry (the same list the setup appends to, so each write has them)
         doc["environment"].update(threads=threads, precision=config.precision, batch_size=setup.batch_size,
-                                  feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None)
+                                  feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None,
+                                  backoffs=setup.backoffs)
         write_results(doc, out)
 
     by_name = {m.name: m for m in metrics}
@@ -135,8 +137,6 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
         raise AebenchError(f"The {executor.name} executor returned no result for "
                            f"{sum(len(s) for _, s in missing)} cell(s); run again with --resume.")
 
-    if setup.backoffs:
-        doc["environment"]["backoffs"] = setup.backoffs
     doc["status"] = "complete"
     doc["finished"] = now()
     write_results(doc, out)

@@ -51,7 +51,15 @@ def json_ready(value: Any) -> Any:
 
 class Sampler(Plugin):
     """Base class of every sampler plugin. Subclasses set `name`, `description`, `Options` and
-    implement `_fit` and `_sample` (CPU, any float dtype); the base class validates and converts."""
+    implement `_fit` and `_sample` (CPU, any float dtype); the base class validates and converts.
+
+    Extras a sampler may fill in `_fit` (the runner reads them; all optional):
+
+    - `fit_info`: what the fit learned (bandwidth, epochs, held-out likelihood ...), JSON-ready values
+      recorded with the sampler's results.
+    - `path_labels`: one title per path (path samplers), shown as row titles of the path figure.
+    - `plot_axes`: the two latent components the scatter figure shows (default: the two most dominant).
+    """
 
     is_path_sampler: ClassVar[bool] = False
 
@@ -62,6 +70,8 @@ class Sampler(Plugin):
         # what the fit learned (core size, bandwidth, epochs, held-out likelihood ...): JSON-ready values the
         # runner records with the sampler's results; samplers fill it in `_fit`
         self.fit_info: dict[str, Any] = {}
+        self.path_labels: list[str] | None = None
+        self.plot_axes: tuple[int, int] | None = None
 
     # -- public API -----------------------------------------------------------------------
     def fit(self, train_latents: torch.Tensor, stats: LatentStats) -> "Sampler":

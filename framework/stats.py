@@ -1,4 +1,4 @@
-"""Latent statistics: what the encoder made of the training set (the seed's parts II-IV, as numbers).
+"""Latent statistics: what the encoder made of the training set (the source post's parts II-IV, as numbers).
 
 Stored beside the checkpoint as safetensors (arrays) with a JSON metadata header: never a pickle.
 """

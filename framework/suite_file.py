@@ -10,12 +10,11 @@ neither a count nor a list of seeds.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from aebench.errors import AebenchError, OptionError
+from aebench.errors import AebenchError, OptionError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,10 +40,6 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise AebenchError(f"Config file {path} is not valid TOML ({exc}); fix the syntax.") from None
 
-
-def _closest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def _registry(kind: str) -> Any:
@@ -108,7 +103,7 @@ def _top_level_message(name: str, key: str, value: Any, run_keys: set[str]) -> s
     if owners:
         return (f"{name}: '{key}' is not a run setting but an option of {', '.join(owners)}; put it in that "
                 f"sampler's [[samplers]] entry as options = {{ {key} = {_toml_value(value)} }}.")
-    return f"{name}: unknown setting '{key}'.{_closest(key, run_keys)} Available: {', '.join(sorted(run_keys))}"
+    return f"{name}: unknown setting '{key}'.{did_you_mean(key, run_keys)} Available: {', '.join(sorted(run_keys))}"
 
 
 def _check_samplers(samplers: Any, name: str, run_keys: set[str]) -> None:
@@ -170,7 +165,7 @@ def _check_entry(entry: Mapping[str, Any], i: int, name: str, run_keys: set[str]
                 f"{name}: {what}: '{key}' is a run setting, but keys after a [[samplers]] header belong to that "
                 f"entry; move `{key} = {_toml_value(value)}` above the first [[samplers]]."
             )
-        hint = _closest(key, [*ENTRY_KEYS, *fields])
+        hint = did_you_mean(key, [*ENTRY_KEYS, *fields])
         raise OptionError(f"{name}: {what}: unknown key '{key}'.{hint} An entry takes name, label and options"
                           + (f" (options of {sampler}: {', '.join(sorted(fields))})." if fields else "."))
 
@@ -182,7 +177,7 @@ def _check_option_table(value: Any, key: str, kind: str, name: str) -> None:
     registry = _registry(kind)
     for owner, options in value.items():
         if owner not in registry:
-            raise OptionError(f"{name}: {key}.{owner}: '{owner}' is not a {kind}.{_closest(owner, registry.names())} "
+            raise OptionError(f"{name}: {key}.{owner}: '{owner}' is not a {kind}.{did_you_mean(owner, registry.names())} "
                               f"Available: {', '.join(registry.names())}")
         if not isinstance(options, Mapping):
             raise OptionError(f"{name}: {key}.{owner} must be a table of options, e.g. {key}.{owner} = {{ k = 5 }}; "

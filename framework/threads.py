@@ -19,6 +19,7 @@ import torch
 
 from aebench.errors import OptionError
 
+
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity; the CPU count where that is unknown)."""
     if hasattr(os, "sched_getaffinity"):

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
+from aebench.numbers import is_finite_number
 from aebench.results_schema import MetricInfo, ResultsDocument
 
 Status = Literal["ranks", "untrusted", "diagnostic", "info", "flat"]
@@ -42,17 +43,14 @@ class Estimate:
     @classmethod
     def of(cls, entry: Mapping[str, Any] | None) -> "Estimate | None":
         """From a results entry; None when the value is missing or not finite."""
-        if not entry or not _finite(entry.get("value")):
+        if not entry or not is_finite_number(entry.get("value")):
             return None
         value = float(entry["value"])
         low, high = entry.get("low"), entry.get("high")
-        if _finite(low) and _finite(high):
+        if is_finite_number(low) and is_finite_number(high):
             return cls(value, min(float(low), value), max(float(high), value), True)
         return cls(value, value, value, False)
 
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def clearly_better(a: Estimate, b: Estimate, higher_is_better: bool) -> bool:
@@ -157,7 +155,7 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
 def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, validation: Mapping[str, Any] | None,
                   samplers: list[Mapping[str, Any]], every_row: list[Mapping[str, Any]]) -> MetricJudgement:
     def finite_values(rows: list[Mapping[str, Any]]) -> list[float]:
-        return [float(r["metrics"][key]["value"]) for r in rows if _finite(r.get("metrics", {}).get(key, {}).get("value"))]
+        return [float(r["metrics"][key]["value"]) for r in rows if is_finite_number(r.get("metrics", {}).get(key, {}).get("value"))]
 
     # informative = it tells the samplers apart; with fewer than two samplers, judge it over every row
     values = finite_values(samplers)
@@ -207,7 +205,7 @@ def _untrusted_because(results: Mapping[str, Any], key: str, info: MetricInfo,
     for ladder, result in (entry.get("ladders") or {}).items():
         if result.get("verdict") in ("broken", "flat", "untested"):
             rho = result.get("spearman")
-            failed.append(f"{result['verdict']} on {ladder}" + (f" (ρ {rho:.2f})" if _finite(rho) else ""))
+            failed.append(f"{result['verdict']} on {ladder}" + (f" (ρ {rho:.2f})" if is_finite_number(rho) else ""))
     if verdict == "untested":
         return "untested: no ladder it claims to detect was run"
     return f"{verdict} on this model's validation" + (f": {', '.join(failed)}" if failed else "")

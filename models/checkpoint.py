@@ -7,7 +7,6 @@ names and renamed only when both are complete, so a failed save leaves nothing b
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from pathlib import Path
@@ -18,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from aebench.errors import AebenchError, CheckpointError
+from aebench.hashing import file_sha256
 from aebench.io import atomic_path
 
 CHECKPOINT_FORMAT = "aebench-checkpoint/1"
@@ -36,11 +36,8 @@ def weights_path(path: str | Path) -> Path:
 
 
 def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of the weights file, read afresh (the checksum must see a file that changed)."""
+    return file_sha256(path)
 
 
 def versions() -> dict[str, str]:

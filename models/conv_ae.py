@@ -2,7 +2,7 @@
 
 Encoder: k stride-2 4x4 convolutions (each halves the image side), flatten, linear to N latents.
 Decoder: the mirror image, a linear layer then k stride-2 4x4 transposed convolutions, sigmoid
-output in [0, 1]. This is the model family of the seed blog post and of DESIGN.md's measurements.
+output in [0, 1]. This is the model family of the source blog series.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from aebench.options import option
 
 # Latent dimension used when `--latent-dim` is not given, per data set name.
 #  - orl_faces: 320 training faces. N=64 keeps the 64x64 latent covariance full-rank (320 > 64, with
-#    room to spare), so the correlated / gmm / ellipsoid fits are well posed; DESIGN.md measured
+#    room to spare), so the correlated / gmm / ellipsoid fits are well posed; we measured
 #    held-out MSE 4.7e-3 at N=64 against 4.2e-3 at N=256, so the larger N buys little.
-#  - celeba: N=256, as in the seed blog post (and ~200k training images keep it full-rank).
+#  - celeba: N=256, as in the source blog series (and ~200k training images keep it full-rank).
 #  - fashion_mnist: 28x28 grey clothing is simpler than faces; N=32 reconstructs it well and 60k
 #    training images make every fit well posed.
 DEFAULT_LATENT_DIMS: dict[str, int] = {"orl_faces": 64, "celeba": 256, "fashion_mnist": 32}

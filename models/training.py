@@ -147,16 +147,23 @@ def _architecture(config: Any) -> Architecture:
     return ConvAE(config)
 
 
+def training_config(training: TrainingConfig | dict | None, **overrides: Any) -> TrainingConfig:
+    """`training` as a checked TrainingConfig, with the overrides that are not None applied."""
+    cfg: TrainingConfig = (training if isinstance(training, TrainingConfig)
+                           else build_options(TrainingConfig, training or {}, owner="train"))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        cfg = build_options(TrainingConfig, {**options_to_dict(cfg), **given}, owner="train")
+    return cfg
+
+
 def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig | dict | None = None,
                 epochs: int | None = None, time_budget_s: float | None = None, seed: int = 0,
                 device: str | torch.device = "cpu", progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
     """Train the architecture `config` (an Architecture, or conv_ae options / dict) on `dataset`'s
     training split; returns (best module in eval mode, on CPU; metrics dict)."""
     arch = _architecture(config)
-    training = training if isinstance(training, TrainingConfig) else build_options(TrainingConfig, training or {}, owner="train")
-    overrides = {k: v for k, v in (("epochs", epochs), ("time_budget_s", time_budget_s)) if v is not None}
-    if overrides:
-        training = build_options(TrainingConfig, {**options_to_dict(training), **overrides}, owner="train")
+    cfg = training_config(training, epochs=epochs, time_budget_s=time_budget_s)
     dev = resolve_device(str(device))
     # images are gathered per batch by index: no whole copy of the (possibly memory-mapped) data set,
     # uint8 or float, is ever held
@@ -173,13 +180,13 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
         raise OptionError(f"Architecture expects images {model_shape} but {dataset.name} has {dataset.image_shape}; "
                           f"fix the model's in_channels/image_size.")
     module.to(dev).train()
-    n_epochs = epochs_for(n_train, training)
-    optimiser = torch.optim.Adam(module.parameters(), lr=training.lr)
+    n_epochs = epochs_for(n_train, cfg)
+    optimiser = torch.optim.Adam(module.parameters(), lr=cfg.lr)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=n_epochs)
-                 if training.schedule == "cosine" else None)
+                 if cfg.schedule == "cosine" else None)
     generator = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
-    best = (math.inf, -1, None)  # (held-out mse, epoch, state)
+    best: tuple[float, int, dict[str, Any] | None] = (math.inf, -1, None)  # (held-out mse, epoch, state)
     started = time.perf_counter()
     bar_ctx = _progress_bar() if progress else nullcontext(None)
     with _deterministic(dev), bar_ctx as bar:
@@ -187,9 +194,9 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
         for epoch in range(n_epochs):
             order = torch.randperm(n_train, generator=generator)
             loss_sum, seen = 0.0, 0
-            for start in range(0, len(order), training.batch_size):
-                idx = order[start:start + training.batch_size]
-                x = augment(images[train_index[idx]].float().div_(255.0), training, generator).to(dev)
+            for start in range(0, len(order), cfg.batch_size):
+                idx = order[start:start + cfg.batch_size]
+                x = augment(images[train_index[idx]].float().div_(255.0), cfg, generator).to(dev)
                 loss = nn.functional.mse_loss(module(x), x)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -204,12 +211,12 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
                 best = (held, epoch + 1, copy.deepcopy(module.state_dict()))
             if bar is not None:
                 bar.update(task, advance=1, description=f"training {arch.name}  loss {loss_sum / seen:.2e}  held-out {held:.2e}")
-            if training.time_budget_s is not None and time.perf_counter() - started > training.time_budget_s:
+            if cfg.time_budget_s is not None and time.perf_counter() - started > cfg.time_budget_s:
                 break
     wall = time.perf_counter() - started
     if best[2] is None:
         raise AebenchError(f"Training diverged (held-out MSE {history[-1]['heldout_mse']}); lower the learning rate, "
-                           f"e.g. --set train.lr={training.lr / 10:g}.")
+                           f"e.g. --set train.lr={cfg.lr / 10:g}.")
     module.load_state_dict(best[2])
     module.eval()
     metrics = {
@@ -245,7 +252,7 @@ def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Pat
     originals = images[pick] if index is None else images[index[pick]]
     recon = decode_latents(module, encode_images(module, originals))
     per_row = min(8, len(pick))
-    rows = []
+    rows: list[tuple[str, torch.Tensor, list[str] | None]] = []
     for start in range(0, len(pick), per_row):
         shown = pick[start:start + per_row].tolist()
         rows.append(("held-out", originals[start:start + per_row], [f"#{i}" for i in shown]))
@@ -266,16 +273,16 @@ def _rescue(module: nn.Module, sidecar: dict[str, Any]) -> Path:
 def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | None = None,
                    model_options: dict[str, Any] | None = None, training: TrainingConfig | dict | None = None,
                    epochs: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
-                   progress: bool = True) -> TrainedModel:
-    """Train a conv_ae for `dataset`, write the checkpoint to `out` and a reconstruction PNG beside it."""
+                   progress: bool = True, architecture: str = "conv_ae") -> TrainedModel:
+    """Train the registered `architecture` (default conv_ae) for `dataset`, write the checkpoint to `out` and a
+    reconstruction PNG beside it."""
     from aebench.models.checkpoint import save_checkpoint, versions
-    from aebench.models.conv_ae import ConvAE
+    from aebench.plugins import get_registry
 
-    config = ConvAE.config_for(dataset.image_shape, latent_dim, dataset_name=dataset.name, **(model_options or {}))
-    arch = ConvAE(config)
-    training = training if isinstance(training, TrainingConfig) else build_options(TrainingConfig, training or {}, owner="train")
-    if epochs is not None:
-        training = build_options(TrainingConfig, {**options_to_dict(training), "epochs": epochs}, owner="train")
+    arch_cls = get_registry("architecture").get(architecture)
+    config = arch_cls.config_for(dataset.image_shape, latent_dim, dataset_name=dataset.name, **(model_options or {}))
+    arch = arch_cls(config)
+    training = training_config(training, epochs=epochs)
     module, metrics = train_model(dataset, arch, training=training, seed=seed, device=device, progress=progress)
     out = Path(out).expanduser()
     sidecar = {

@@ -8,7 +8,7 @@ latents show there, and 0% of samples landed in the ellipsoid or density region 
 95%). So by default (`covariance=subspace`) the Gaussian lives where the data varies: the full
 covariance in the principal subspace carrying `variance` of the total variance (as the ellipsoid
 region models it), plus the residual Gaussian off it with the spread real latents show there (see
-aebench.principal). `covariance=full` keeps the old estimator for comparison.
+aebench.maths.principal). `covariance=full` keeps the old estimator for comparison.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Literal
 import torch
 
 from aebench import hookimpl
-from aebench.covariance import DEFAULT_CONDITION_LIMIT, covariance_factor, estimate_covariance
+from aebench.maths.covariance import DEFAULT_CONDITION_LIMIT, covariance_factor, estimate_covariance
+from aebench.maths.principal import fit_principal
 from aebench.options import option
-from aebench.principal import fit_principal
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
 

@@ -1,4 +1,4 @@
-"""`elliptic`: the seed's generator. PCA of the training latents, each principal coordinate drawn from
+"""`elliptic`: the source post's generator. PCA of the training latents, each principal coordinate drawn from
 N(0, lambda_i), optionally truncated to a confidence level of the ellipsoid, mapped back z = mean + V y.
 
 Truncation (`truncate`):
@@ -13,13 +13,13 @@ with at most `max_attempts` rounds (`method=rejection`).
 
 Covariance: from all training latents or from their trimmed core (`core=trimmed`: points beyond the
 `trim_level` Mahalanobis quantile dropped and the fit repeated until the set is stable; see
-aebench.trimmed_core; `fit_info` says how many points the core kept).
+aebench.maths.trimmed_core; `fit_info` says how many points the core kept).
 
 Ill-conditioned covariances (ORL: 320 latents at N=64 give condition number ~4e3, at N=256 ~3e6) are
 handled as the ellipsoid region handles them: the PCA and the truncation live in the principal
 subspace carrying `variance` of the total variance (d <= n/2 dimensions), and the remainder is drawn
-from the residual Gaussian with the spread real latents show off that subspace (aebench.principal).
-With `variance=1` and enough latents the subspace is the whole space and d = N, as in the seed.
+from the residual Gaussian with the spread real latents show off that subspace (aebench.maths.principal).
+With `variance=1` and enough latents the subspace is the whole space and d = N, as in the source post.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from scipy.stats import chi, chi2
 
 from aebench import hookimpl
 from aebench.errors import AebenchError, OptionError
+from aebench.maths.principal import fit_principal
+from aebench.maths.trimmed_core import trimmed_core
 from aebench.options import option
-from aebench.principal import fit_principal
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
-from aebench.trimmed_core import trimmed_core
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class EllipticOptions:
 
 class EllipticSampler(Sampler):
     name = "elliptic"
-    description = "The seed's generator: principal coordinates ~ N(0, lambda_i), truncated to a confidence ellipsoid or box."
+    description = "The source post's generator: principal coordinates ~ N(0, lambda_i), truncated to a confidence ellipsoid or box."
     Options = EllipticOptions
 
     def _fit(self, train_latents: torch.Tensor, stats: LatentStats) -> None:

@@ -1,7 +1,7 @@
 """`gmm`: a Gaussian mixture fitted to the training latents (ex-post density estimation).
 
 Ghosh et al. 2020 found this the strongest simple sampler for a deterministic AE. Fitting and the
-collapse check live in aebench.gaussian_mixture; sampling uses only the given torch generator.
+collapse check live in aebench.maths.gaussian_mixture; sampling uses only the given torch generator.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import OptionError
-from aebench.gaussian_mixture import COLLAPSE_MARGIN_PER_DIM, fit_mixture
+from aebench.maths.gaussian_mixture import COLLAPSE_MARGIN_PER_DIM, fit_mixture
 from aebench.options import option
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats

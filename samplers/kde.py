@@ -34,8 +34,8 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import OptionError
+from aebench.maths.principal import fit_principal
 from aebench.options import option
-from aebench.principal import fit_principal
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
 

@@ -115,8 +115,8 @@ class LineSampler(Sampler):
 
 class OriginLineSampler(LineSampler):
     name = "origin_line"
-    description = "Points on the line from the origin to the centre of the training latents (the seed's walk)."
-    Options = OriginLineOptions
+    description = "Points on the line from the origin to the centre of the training latents (the source post's walk)."
+    Options = OriginLineOptions  # type: ignore[assignment]  # a narrower option set of the same sampler
 
     def _endpoints(self) -> tuple[str, str]:
         return "origin", "centre"

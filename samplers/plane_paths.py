@@ -1,6 +1,6 @@
 """`plane_paths`: straight paths through the centre inside the plane of two latent components.
 
-The seed's part IV: hold every other component at the centre and walk the plane spanned by two
+The source post's part IV: hold every other component at the centre and walk the plane spanned by two
 dominant components at several angles. Plane coordinates are measured in each axis's std, so an
 angle of 45 degrees moves one std along both. With `others="conditional"` the off-plane components
 follow the Gaussian conditional mean given the plane coordinates instead of staying at the centre,
@@ -91,7 +91,7 @@ class PlanePathsSampler(Sampler):
         self.check_space(dim, train_latents.shape[0])
         axes = self.options.axes if self.options.axes is not None else tuple(int(a) for a in stats.dominant[:2])
         self.axes = torch.tensor(axes, dtype=torch.int64)
-        self.plot_axes = tuple(int(a) for a in axes)  # the runner's scatter plot shows this plane
+        self.plot_axes = (int(axes[0]), int(axes[1]))  # the runner's scatter plot shows this plane
         self.path_labels = [f"angle {a:g}°" for a in self.options.angles]
         std = stats.std.to(torch.float64)[self.axes]
         if not (std > 0).all():

@@ -7,7 +7,7 @@ replacement), a chi_d distribution (`radii=chi`: exactly the Gaussian of `correl
 or every point at the training latents' median radius (`radii=median`, a thin shell). Comparing them
 tests whether the radius distribution, not the Gaussian density, is what matters.
 
-The whitening, subspace and residual are those of `elliptic` and `correlated` (aebench.principal):
+The whitening, subspace and residual are those of `elliptic` and `correlated` (aebench.maths.principal):
 the radius is measured in the principal subspace, the remainder drawn from the residual Gaussian.
 """
 
@@ -20,11 +20,11 @@ import torch
 from scipy.stats import chi
 
 from aebench import hookimpl
+from aebench.maths.principal import fit_principal
+from aebench.maths.trimmed_core import mahalanobis2
 from aebench.options import option
-from aebench.principal import fit_principal
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
-from aebench.trimmed_core import mahalanobis2
 
 
 @dataclass(frozen=True)

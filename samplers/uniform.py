@@ -1,6 +1,6 @@
 """`uniform`: every component drawn independently from one common interval [low, high].
 
-The naive approach the seed shows to fail: with the default interval (the overall min..max of the
+The naive approach the source post shows to fail: with the default interval (the overall min..max of the
 training latents) almost no point lands in the region the encoder fills.
 """
 

@@ -7,11 +7,12 @@ distribution closely, and the second-stage latent has as many dimensions as its 
 `latent` says otherwise. Dai & Wipf return the decoder's mean f(u), which is exact when gamma has
 shrunk towards 0; with few latents it does not (on 320 ORL latents the held-out ELBO is best at gamma
 near 1, a nearly constant decoder), and the mean alone then collapses every sample onto the centre
-(latent Fréchet distance 599 against 76 for `output=sample`). So by default (`output=sample`) a sample is a draw of the whole generative model,
+(latent Fréchet distance 599 against 76 for `output=sample`). So by default
+(`output=sample`) a sample is a draw of the whole generative model,
 f(u) + sqrt(gamma) eps; `output=mean` gives Dai & Wipf's decoder mean.
 
 Like `flow`, the VAE models the whitened coordinates of the principal subspace carrying `variance` of
-the total variance; the remainder off it comes from the residual Gaussian (aebench.principal).
+the total variance; the remainder off it comes from the residual Gaussian (aebench.maths.principal).
 Training holds out a seeded `validation` share of the training latents, raises the KL weight from 0
 to 1 over the first `warmup` epochs (without it the second stage sat in the collapsed optimum: posterior
 equal to the prior, gamma = 1, a constant decoder), and then stops early on the held-out negative ELBO
@@ -30,10 +31,9 @@ import torch
 from torch import nn
 
 from aebench import hookimpl
-from aebench.density_training import (TrainingSettings, auto_batch_size, seeded, train_early_stopping,
-                                      validation_split)
+from aebench.density_training import TrainingSettings, auto_batch_size, seeded, train_early_stopping, validation_split
+from aebench.maths.principal import fit_principal
 from aebench.options import option
-from aebench.principal import fit_principal
 from aebench.sampler import Sampler
 from aebench.samplers.flow import gaussian_heldout_loglik
 from aebench.stats import LatentStats

@@ -30,7 +30,6 @@ DATASETS = {"orl_faces": [], "fashion_mnist": ["--set", "dataset.limit_train=200
 def run_dataset(name: str, args: argparse.Namespace) -> Path:
     """`aebench run --all` on one data set; returns the kept results.json."""
     from aebench.cli import main
-
     from aebench.plugins import get_registry
     from aebench.sampler import available_samplers
 

@@ -6,7 +6,7 @@
 Uses the cached model of the data set (trained on demand, like `aebench run`), fits the regions on the
 training latents and calibrates them on the held-out latents (as a run does), then for every sampler
 (`name` or `name:option=value,option=value`): fit time, the share of `--n` samples inside each region,
-and the Fréchet distance between Gaussian fits of the samples and of the held-out latents (aebench.fid;
+and the Fréchet distance between Gaussian fits of the samples and of the held-out latents (aebench.maths.fid;
 lower is better). This is the check behind the samplers' measured claims (README, Samplers).
 """
 
@@ -41,8 +41,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from aebench.dataset import load_dataset
-    from aebench.fid import frechet_distance, mean_cov
     from aebench.latents import encoded_latents, latent_stats
+    from aebench.maths.fid import frechet_distance, mean_cov
     from aebench.model_cache import resolve_model
     from aebench.options import parse_assignments
     from aebench.plugins import get_registry

@@ -2,7 +2,7 @@
 
 Runs `aebench run` on a data set with the reference rows and the samplers gmm, correlated, gaussian and
 uniform, then checks the FID order real < reconstructions < gmm <= correlated < gaussian < uniform
-(Ghosh et al. 2020; DESIGN.md saw 24 < 182 < 216 < 268 < 327 < 421 on ORL with Inception at n=400),
+(Ghosh et al. 2020; we saw 24 < 182 < 216 < 268 < 327 < 421 on ORL with Inception at n=400),
 that held-out latents hit every region at the calibration target, and that uniform hits ~0 at N=256.
 
     python scripts/validity.py --dataset orl_faces --n 400

@@ -6,14 +6,17 @@ import pytest
 import torch
 
 import aebench.plugins
+from aebench.testing import isolated_aebench, use_only_plugins  # noqa: F401  (shared with benchmarks/)
+
+# fixtures that train a model or run the whole pipeline: a test using one is `slow` (the fast loop is
+# `pytest -m "not slow"`)
+SLOW_FIXTURES = {"tiny_model", "tiny_orl_checkpoint", "toy_run", "tiny_checkpoint"}
 
 
-def use_only_plugins(monkeypatch, *modules: str) -> None:
-    """Load only these built-in plugin modules (and no installed ones), so a test file does not depend
-    on unrelated plugins."""
-    monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", tuple(modules))
-    monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")
-    aebench.plugins.reset()
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -23,16 +26,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def isolated_aebench(tmp_path_factory, monkeypatch):
-    """AEBENCH_CACHE_DIR in a temporary folder, matplotlib without a display, plugins reloaded."""
-    monkeypatch.setenv("AEBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("aebench-cache")))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    aebench.plugins.reset()
-    yield
-    aebench.plugins.reset()
 
 
 # ------------------------------------------------------------------ real tiny runs for report tests
@@ -84,8 +77,11 @@ def toy_run(tmp_path_factory, tiny_model):
     done: dict = {}
 
     def run(samplers=TOY_SAMPLERS, seeds=(0, 1, 2), metrics=tuple(TOY_METRICS), n=48, features="fast",
-            figures=False) -> dict:
+            figures=False, fresh=False) -> dict:
+        """`fresh=True` runs again instead of reusing the session's run (a test that patches the code)."""
         key = (tuple(samplers), tuple(seeds), tuple(metrics), n, features, figures)
+        if fresh:
+            done.pop(key, None)
         if key not in done:
             out = tmp_path_factory.mktemp("toy-run")
             with pytest.MonkeyPatch.context() as mp:
@@ -102,6 +98,9 @@ def toy_run(tmp_path_factory, tiny_model):
                     done[key] = run_benchmark(config, quiet=True)
                 finally:
                     aebench.plugins.reset()
-        return copy.deepcopy(done[key])
+        result = copy.deepcopy(done[key])
+        if fresh:
+            del done[key]  # a patched run is never reused
+        return result
 
     return run

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-import aebench.plugins
-from aebench.batching import (DEFAULT_BATCH_MEMORY_CPU_MB, ae_batch_size, feature_batch_size, is_out_of_memory,
-                              parse_memory_mb, with_backoff)
+from aebench.batching import (
+    DEFAULT_BATCH_MEMORY_CPU_MB,
+    ae_batch_size,
+    feature_batch_size,
+    is_out_of_memory,
+    parse_memory_mb,
+    with_backoff,
+)
 from aebench.cli import main
 from aebench.errors import OptionError
 from aebench.hookspecs import hookimpl
@@ -32,8 +37,8 @@ def test_bad_memory_sizes_are_refused(bad):
 
 
 def test_the_documented_batch_size_rule():
-    from aebench.features.fast import FastPixels
-    from aebench.features.inception import Inception
+    from aebench.extractors.fast import FastPixels
+    from aebench.extractors.inception import Inception
 
     # Inception on a CPU: 256 MiB / 16 MiB per image = 16 images; the AE keeps its own, larger batch
     assert feature_batch_size(Inception.memory_per_image_mb, CPU) == DEFAULT_BATCH_MEMORY_CPU_MB // 16 == 16

@@ -66,8 +66,8 @@ def test_bf16_autocasts_and_precision_is_checked():
 def test_features_stay_on_the_device_they_were_computed_on():
     """extract_features must not send features to the CPU: the metrics run where they are ("meta"
     stands in for a GPU here: it has no data, only a device)."""
+    from aebench.extractors.fast import GreyPixels
     from aebench.feature_extractor import extract_features
-    from aebench.features.fast import GreyPixels
 
     module = GreyPixels(4).to("meta")
     images = torch.zeros(10, 1, 8, 8, dtype=torch.uint8)

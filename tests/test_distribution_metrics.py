@@ -13,14 +13,14 @@ import torch
 from scipy.spatial.distance import pdist
 from sklearn.neighbors import KNeighborsClassifier
 
-from aebench.bootstrap import half_sample_sd
 from aebench.errors import AebenchError, DataError
-from aebench.fid import FrechetReference
+from aebench.maths.bootstrap import half_sample_sd
+from aebench.maths.fid import FrechetReference
+from aebench.maths.mmd import RBFKernel, median_distance, mmd2_unbiased
+from aebench.maths.two_sample import one_nn_accuracy
 from aebench.metric import FakeSide, RealSide
 from aebench.metrics.distribution import LatentFD, LatentMMD, LatentOneNN
-from aebench.mmd import RBFKernel, median_distance, mmd2_unbiased
 from aebench.stats import compute_stats
-from aebench.two_sample import one_nn_accuracy
 
 DIM = 5
 

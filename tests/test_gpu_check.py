@@ -86,7 +86,7 @@ def test_sections_that_do_not_fit_the_budget_are_skipped_and_recorded(tmp_path):
 
 def test_timing_only_inception_has_the_architecture_and_is_labelled(monkeypatch):
     """Without the weights the Inception path is still timed, with the same network, and says so."""
-    import aebench.features.inception as inception
+    import aebench.extractors.inception as inception
     from aebench.errors import CheckpointError
 
     gpu_check = load_gpu_check()

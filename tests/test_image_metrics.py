@@ -13,8 +13,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance, poly_mmd
 
 from aebench.errors import DataError
-from aebench.fid import frechet_distance, frechet_distance_sqrt, mean_cov, psd_sqrt
-from aebench.kid import draw_subsets, kid_scores, mmd2_unbiased
+from aebench.maths.fid import frechet_distance, frechet_distance_sqrt, mean_cov, psd_sqrt
+from aebench.maths.kid import draw_subsets, kid_scores, mmd2_unbiased
 from aebench.metric import FakeSide, RealSide
 from aebench.metrics import image
 from aebench.metrics.image import FID, KID, PRDC
@@ -301,7 +301,7 @@ def test_fid_inf_removes_the_small_sample_bias():
 
 
 def test_frechet_reference_low_rank_square_root_matches_eigh():
-    from aebench.fid import FrechetReference
+    from aebench.maths.fid import FrechetReference
 
     ref = features(20, 48, 40)  # fewer points than dimensions: square root from the thin SVD
     fake = features(30, 48, 41, shift=0.2)

@@ -1,4 +1,4 @@
-"""aebench.knn and aebench.prdc against float64 brute force and the prdc package: exact answers
+"""aebench.maths.knn and aebench.maths.prdc against float64 brute force and the prdc package: exact answers
 (not float32-close), on random data, integer data full of ties and duplicates, real ORL faces, and
 with blocks small enough to force many chunks and tiles."""
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from aebench import knn
 from aebench.errors import DataError
-from aebench.prdc import compute_prdc
+from aebench.maths import knn
+from aebench.maths.prdc import compute_prdc
 
 BLOCKS = [None, 3000, 40_000]  # default (one block), and sizes that force many row blocks / tiles
 
@@ -82,8 +82,6 @@ def test_query_functions_equal_brute_force(name, block_bytes):
     ref, query = SETS[name]()
     d2 = brute_d2(query, ref)
     radii = brute_kth(ref, 3)
-    assert torch.equal(knn.count_within(query, ref, radii, block_bytes=block_bytes),
-                       (d2 < radii.pow(2)[None, :]).sum(1))
     dist, index = knn.nearest_distance(query, ref, block_bytes=block_bytes)
     want = d2.min(1)
     assert torch.allclose(dist, want.values.sqrt(), rtol=1e-13, atol=0)
@@ -124,7 +122,7 @@ def test_cross_counts_multi_equals_brute_force_for_each_radius_set(name, block_b
 
 def test_prdc_two_k_forms_the_real_by_fake_distances_once(monkeypatch):
     """Both k of the published pair come from one real x fake pass: one product per row block."""
-    from aebench.prdc import compute_prdc_two_k
+    from aebench.maths.prdc import compute_prdc_two_k
 
     real, fake = spread(300, 16, 20), spread(200, 16, 21, offset=0.1)
     radii = {k: knn.kth_neighbour_distance(real, k) for k in (3, 5)}
@@ -175,10 +173,6 @@ def test_near_ties_below_float32_resolution_are_refined():
     query = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
     dist, index = knn.nearest_distance(query, ref)
     assert index.tolist() == [0] and dist.item() == 1.0
-    # radius exactly the distance: strict inequality, so not inside; a hair larger: inside
-    radii = torch.tensor([1.0, 1.0 + 1e-9, 1.0], dtype=torch.float64)
-    assert knn.count_within(query, ref, radii).tolist() == [0]
-    assert knn.count_within(query, ref, radii + torch.tensor([1e-12, 1e-12, 0.0], dtype=torch.float64)).tolist() == [2]
 
 
 def test_duplicates_give_zero_radius_and_min_ratio_handles_it():
@@ -249,7 +243,6 @@ def test_block_memory_is_bounded(monkeypatch):
     lambda: knn.kth_neighbour_distance(torch.randn(5), 1),
     lambda: knn.nearest_distance(torch.randn(4, 3), torch.randn(4, 2)),
     lambda: knn.nearest_distance(torch.randn(4, 3), torch.randn(0, 3)),
-    lambda: knn.count_within(torch.randn(4, 3), torch.randn(6, 3), torch.ones(5)),
     lambda: knn.min_ratio(torch.randn(4, 3), torch.randn(6, 3), -torch.ones(6)),
     lambda: knn.cross_counts(torch.randn(6, 3), torch.randn(4, 3), torch.ones(6), torch.full((4,), float("inf"))),
     lambda: knn.kth_neighbour_distance(torch.randn(5, 2), 1, block_bytes=0),

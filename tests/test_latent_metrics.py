@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from aebench.bootstrap import bootstrap_mean_ci
 from aebench.errors import AebenchError
+from aebench.maths.bootstrap import bootstrap_mean_ci
 from aebench.metric import FakeSide, RealSide
 from aebench.metrics.latent import LatentCoverage, LatentDistance, Reencode, RegionHits, hit_rate_along_t
 from aebench.regions.box import BoxRegion

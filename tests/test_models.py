@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import use_only_plugins
+
 from aebench.dataset import ImageDataset
 from aebench.encoding import decode_latents, encode_images
 from aebench.errors import AebenchError, CheckpointError, OptionError
@@ -94,7 +94,8 @@ def test_checkpoint_round_trip_gives_identical_outputs(saved):
         assert torch.equal(loaded.encode(x), model.encode(x))
         assert torch.equal(loaded.decode(z), model.decode(z))
     assert not loaded.training
-    assert sidecar["architecture"] == {"name": "conv_ae", "config": {**TINY, "channels": [4, 8], "norm": "batch", "activation": "leaky_relu"}}
+    config = {**TINY, "channels": [4, 8], "norm": "batch", "activation": "leaky_relu"}
+    assert sidecar["architecture"] == {"name": "conv_ae", "config": config}
     assert sidecar["seed"] == 0 and sidecar["weights_sha256"] == ckpt.sha256_file(path)
     assert set(sidecar["versions"]) == {"aebench", "torch", "python"}
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.json", "model.safetensors"]
@@ -154,7 +155,8 @@ def _edit_sidecar(path: Path, edit) -> None:
 def test_architecture_mismatch(saved):
     path, _ = saved
     _edit_sidecar(path, lambda m: m["architecture"]["config"].update(latent_dim=7))
-    with pytest.raises(CheckpointError, match=r"does not match its architecture 'conv_ae' \(shape mismatch encoder.7.weight \(6, 128\) vs \(7, 128\)"):
+    with pytest.raises(CheckpointError, match=r"does not match its architecture 'conv_ae' "
+                                              r"\(shape mismatch encoder.7.weight \(6, 128\) vs \(7, 128\)"):
         load_checkpoint(path)
     _edit_sidecar(path, lambda m: m["architecture"]["config"].update(latent_dim=6, channels=[4, 8, 16]))
     with pytest.raises(CheckpointError, match="missing .*unexpected"):

@@ -8,8 +8,7 @@ from typing import Literal
 import pytest
 
 from aebench.errors import OptionError
-from aebench.options import (NoOptions, build_options, describe_options, option, options_to_dict,
-                             parse_assignments)
+from aebench.options import NoOptions, build_options, describe_options, option, options_to_dict, parse_assignments
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from aebench.cli import main
-from aebench.results_schema import SCHEMA
 from aebench.errors import CheckpointError
 from aebench.io import atomic_path, check_writable_dir, output_folder, write_text_atomic
+from aebench.results_schema import SCHEMA
 
 RUN = ["--set", "dataset.size=32", "--features", "fast", "--n", "24", "--quiet", "--metrics", "region_hits,fid"]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import click
@@ -88,6 +89,7 @@ def test_every_readme_run_example_is_a_valid_run(line, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "suite.toml").write_text(_suite_toml())
+    shutil.copytree(EXAMPLE.parent / "ci", tmp_path / "examples" / "ci")  # the CI example's suite
     if "jitter" in line:  # the README's plugin example: register it as its installed package would
         import importlib
 
@@ -146,7 +148,7 @@ def _all_flags() -> dict[str, set[str]]:
 
 def test_every_flag_the_readme_names_exists():
     flags = _all_flags()
-    known = set().union(*flags.values()) | {"--help", "--version"} | NOT_OURS
+    known = set().union(*flags.values()) | {p.opts[0] for p in cli.params} | {"--help", "--version"} | NOT_OURS
     prose = re.sub(r"```.*?```", "", TEXT, flags=re.S)
     named = set(re.findall(r"`(--[a-z][a-z0-9-]*)", prose)) | set(re.findall(r"\s(--[a-z][a-z0-9-]*)", prose))
     missing = sorted(named - known)

@@ -1,4 +1,4 @@
-"""Regions: calibration hits its target, each region agrees with its own model, the seed's uniform
+"""Regions: calibration hits its target, each region agrees with its own model, the source post's uniform
 finding holds at N=256, and the scores match hand-computed and brute-force values."""
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def low_rank_gaussian(dim: int, rank: int, noise: float, seed: int):
 @pytest.mark.parametrize("cls", [EllipsoidRegion, DensityRegion])
 def test_subspace_regions_accept_their_own_model_draws(ill, cls, case):
     """Calibrated on held-out latents, each region accepts its own model's draws at about the target
-    (DESIGN.md: a Ledoit-Wolf ellipsoid accepted 0%; a full-space mixture too on the low-rank case)."""
+    (measured before the subspace regions: a Ledoit-Wolf ellipsoid accepted 0%; a full-space mixture too on the low-rank case)."""
     if case == "decaying":
         train, stats, held, draw = ill
         assert stats.condition_number > 1e5
@@ -341,7 +341,7 @@ def orl_pca_latents(dim: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.mark.parametrize("name", list(FAST))
 def test_orl_faces_regions(orl, name):
     """On real (non-Gaussian) latents at N=64: held-out accepted at the target; uniform points within
-    the per-component value ranges (the seed's ranges) are rejected by every region but the box, which
+    the per-component value ranges (the source post's ranges) are rejected by every region but the box, which
     accepts some of them by design."""
     train, held = orl
     stats = compute_stats(train)

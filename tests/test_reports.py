@@ -75,7 +75,8 @@ def test_sample_grid_rgb_and_max_images(tmp_path):
     assert tuple(arr[10, 10]) == (200, 0, 0)
 
 
-@pytest.mark.parametrize("bad", [torch.rand(2, 1, 8, 8), torch.zeros(2, 2, 8, 8, dtype=torch.uint8), torch.zeros(0, 1, 8, 8, dtype=torch.uint8)])
+@pytest.mark.parametrize("bad", [torch.rand(2, 1, 8, 8), torch.zeros(2, 2, 8, 8, dtype=torch.uint8),
+                                 torch.zeros(0, 1, 8, 8, dtype=torch.uint8)])
 def test_sample_grid_rejects_bad_images(tmp_path, bad):
     with pytest.raises(AebenchError, match="Images must"):
         figures.sample_grid(bad, tmp_path / "x.png")

@@ -68,8 +68,11 @@ def test_run_writes_complete_results_reports_and_figures(tmp_path, tiny_checkpoi
     # the line starts at the origin, far outside the region, and ends at the centre, inside it
     box_t = line["along_t"]["box"]
     assert box_t[0][1] < box_t[-1][1] and box_t[-1][1] == 1.0
-    # the seed's finding at small scale: independent uniform components land in the box less often
-    assert by_name["uniform"]["metrics"]["hit_ellipsoid"]["value"] <= by_name["gaussian"]["metrics"]["hit_ellipsoid"]["value"]
+    # the source post's finding at small scale: independent uniform components land in the box less often
+    # than Gaussian draws with the training statistics (most of which do land there)
+    hit_uniform = by_name["uniform"]["metrics"]["hit_box"]["value"]
+    hit_gaussian = by_name["gaussian"]["metrics"]["hit_box"]["value"]
+    assert hit_gaussian > 0.3 and hit_uniform < hit_gaussian
     assert (out / "report.md").read_text().count("gaussian") >= 1
     assert "data:image/png;base64" in (out / "report.html").read_text()
 
@@ -120,7 +123,7 @@ def test_failing_samplers_are_recorded_and_others_still_run(tmp_path, tiny_check
         (["--sampler", "gaussian", "--n", "0"], "--n must be a positive integer"),
         (["--sampler", "gaussian", "--regions", "boxx"], "Unknown region 'boxx'"),
         (["--sampler", "gaussian", "--features", "incepton"], "Unknown feature extractor 'incepton'"),
-        (["--sampler", "plane_paths", "--set", "plane_paths.axes=1,1"], "plane_paths"),
+        (["--sampler", "plane_paths", "--set", "plane_paths.axes=1,1"], "axes are both 1; choose two different components"),
         (["--sampler", "gaussian", "--set", "nosuch.k=1"], "'nosuch' is not the data set"),
     ],
 )

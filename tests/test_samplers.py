@@ -16,25 +16,25 @@ from scipy.stats import multivariate_normal
 
 import aebench.plugins
 from aebench.cli import main
-from aebench.covariance import covariance_factor, estimate_covariance
 from aebench.errors import AebenchError, NotFittedError, OptionError, UnknownNameError
-from aebench.gaussian_mixture import FittedMixture, MixtureCollapseError, fit_gaussian, fit_mixture
+from aebench.maths.covariance import covariance_factor, estimate_covariance
+from aebench.maths.gaussian_mixture import FittedMixture, MixtureCollapseError, fit_gaussian, fit_mixture
 from aebench.options import build_options, parse_assignments
 from aebench.sampler import Sampler
 from aebench.samplers.correlated import CorrelatedSampler
 from aebench.samplers.elliptic import EllipticSampler
 from aebench.samplers.flow import FlowSampler
-from aebench.samplers.kde import KdeSampler
-from aebench.samplers.shell import ShellSampler
-from aebench.samplers.vae2 import Vae2Sampler
 from aebench.samplers.gaussian import GaussianSampler
 from aebench.samplers.gmm import GmmSampler
 from aebench.samplers.interpolate import InterpolateSampler
+from aebench.samplers.kde import KdeSampler
 from aebench.samplers.line import LineSampler, OriginLineSampler
 from aebench.samplers.pca import PcaSampler
 from aebench.samplers.plane_paths import PlanePathsSampler
+from aebench.samplers.shell import ShellSampler
 from aebench.samplers.standard_normal import StandardNormalSampler
 from aebench.samplers.uniform import UniformSampler
+from aebench.samplers.vae2 import Vae2Sampler
 from aebench.stats import compute_stats
 
 SAMPLER_MODULES = tuple(m for m in aebench.plugins.DEFAULT_PLUGINS if m.startswith("aebench.samplers."))

@@ -1,4 +1,4 @@
-"""The seed's samplers that live in the principal subspace: `correlated` (subspace covariance),
+"""The source post's samplers that live in the principal subspace: `correlated` (subspace covariance),
 `elliptic` (truncated principal coordinates, trimmed core) and `shell`, with the shared principal
 model and trimmed core.
 
@@ -17,13 +17,13 @@ import torch
 from scipy.stats import chi, chi2, kstest, norm
 
 from aebench.errors import AebenchError, OptionError
-from aebench.principal import fit_principal, out_of_fold_residual, subspace_dims
+from aebench.maths.principal import fit_principal, out_of_fold_residual, subspace_dims
+from aebench.maths.trimmed_core import consistency_factor, mahalanobis2, trimmed_core
 from aebench.regions.ellipsoid import EllipsoidRegion
 from aebench.samplers.correlated import CorrelatedSampler
 from aebench.samplers.elliptic import EllipticSampler
 from aebench.samplers.shell import ShellSampler
 from aebench.stats import compute_stats
-from aebench.trimmed_core import consistency_factor, mahalanobis2, trimmed_core
 
 
 def gen(seed: int) -> torch.Generator:
@@ -119,7 +119,8 @@ def wide():
     g = gen(7)
     q = torch.linalg.qr(torch.randn(8, 8, generator=g, dtype=torch.float64))[0]
     cov = q @ torch.diag(torch.logspace(1, -0.5, 8, dtype=torch.float64)) @ q.T
-    z = torch.linspace(-1, 2, 8, dtype=torch.float64) + torch.randn(5000, 8, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(cov).T
+    noise = torch.randn(5000, 8, generator=g, dtype=torch.float64)
+    z = torch.linspace(-1, 2, 8, dtype=torch.float64) + noise @ torch.linalg.cholesky(cov).T
     return z, compute_stats(z)
 
 

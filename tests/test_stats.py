@@ -234,7 +234,7 @@ def test_plots_are_pngs(tmp_path):
 @pytest.fixture
 def stats_cli(monkeypatch, tmp_path):
     """Only the data plugins, and resolve_model returning the tiny stand-in model."""
-    model_cache = pytest.importorskip("aebench.model_cache")
+    import aebench.model_cache as model_cache
 
     monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", DATA_PLUGINS)
     monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import use_only_plugins
 from PIL import Image
 
-from conftest import use_only_plugins
 from aebench.cli import main
 from aebench.dataset import load_dataset
 from aebench.errors import AebenchError, CheckpointError, OptionError

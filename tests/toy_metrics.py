@@ -9,7 +9,7 @@ import math
 import torch
 
 from aebench import hookimpl
-from aebench.bootstrap import bootstrap_mean_ci
+from aebench.maths.bootstrap import bootstrap_mean_ci
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from aebench.cli import cli
 from aebench.console import console
 
+
 def _region_facts(cls: Any) -> dict[str, Any]:
     return {}
 

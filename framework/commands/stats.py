@@ -172,10 +172,9 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
     """Encode the training set and summarise the latent region: dominant components, centre, PCA, correlations,
     and how Gaussian it is (normality tests, Mahalanobis radii, sigma ellipses)."""
     from aebench.device import resolve_device
+    from aebench.io import check_writable_dir
     from aebench.reports.stats_plots import plot_correlation_matrix, plot_dominant_histograms
     from aebench.stats import compute_stats, save_stats
-
-    from aebench.io import check_writable_dir
 
     dev = resolve_device(device)
     if out:  # before any work: the figures (and latent-file statistics) go there
@@ -216,7 +215,7 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
         "histograms": str(plot_dominant_histograms(train, stats, out_dir / f"{stats_file.stem}-dominant.png", top=top)),
         "correlation": str(plot_correlation_matrix(stats, out_dir / f"{stats_file.stem}-correlation.png")),
     }
-    doc = {"source": source, "stats_file": str(stats_file), "figures": figures, "stats": stats.to_dict(),
+    doc: dict[str, Any] = {"source": source, "stats_file": str(stats_file), "figures": figures, "stats": stats.to_dict(),
            "centre": centre_summary(stats), "components": component_rows(stats, top), "pca": pca_rows(stats, top),
            "pairs": pair_rows(stats, top), "meta": stats.meta}
     if normality:

@@ -27,6 +27,8 @@ def _split_sets(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 @cli.command("train")
 @click.option("--dataset", "dataset_name", default="orl_faces", show_default=True, help="Registered data set name.")
+@click.option("--arch", "arch_name", default="conv_ae", show_default=True,
+              help="Registered architecture (autoencoder family) to train; `aebench architectures` lists them.")
 @click.option("--set", "sets", multiple=True, metavar="OWNER.OPTION=VALUE",
               help="Set a data set (dataset.size=32), model (model.channels=32,64) or training "
                    "(train.batch_size=32) option; repeatable.")
@@ -42,7 +44,7 @@ def _split_sets(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
 @click.option("--force", is_flag=True, help="Retrain even if the checkpoint exists.")
 @click.option("--threads", default="auto", show_default=True,
               help="CPU threads: a number or auto (the cores other processes leave free).")
-def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | None, epochs: int | None, seed: int,
+def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], latent_dim: int | None, epochs: int | None, seed: int,
                   device: str, cache_dir: Path | None, out: Path | None, force: bool, threads: str) -> None:
     """Train the autoencoder for a data set (held-out MSE is reported against the mean-image baseline)."""
     from aebench.console import console
@@ -58,9 +60,11 @@ def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | No
     def say(text: str) -> None:  # paths stay on one line (copy-pasteable) and are never read as markup
         console.print(text, soft_wrap=True, markup=False)
 
+    from aebench.plugins import get_registry
     from aebench.threads import resolve_threads, thread_limit
 
     options = _split_sets(sets)
+    get_registry("architecture").get(arch_name)  # an unknown name fails before any work
     resolve_threads(threads)  # a bad value fails before any work
     dev = resolve_device(device)
     root = cache_root(cache_dir)
@@ -72,11 +76,12 @@ def train_command(dataset_name: str, sets: tuple[str, ...], latent_dim: int | No
     if path.exists() and not force:
         raise CheckpointError(f"Checkpoint {path} already exists; pass --force to retrain it or --out to write elsewhere.")
     check_writable_file(path, "--out checkpoint" if out is not None else "the model cache file")
-    say(f"Training conv_ae (N={n}) on {dataset.name}: {dataset.train_index.numel()} training, "
+    say(f"Training {arch_name} (N={n}) on {dataset.name}: {dataset.train_index.numel()} training, "
                   f"{dataset.heldout_index.numel()} held-out images {dataset.image_shape}, device {dev}, seed {seed}")
     with thread_limit(threads):
         result = train_and_save(dataset, path, latent_dim=n, model_options=options["model"], training=options["train"],
-                                epochs=epochs, seed=seed, device=dev, progress=True)
+                                epochs=epochs, seed=seed, device=dev, progress=True,
+                                architecture=arch_name)
     m = result.metrics
     ratio = m["baseline_mse"] / m["heldout_mse"] if m["heldout_mse"] > 0 else float("inf")
     say(

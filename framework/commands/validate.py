@@ -26,7 +26,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--model", "model", metavar="CKPT|MODULE:FACTORY",
               help="A trained checkpoint (.safetensors) or your own AE as package.module:factory.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="A trained aebench checkpoint.")
-@click.option("--train-latents", type=click.Path(dir_okay=False), help="Training latents (.npy or .safetensors) instead of encoding a data set.")
+@click.option("--train-latents", type=click.Path(dir_okay=False),
+              help="Training latents (.npy or .safetensors) instead of encoding a data set.")
 @click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
 @click.option("--set", "assignments", multiple=True, metavar="NAME.OPTION=VALUE",
               help="Set an option of a region, metric, the extractor or the data set (repeatable).")

@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 from aebench import hookimpl
+from aebench.data.split import indices_from_mask
 from aebench.dataset import DatasetSource, ImageDataset
 from aebench.errors import DataError
-from aebench.data.split import indices_from_mask
 from aebench.options import option
 
 PEOPLE = 40

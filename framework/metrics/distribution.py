@@ -11,7 +11,7 @@ real latents. Unlike hit rates and latent recall, each of these worsens both whe
 The held-out side (Gaussian fit and its square root, kernel bandwidths and the real-real kernel term,
 the real subset and its nearest-neighbour distances) is computed once per run in `real.cache[<name>]`.
 The reference rows, whose latents are held-out latents themselves, get no value from these metrics.
-Intervals come from random halves of the sampler's points (`aebench.bootstrap.half_sample_sd`, seeded
+Intervals come from random halves of the sampler's points (`aebench.maths.bootstrap.half_sample_sd`, seeded
 from the sampler's seed: value +- 1.96 sd) for `latent_fd` and `latent_mmd`, and from the binomial
 standard error of an accuracy over m points for `latent_1nn`.
 """
@@ -25,15 +25,15 @@ from typing import Any
 import torch
 
 from aebench import hookimpl
-from aebench.bootstrap import half_sample_sd
 from aebench.errors import AebenchError
-from aebench.fid import FrechetReference
-from aebench.knn import kth_neighbour_distance, nearest_distance
+from aebench.maths.bootstrap import half_sample_sd
+from aebench.maths.fid import FrechetReference
+from aebench.maths.knn import kth_neighbour_distance, nearest_distance
+from aebench.maths.mmd import RBFKernel, median_distance, offdiag_mean, row_means
+from aebench.maths.two_sample import one_nn_accuracy
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.metrics.latent import _check_latents
-from aebench.mmd import RBFKernel, median_distance, offdiag_mean, row_means
 from aebench.options import option
-from aebench.two_sample import one_nn_accuracy
 
 GRAM_BYTES = 256 * 2**20  # the samples' own kernel matrix is kept whole below this size
 Z95 = 1.959963984540054
@@ -52,7 +52,7 @@ MMD_DETECTS = ("collapse", "spread", "contamination", "mode_drop")
 ONE_NN_DETECTS = ("collapse", "spread", "contamination", "moments")
 
 
-def heldout_cache(real: RealSide, metric: str) -> dict[str, Any]:
+def heldout_cache(real: RealSide, metric: str) -> dict[Any, Any]:
     """This metric's cache entry for `real.heldout_latents`, emptied when they are another tensor."""
     entry = real.cache.get(metric)
     source = real.heldout_latents
@@ -185,7 +185,7 @@ class LatentMMD(Metric):
 
 class LatentOneNN(Metric):
     """Leave-one-out 1-NN two-sample accuracy of the samples against held-out latents (0.5 ideal), taken
-    per set and reported for the set that is easier to tell apart (see `aebench.two_sample`: the pooled
+    per set and reported for the set that is easier to tell apart (see `aebench.maths.two_sample`: the pooled
     accuracy, kept in info, reads ~0.5 for uniform points)."""
 
     name = "latent_1nn"

@@ -26,12 +26,12 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import DataError
-from aebench.fid import FrechetReference
-from aebench.kid import draw_subsets, kid_scores, real_terms
-from aebench.knn import kth_neighbour_distance
+from aebench.maths.fid import FrechetReference
+from aebench.maths.kid import draw_subsets, kid_scores, real_terms
+from aebench.maths.knn import kth_neighbour_distance
+from aebench.maths.prdc import compute_prdc_two_k
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
-from aebench.prdc import compute_prdc_two_k
 
 # Ladders each key was measured to worsen along, step by step: 80 held-out ORL latents degraded (shrunk
 # towards the centre x0.6/0.3/0.1, stretched x1.6/2.2/3, a third/two thirds/all replaced by uniform points
@@ -63,7 +63,7 @@ def feature_pair(fake: FakeSide, real: RealSide, metric: str, min_n: int = 2, *,
     if fake.features is None or r is None:
         side = "fake" if fake.features is None else "real"
         raise DataError(f"{metric} needs image features but the {side} side has none; run it with a feature "
-                        f"extractor (e.g. --extractor inception).")
+                        f"extractor (e.g. --features inception).")
     f = fake.features
     if f.ndim != 2 or r.ndim != 2 or f.shape[1] != r.shape[1]:
         raise DataError(f"{metric}: fake features {tuple(f.shape)} and real features {tuple(r.shape)} do not match; "
@@ -313,7 +313,7 @@ class PRDC(Metric):
         out = {}
         for suffix, reference in references(real):
             f, r = feature_pair(fake, real, self.name + suffix, min_n=k_max + 1, reference=reference)
-            values = compute_prdc_two_k(r, f, k_pr, k_dc, lambda k: self._radii(real, suffix, r, k))
+            values = compute_prdc_two_k(r, f, k_pr, k_dc, lambda k: self._radii(real, suffix, r, k))  # noqa: B023 - called at once
             for key in ("precision", "recall", "density", "coverage"):
                 out[key + suffix] = MetricValue(values[key], higher_is_better=True, n=f.shape[0],
                                                 info=provenance(real, f.shape[0], suffix, k=k_of[key]))

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import torch
 
 from aebench import hookimpl
-from aebench.bootstrap import bootstrap_mean_ci
 from aebench.errors import AebenchError
-from aebench.knn import kth_neighbour_distance, nearest_distance
+from aebench.maths.bootstrap import bootstrap_mean_ci
+from aebench.maths.knn import kth_neighbour_distance, nearest_distance
+from aebench.maths.prdc import compute_prdc_two_k
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
-from aebench.prdc import compute_prdc_two_k
 from aebench.region import Region
 
 # Ladders (see aebench.metric.LADDERS) each key was measured to worsen along, step by step, on the ORL and

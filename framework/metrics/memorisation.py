@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import torch
 
 from aebench import hookimpl
-from aebench.bootstrap import bootstrap_mean_ci
 from aebench.errors import AebenchError
-from aebench.knn import nearest_distance
+from aebench.maths.bootstrap import bootstrap_mean_ci
+from aebench.maths.knn import nearest_distance
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.metrics.latent import _check_latents
 from aebench.options import option

@@ -1,4 +1,4 @@
-"""The `box` region: per-component value intervals, the seed's "stay inside each component's range".
+"""The `box` region: per-component value intervals, the source post's "stay inside each component's range".
 
 Each component j gets an interval around its training median, with lower and upper half-widths from
 training quantiles (0.01 and 0.99 by default), so skewed components keep a skewed interval. A point's
@@ -35,7 +35,7 @@ class BoxRegion(Region):
     """Axis-aligned box around the per-component medians, with quantile-based half-widths."""
 
     name = "box"
-    description = "per-component value intervals from training quantiles (the seed's ranges), scaled to the target"
+    description = "per-component value intervals from training quantiles (the source post's ranges), scaled to the target"
 
     @dataclass(frozen=True)
     class Options:

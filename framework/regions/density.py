@@ -9,7 +9,8 @@ and the residual off the subspace is tested by its norm. (The coordinates are no
 initialisation on whitened coordinates missed two clusters 12 standard deviations apart.)
 
 The subspace part is 2 (log p_max - log p(z)), where p_max = sum_j w_j N_j(mu_j) bounds the mixture
-density from above: non-negative, and for one component exactly the squared Mahalanobis distance. The mixture comes from `aebench.gaussian_mixture.fit_mixture`, which guards against EM
+density from above: non-negative, and for one component exactly the squared Mahalanobis distance. The mixture comes from
+`aebench.maths.gaussian_mixture.fit_mixture`, which guards against EM
 collapse by falling back to fewer components (see `mixture.info`).
 """
 
@@ -22,7 +23,7 @@ from typing import Literal
 import torch
 
 from aebench import hookimpl
-from aebench.gaussian_mixture import FittedMixture, fit_mixture
+from aebench.maths.gaussian_mixture import FittedMixture, fit_mixture
 from aebench.options import option
 from aebench.regions.subspace import SubspaceRegion, moment_dof
 

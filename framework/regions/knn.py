@@ -1,7 +1,7 @@
 """The `knn` region: the union of k-NN balls around the training latents (the support estimate behind
 Kynkäänniemi et al.'s precision). Ball i is centred on training latent i with radius its distance to
 its k-th nearest training neighbour; a point's score is min_i ||z - x_i|| / radius_i, so calibration
-scales every radius by one factor. All distances go through the chunked `aebench.knn`.
+scales every radius by one factor. All distances go through the chunked `aebench.maths.knn`.
 
 Its model is the training latents' adaptive kernel density (a sample-point estimator, Breiman, Meisel
 & Purcell 1977): pick a training latent x_i, add isotropic Gaussian noise with std d_i / sqrt(N),
@@ -22,7 +22,7 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import AebenchError, NotFittedError
-from aebench.knn import kth_neighbour_distance, kth_neighbour_distances, min_ratio
+from aebench.maths.knn import kth_neighbour_distance, kth_neighbour_distances, min_ratio
 from aebench.options import option
 from aebench.region import Region
 from aebench.stats import LatentStats
@@ -53,7 +53,7 @@ class KnnRegion(Region):
         self._bandwidths: torch.Tensor | None = found[1]
 
     def _score(self, z: torch.Tensor) -> torch.Tensor:
-        # points with NaN or Inf components are outside every ball; aebench.knn accepts finite points only
+        # points with NaN or Inf components are outside every ball; aebench.maths.knn accepts finite points only
         out = torch.full((z.shape[0],), torch.inf, dtype=torch.float64)
         finite = torch.isfinite(z).all(dim=1)
         if finite.any():

@@ -1,4 +1,4 @@
-"""The pictures of a run, each written atomically as one PNG: sample grids, path strips (the seed's
+"""The pictures of a run, each written atomically as one PNG: sample grids, path strips (the source post's
 figures), latent scatter plots, hit rate along a path, and metric bars.
 
 Matplotlib is used through `matplotlib.figure.Figure` with the Agg canvas, never pyplot, so no
@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from aebench.errors import AebenchError
 from aebench.io import atomic_path
+from aebench.numbers import is_finite_number
 
 MIN_TILE = 64  # images smaller than this are upscaled (nearest) so faces stay visible in the grid
 MAX_SCALE = 8
@@ -53,9 +54,6 @@ def _as_matrix(values: Any, name: str) -> np.ndarray:
         raise FigureError(f"{name} must be a [n, N] matrix of latent vectors, got shape {tuple(arr.shape)}.")
     return arr.astype(np.float64)
 
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def upscale_factor(height: int) -> int:
@@ -239,7 +237,7 @@ def latent_scatter(
     title: str | None = None,
     max_points: int = 5000,
 ) -> Path:
-    """Orthogonal projection onto the plane of coordinate axes (i, j), in the seed's colours: training
+    """Orthogonal projection onto the plane of coordinate axes (i, j), in the source post's colours: training
     z-points blue, the sampler's points red, origin yellow, centre of the training distribution orange."""
     train = _as_matrix(train_latents, "train_latents")
     samples = _as_matrix(sample_latents, "sample_latents")
@@ -304,7 +302,7 @@ def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path, *
 
     rows = [
         r for r in result_rows(results)
-        if r.get("status", "ok") == "ok" and _finite(r.get("metrics", {}).get(metric_key, {}).get("value"))
+        if r.get("status", "ok") == "ok" and is_finite_number(r.get("metrics", {}).get(metric_key, {}).get("value"))
     ]
     if not rows:
         raise FigureError(f"No row has a value for metric {metric_key!r}; pick a metric the run computed.")

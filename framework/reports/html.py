@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 from aebench.io import write_text_atomic
 from aebench.reports.markdown import (
-    figure_links,
     failures,
+    figure_links,
     group_tables,
     notes,
     provenance,

@@ -40,7 +40,8 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     if data or cfg.get("dataset"):
         shape = "x".join(str(s) for s in data.get("image_shape", []))
-        text = f"{data.get('name', cfg.get('dataset', '?'))}: {data.get('n_train', '?')} train / {data.get('n_heldout', '?')} held-out images"
+        name = data.get('name', cfg.get('dataset', '?'))
+        text = f"{name}: {data.get('n_train', '?')} train / {data.get('n_heldout', '?')} held-out images"
         text += f" of {shape}" if shape else ""
         text += f", fingerprint {str(data['fingerprint'])[:12]}" if data.get("fingerprint") else ""
         if data.get("options"):
@@ -137,7 +138,7 @@ def verdict_items(table: ResultsTable) -> list[str]:
         if c.status == "diagnostic":
             by_meaning.setdefault(c.description, []).append(c.label)
     for meaning, labels in by_meaning.items():
-        items.append(f"Diagnostic, never ranked: {', '.join(labels)}" + (f": {meaning}" if meaning else "") + ".")
+        items.append(f"Diagnostic, never ranked: {', '.join(labels)}" + (f": {meaning.rstrip('.')}" if meaning else "") + ".")
     infos = [c.label for c in table.columns if c.status == "info"]
     if infos:
         items.append(f"Information, no better direction: {', '.join(infos)}.")

@@ -34,7 +34,7 @@ def _quantile(stats: LatentStats, level: float) -> torch.Tensor:
 
 def plot_dominant_histograms(latents: torch.Tensor, stats: LatentStats, path: str | Path, top: int = 12,
                              bins: int = 40) -> Path:
-    """Histograms of the `top` components with the largest root mean square (the seed's part II).
+    """Histograms of the `top` components with the largest root mean square (the source post's part II).
 
     Flagged dominant components are drawn in colour, the others in grey; dashed lines mark the 5% and
     95% quantiles, the solid line the mean, the dotted line zero.
@@ -107,7 +107,7 @@ def plot_radius_histogram(radii: dict[str, np.ndarray], dof: int, path: str | Pa
     edges = np.linspace(0, max(top, float(chi.ppf(0.999, dof))) * 1.02, bins + 1)
     for name, r in radii.items():
         if len(r):
-            ax.hist(r, bins=edges, density=True, histtype="step", lw=1.5, color=colours.get(name),
+            ax.hist(r, bins=edges.tolist(), density=True, histtype="step", lw=1.5, color=colours.get(name),
                     label=f"{labels.get(name, name)} (n={len(r)})")
     grid = np.linspace(0, edges[-1], 400)
     ax.plot(grid, chi.pdf(grid, dof), color="k", lw=1.2, ls="--", label=f"chi, {dof} degrees of freedom")

@@ -12,7 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from aebench.errors import UnknownNameError
+from aebench.errors import UnknownNameError, did_you_mean
+from aebench.numbers import is_finite_number
 from aebench.results_schema import GROUPS, MetricInfo, ResultsDocument, validate_results
 from aebench.verdict import MetricJudgement, Status, Verdict, format_rank, judge
 
@@ -198,10 +199,7 @@ def metric_columns(results: Mapping[str, Any], metrics: Sequence[str] | None = N
     if metrics is not None:
         unknown = [m for m in metrics if m not in info]
         if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], list(info), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(unknown[0], info)
             raise UnknownNameError(
                 f"Unknown metric {unknown[0]!r} in these results.{hint} Pick from: {', '.join(info) or '(none)'}."
             )
@@ -274,16 +272,13 @@ def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[
         rows.append(RowView(
             name=row["name"], kind=row.get("kind", "sampler"), failed=failed,
             error=str(row.get("error", "unknown error")) if failed else "",
-            n=row.get("n"), time_s=float(total) if _finite(total) else None,
+            n=row.get("n"), time_s=float(total) if is_finite_number(total) else None,
             variant=variant_text(results, row), rank=None if is_ref else verdict.overall.get(row["name"]),
             best=not is_ref and row["name"] in verdict.best, cells=cells,
         ))
     dataset = (results.get("config") or {}).get("dataset") or (results.get("dataset") or {}).get("name") or "results"
     return ResultsTable(f"aebench: {dataset}", caption(results), columns, rows, verdict)
 
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def seed_text(seeds: Sequence[int] | None) -> str:

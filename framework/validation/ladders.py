@@ -12,7 +12,7 @@ successive steps differ by the degradation alone, not by fresh sampling noise.
 | collapse | shrink factor towards the centre (mean of the training latents) | 1 -> 0.1 |
 | spread | factor away from the centre | 1 -> 3 |
 | contamination | share replaced by uniform points over the training latents' per-component range | 0 -> 1 |
-| mode_drop | k-means clusters (of the training latents) whose base rows are kept; the others are replaced by rows resampled from the kept clusters (same count) | all -> 1 |
+| mode_drop | k-means clusters (of the training latents) whose base rows are kept; the others resampled from the kept ones | all -> 1 |
 | moments | share replaced by draws from the Gaussian with the training latents' mean and covariance | 0 -> 1 |
 | memorisation | share replaced by copies of training latents | 0 -> 1 |
 """
@@ -169,10 +169,10 @@ def build_ladders(base: torch.Tensor, train: torch.Tensor, stats: LatentStats, *
             out[name] = mixture(name, "uniform", uniform)
             settings["uniform_range"] = "per-component min and max of the training latents"
         elif name == "moments":
-            from aebench.covariance import covariance_factor
+            from aebench.maths.covariance import covariance_factor
 
-            factor = covariance_factor(stats.cov.to(torch.float64))
-            draws = stats.mean.to(torch.float64) + torch.randn(m, dim, generator=gen, dtype=torch.float64) @ factor.T
+            chol = covariance_factor(stats.cov.to(torch.float64))
+            draws = stats.mean.to(torch.float64) + torch.randn(m, dim, generator=gen, dtype=torch.float64) @ chol.T
             out[name] = mixture(name, "gaussian", draws.to(torch.float32))
             settings["gaussian"] = "mean and (unbiased, unshrunk) covariance of the training latents"
         elif name == "memorisation":

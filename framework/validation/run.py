@@ -17,7 +17,6 @@ rows. Pool features are cached by the exact bytes of the decoded images and the 
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Sequence
 import torch
 
 from aebench.errors import OptionError
+from aebench.hashing import tensor_sha256
 from aebench.metric import LADDERS, FakeSide, Metric, MetricValue, RealSide
 from aebench.run_setup import RunSetup, prepare, subset_index
 from aebench.validation.ladders import LadderSet, build_ladders, check_steps
@@ -200,7 +200,7 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
     from aebench.feature_cache import cache_key, cached_tensor
     from aebench.paths import cache_root
 
-    config, model = setup.config, setup.model
+    config = setup.config
     fields: dict[str, dict[str, torch.Tensor]] = {"latents": dict(ladders.pools)}
     counts = {"computed": 0, "reused": 0, "cached": 0}
     want_features = "features" in needs and setup.extractor is not None
@@ -222,17 +222,18 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
         def run(bar: Any = None, task: Any = None) -> None:
             advance = (lambda k: bar.advance(task, k)) if bar is not None else (lambda k: None)
             for name, pool_images in fields["images"].items():
-                digest = hashlib.sha256(pool_images.contiguous().numpy().tobytes()).hexdigest()
+                # the closures below run within this iteration, so they see this pool's images
+                digest = tensor_sha256(pool_images)
                 key = cache_key(extractor=extractor.identity, device=setup.device.type, precision=config.precision,
-                                images=digest, shape=list(pool_images.shape))
+                                images=digest, shape=list(pool_images.shape))  # noqa: B023
 
                 def compute() -> torch.Tensor:
-                    rows = [known.get(_image_hash(image)) for image in pool_images]
+                    rows = [known.get(tensor_sha256(image)) for image in pool_images]  # noqa: B023
                     missing = [i for i, row in enumerate(rows) if row is None]
                     counts["computed"] += len(missing)
                     counts["reused"] += len(rows) - len(missing)
                     advance(len(rows) - len(missing))
-                    fresh = (image_pipeline.features(setup, pool_images[missing]).cpu() if missing else None)
+                    fresh = (image_pipeline.features(setup, pool_images[missing]).cpu() if missing else None)  # noqa: B023
                     advance(len(missing))
                     width = fresh.shape[1] if fresh is not None else next(r for r in rows if r is not None).shape[0]
                     out = torch.empty(len(rows), width, dtype=torch.float32)
@@ -259,10 +260,6 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
     return fields, counts
 
 
-def _image_hash(image: torch.Tensor) -> str:
-    return hashlib.sha256(image.contiguous().numpy().tobytes()).hexdigest()
-
-
 def _known_features(setup: RunSetup) -> dict[str, torch.Tensor]:
     """Features the run already computed, by the exact bytes of their image: the reference rows' decoded
     images (on ORL the reconstructions of the held-out faces are exactly the base set)."""
@@ -270,7 +267,7 @@ def _known_features(setup: RunSetup) -> dict[str, torch.Tensor]:
     for row in setup.references:
         if row.images is not None and row.features is not None and row.images.shape[0] == row.features.shape[0]:
             for image, feature in zip(row.images, row.features):
-                known.setdefault(_image_hash(image), feature)
+                known.setdefault(tensor_sha256(image), feature)
     return known
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
+from aebench.numbers import is_finite_number
+
 HOLDS_AT = 0.9
 FLAT_BELOW = 0.01
 VERDICTS = ("holds", "broken", "flat", "untested")
 
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def badness(values: Sequence[float], higher_is_better: bool) -> list[float]:
@@ -43,14 +42,14 @@ def ladder_verdict(values: Sequence[float | None], higher_is_better: bool | None
     """{values, spearman, verdict[, note]} for one metric key along one ladder (values in step order)."""
     from scipy.stats import spearmanr
 
-    out: dict[str, Any] = {"values": [float(v) if _finite(v) else None for v in values], "spearman": None}
+    out: dict[str, Any] = {"values": [float(v) if is_finite_number(v) else None for v in values], "spearman": None}
     if error is not None:
         return {**out, "verdict": "untested", "note": error}
     if higher_is_better is None:
         return {**out, "verdict": "untested", "note": "no better direction (informational)"}
     if len(values) < 3:
         return {**out, "verdict": "untested", "note": f"{len(values)} steps are too few for a rank correlation"}
-    if not all(_finite(v) for v in values):
+    if not all(is_finite_number(v) for v in values):
         return {**out, "verdict": "broken", "note": "no finite value at some step"}
     bad = badness(values, higher_is_better)
     moved = relative_range(bad, rate=rate)

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from aebench_example_sampler import JitterSampler
 
 from aebench.errors import OptionError
 from aebench.stats import compute_stats
-from aebench_example_sampler import JitterSampler
 
 
 @pytest.fixture()

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from aebench.covariance import ShrinkageMode, as_latent_matrix, covariance_factor, estimate_covariance
 from aebench.errors import AebenchError, OptionError
+from aebench.maths.covariance import ShrinkageMode, as_latent_matrix, covariance_factor, estimate_covariance
 
 CovarianceType = Literal["full", "diag", "tied", "spherical"]
 COVARIANCE_TYPES: tuple[str, ...] = ("full", "diag", "tied", "spherical")

@@ -3,7 +3,7 @@ chunked exact k-NN, so that no n_real x n_fake matrix is ever held whole. Defini
 reference `prdc` package exactly (strict inequalities, k-th neighbour excluding self); the real side's
 radii can be passed in so a benchmark of many samplers computes them once. The real x fake distances
 are formed once for all four numbers, and once for both k of the published pair
-(`aebench.knn.cross_counts_multi`)."""
+(`aebench.maths.knn.cross_counts_multi`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 from aebench.errors import DataError
-from aebench.knn import cross_counts, cross_counts_multi, kth_neighbour_distance
+from aebench.maths.knn import cross_counts, cross_counts_multi, kth_neighbour_distance
 
 
 def compute_prdc(real: torch.Tensor, fake: torch.Tensor, k: int = 5, *, real_radii: torch.Tensor | None = None,

@@ -1,8 +1,8 @@
 """The trimmed core of a latent cloud: iteratively drop points beyond a Mahalanobis quantile and refit.
 
-The seed's follow-up reports that the dense core of an AE's latent cloud passes normality tests once
+The source post's follow-up reports that the dense core of an AE's latent cloud passes normality tests once
 outliers beyond about 3 sigma are trimmed, and estimates the covariance on that core only. Here the
-Mahalanobis distance is measured in the principal subspace (aebench.principal; the full-space one is
+Mahalanobis distance is measured in the principal subspace (aebench.maths.principal; the full-space one is
 dominated by noise directions when latents are few), the subspace dimension is fixed from all points,
 and the fit is repeated on the points inside the `level` quantile of chi2_d until the kept set stops
 changing. Every point is re-tested each round, so a point dropped early can come back.
@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from scipy.stats import chi2
 
-from aebench.covariance import as_latent_matrix
 from aebench.errors import OptionError
-from aebench.principal import ResidualMode, fit_principal
+from aebench.maths.covariance import as_latent_matrix
+from aebench.maths.principal import ResidualMode, fit_principal
 from aebench.regions.subspace import PrincipalSubspace
 
 
@@ -58,7 +58,7 @@ def trimmed_core(latents: torch.Tensor, *, level: float = 0.997, share: float = 
     q = float(chi2.ppf(level, d))
     keep = torch.ones(n, dtype=torch.bool)
     iterations, converged = 0, False
-    for iterations in range(1, max_iter + 1):
+    for iterations in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
         new_keep = mahalanobis2(model, z) <= q
         if int(new_keep.sum()) < d + 2:
             raise OptionError(f"Trimming at level {level} keeps only {int(new_keep.sum())} of {n} latents, too few for "

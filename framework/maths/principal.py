@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 import torch
 
-from aebench.covariance import as_latent_matrix
 from aebench.errors import AebenchError, OptionError
+from aebench.maths.covariance import as_latent_matrix
 from aebench.regions.subspace import PrincipalSubspace
 
 ResidualMode = Literal["cross_validated", "train", "none"]

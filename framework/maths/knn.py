@@ -343,35 +343,6 @@ def nearest_distance(query: torch.Tensor, ref: torch.Tensor, *,
     return dist, index
 
 
-def count_within(query: torch.Tensor, ref: torch.Tensor, ref_radii: torch.Tensor, *,
-                 block_bytes: int | None = None) -> torch.Tensor:
-    """For each query point, how many reference points j satisfy ||q - r_j|| < radius_j (strict). int64 [nq]."""
-    centre = _check_pair(query, ref)
-    ref = ref.to(query.device)
-    r2 = _radii_sq(ref_radii, ref.shape[0], query.device)
-    bb = block_bytes_for(query.device, block_bytes)
-    pts, qs = _centred(ref, centre, bb), _centred(query, centre, bb)
-    beta = pts.sq.double() - r2  # entries become d2 - r2_j
-    ref_mat = _ref_matrix(pts, beta.to(torch.float32))
-    tol, m = tolerance(ref.shape[1]), ref.shape[0]
-    col_bound = float((pts.sq.double() + beta.abs()).max())
-    counts = torch.zeros(query.shape[0], dtype=torch.int64, device=query.device)
-    for s, e in _row_blocks(query.shape[0], m, bb):
-        with full_precision_matmul():
-            h = _query_matrix(qs.f32[s:e], qs.sq[s:e]) @ ref_mat.T
-        margin = (tol * (2 * qs.sq[s:e].double() + col_bound)).to(torch.float32)
-        r, c = torch.nonzero(h <= margin[:, None], as_tuple=True)  # maybe inside: few entries
-        if not r.numel():
-            continue
-        inside = h[r, c] < -margin[r]
-        unsure = torch.nonzero(~inside).flatten()
-        if unsure.numel():
-            exact = _exact_d2(query, ref, r[unsure] + s, c[unsure], bb)
-            inside[unsure] = exact < r2[c[unsure]]
-        counts[s:e].index_add_(0, r[inside], torch.ones_like(r[inside]))
-    return counts
-
-
 def min_ratio(query: torch.Tensor, ref: torch.Tensor, ref_radii: torch.Tensor, *,
               block_bytes: int | None = None) -> torch.Tensor:
     """min_j ||q - r_j|| / radius_j for each query point (float64 [nq]): the k-NN-ball score.
@@ -384,7 +355,7 @@ def min_ratio(query: torch.Tensor, ref: torch.Tensor, ref_radii: torch.Tensor, *
     radii = _radii(ref_radii, ref.shape[0], query.device).clamp_min(1e-300)
     bb = block_bytes_for(query.device, block_bytes)
     pts, qs = _centred(ref, centre, bb), _centred(query, centre, bb)
-    tol, m = tolerance(ref.shape[1]), ref.shape[0]
+    tol = tolerance(ref.shape[1])
     w = radii.pow(-2)
     q_max = qs.sq_max
     normal = torch.isfinite(w) & (w * (q_max + pts.sq.double() + 1.0) < _FLOAT32_SAFE)

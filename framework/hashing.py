@@ -1,0 +1,37 @@
+"""sha256 names for files and tensors: cache keys, checksums and provenance all hash the same way."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+
+def file_sha256(path: str | Path, *, cached: bool = False) -> str:
+    """sha256 of a file's bytes. `cached=True` reuses the answer for the same (path, size, mtime) in this
+    process (large read-only weights); checksums that guard against changed files read the bytes again."""
+    p = Path(path)
+    if cached:
+        st = p.stat()
+        return _cached_file_sha256(str(p), st.st_size, st.st_mtime_ns)
+    return _read_sha256(p)
+
+
+def _read_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _cached_file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return _read_sha256(Path(path))
+
+
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    """sha256 of a CPU tensor's bytes (its dtype and shape are the caller's to include where they matter)."""
+    return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
