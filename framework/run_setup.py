@@ -4,7 +4,6 @@ once, then shared by every cell."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -267,6 +266,3 @@ def finite_or_raise(latents: torch.Tensor, who: str) -> None:
         rows = int(bad.any(dim=1).sum())
         raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors.")
 
-
-def is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
