@@ -200,7 +200,7 @@ def draw(setup: Any, sampler: Any, fake: FakeSide, along: dict[str, Any], out: P
     folder = out / FIGURE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
-    made: dict[str, str] = {}
+    made: dict[str, Path] = {}
     # a labelled variant names its base sampler too: "plane_conditional (plane_paths)"
     name = label if sampler.name == label else f"{label} ({sampler.name})"
     seed = f"seed {fake.seed}"

@@ -20,8 +20,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aebench.run_config import (DEFAULT_N_CPU, DEFAULT_N_GPU, DEFAULT_N_REAL_CPU, DEFAULT_N_REAL_GPU, RunConfig,
-                                SamplerSpec)
+from aebench.run_config import (
+    DEFAULT_N_CPU,
+    DEFAULT_N_GPU,
+    DEFAULT_N_REAL_CPU,
+    DEFAULT_N_REAL_GPU,
+    RunConfig,
+    SamplerSpec,
+)
 
 # settings that change where or how fast a run works, never its numbers
 _NOT_HASHED = ("out", "threads", "figures", "cache_dir")

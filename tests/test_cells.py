@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-import aebench.plugins
 from aebench.errors import AebenchError
 from aebench.executors.local import LocalExecutor
 from aebench.run_config import RunConfig, SamplerSpec

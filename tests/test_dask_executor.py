@@ -12,12 +12,13 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from test_cells import numbers_only, tiny_config  # noqa: E402
+
 import aebench.plugins  # noqa: E402
 from aebench.executors import make_executor  # noqa: E402
 from aebench.hookspecs import hookimpl  # noqa: E402
 from aebench.runner import run_benchmark  # noqa: E402
 from aebench.samplers.gaussian import GaussianSampler  # noqa: E402
-from test_cells import numbers_only, tiny_config  # noqa: E402
 
 
 class Broken(GaussianSampler):

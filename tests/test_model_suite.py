@@ -61,7 +61,7 @@ checkpoint = "{second_model}"
     assert "## fid_recon" in md and "| sampler | n16 | n8 |" in md
 
 
-def test_bad_models_entries_fail_before_any_work(tmp_path, tiny_model):
+def test_bad_models_entries_fail_before_any_work(tmp_path, tiny_model, capsys):
     suite = tmp_path / "suite.toml"
     for body, message in (('[[models]]\nlabel = "a"\ncheckpoit = "x"\n', "unknown key 'checkpoit'"),
                           ('[models]\ndataset = "orl_faces"\n', "list of tables"),
@@ -69,4 +69,5 @@ def test_bad_models_entries_fail_before_any_work(tmp_path, tiny_model):
                           ('[[models]]\nlabel = "a/b"\n', "names a folder")):
         suite.write_text('samplers = ["gaussian"]\n' + body)
         assert main(["run", "--config", str(suite), "--out", str(tmp_path / "out"), "--quiet"]) != 0
+        assert message in capsys.readouterr().err
         assert not (tmp_path / "out").exists()

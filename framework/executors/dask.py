@@ -33,7 +33,7 @@ def _require_dask() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise AebenchError("--executor dask needs Dask distributed; install it with `pip install aebench[dask]`.")
+        raise AebenchError("--executor dask needs Dask distributed; install it with `pip install aebench[dask]`.") from None
 
 
 class DaskExecutor:
@@ -64,7 +64,7 @@ class DaskExecutor:
             shared = client.scatter(Shipment(shippable(setup), metric_classes(setup.config), extractor), broadcast=True)
             key = setup.plan.hash
             samplers = get_registry("sampler")
-            futures = {}
+            futures: dict[Any, tuple[str, str, int | None]] = {}
             for spec, seeds in work:
                 fit = client.submit(_fit_task, spec, shared, setup.plan.fit_seed, samplers.get(spec.name),
                                     key=f"fit-{key}-{spec.label}")
