@@ -65,9 +65,13 @@ class DaskExecutor:
             key = setup.plan.hash
             samplers = get_registry("sampler")
             futures: dict[Any, tuple[str, str, int | None]] = {}
+            held_fits: list[Any] = []
             for spec, seeds in work:
                 fit = client.submit(_fit_task, spec, shared, setup.plan.fit_seed, samplers.get(spec.name),
                                     key=f"fit-{key}-{spec.label}")
+                # hold every fit future until the end: a cell whose worker died needs its fit recomputed, which
+                # the scheduler cannot do once the client has released (forgotten) the fit's key
+                held_fits.append(fit)
                 futures[client.submit(_fit_summary, fit, key=f"fitinfo-{key}-{spec.label}")] = ("fit", spec.label, None)
                 for seed in seeds:
                     cell = client.submit(_cell_task, fit, seed, shared, key, options,
