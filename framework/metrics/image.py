@@ -41,8 +41,11 @@ from aebench.options import option
 # 30 -> 64 mode drop); against real images FID moved by 1-3% along moments and mode drop and not
 # monotonically along collapse (334, 329, 342, 354). All recon keys *improve* with copies of training
 # latents when the reference split is the training set: memorisation is nn_distance_ratio's job.
+# `aebench validate` (6 steps per ladder, Inception) confirmed every claim below on ORL and Fashion-MNIST;
+# it found KID against real images not quite monotone along collapse on ORL (rank correlation 0.89, 1.0
+# on Fashion-MNIST) and density_recon along moments on ORL (0.83), so those are not claimed.
 FID_DETECTS = ("spread", "contamination")
-KID_DETECTS = ("collapse", "contamination")
+KID_DETECTS = ("contamination",)
 RECON_DETECTS = ("collapse", "spread", "contamination", "mode_drop", "moments")
 
 # (key suffix, RealSide attribute) of the reference sets image metrics compare against
@@ -285,7 +288,7 @@ class PRDC(Metric):
                description="share of decoded real latents inside some decoded sample's k-NN ball: exposes "
                            "collapse, rewards spread."),
         Column("density_recon", "density recon", True, group="image_recon", role="diagnostic",
-               detects=("spread", "contamination", "moments"),
+               detects=("spread", "contamination"),
                description="mean number of decoded-real-latent k-NN balls holding a decoded sample, over k; can "
                            "exceed 1."),
         Column("coverage_recon", "coverage recon", True, group="image_recon", unit="rate", role="headline",
