@@ -28,6 +28,7 @@ from aebench.verdict import Estimate
 
 DEFAULT_TOLERANCE = 0.05
 RATE_FLOOR = 0.01  # one percentage point
+SAME = 1e-6  # relative: changes smaller than this are float noise
 COMPARE_SCHEMA = "aebench-compare/1"
 
 
@@ -190,6 +191,8 @@ def judge_change(old: Estimate | None, new: Estimate | None, higher_is_better: b
     if higher_is_better is None or not gates:
         return "info", ""
     worse = (old.value - new.value) if higher_is_better else (new.value - old.value)  # > 0: bad direction
+    if abs(worse) <= SAME * abs(old.value):  # float noise of a recomputation is no change
+        return "same", ""
     if worse <= 0:
         return ("better" if worse < 0 else "same"), ""
     apart = new.high < old.low if higher_is_better else new.low > old.high

@@ -223,6 +223,7 @@ def test_judge_change_rules():
     point = lambda v: Estimate(v, v, v, False)  # noqa: E731
     assert judge_change(point(1.0), point(2.0), True, tolerance=0.05, floor=0.0) == ("better", "")
     assert judge_change(point(1.0), point(1.0), True, tolerance=0.05, floor=0.0) == ("same", "")
+    assert judge_change(point(0.412), point(0.412 + 1e-9), False, tolerance=0.05, floor=0.0) == ("same", "")
     assert judge_change(point(1.0), point(1.05), False, tolerance=0.05, floor=0.0)[0] == "worse"  # at the tolerance
     assert judge_change(point(0.0), point(0.1), False, tolerance=0.05, floor=0.0)[0] == "regressed"  # from zero
     assert judge_change(point(1.0), None, False, tolerance=0.05, floor=0.0)[0] == "regressed"
