@@ -104,6 +104,8 @@ class FakeSide:
     features: torch.Tensor | None = None  # [n, d]
     reencoded: torch.Tensor | None = None  # E(D(z)) [n, N]
     seed: int = 0
+    # work on these samples that several metrics share (e.g. the nearest training latent), computed once
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 class Metric(Plugin):

@@ -5,6 +5,8 @@ Use them by importing into a conftest.py: ``from aebench.testing import isolated
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -29,3 +31,24 @@ def use_only_plugins(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
     monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", tuple(modules))
     monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")
     aebench.plugins.reset()
+
+
+def sigkill_when(proc: subprocess.Popen[bytes], marker: Path, timeout: float = 240) -> None:
+    """Wait until `proc` creates the file `marker`, then SIGKILL it (no cleanup handler can run): the
+    crash that a run's results document must survive. Fails the test if `proc` ends or never gets there."""
+    import signal
+    import time
+
+    try:
+        deadline = time.monotonic() + timeout
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+            assert time.monotonic() < deadline, "the run never reached the stalling sampler"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -19,6 +17,7 @@ from aebench.executors.local import LocalExecutor
 from aebench.run_config import RunConfig, SamplerSpec
 from aebench.run_plan import resolve_plan
 from aebench.runner import run_benchmark
+from aebench.testing import sigkill_when
 
 VOLATILE = ("created", "finished", "plan")
 
@@ -144,19 +143,7 @@ def _cli(script, *args, env=None):
 def kill_mid_cell(script, checkpoint, out, marker, *args) -> dict:
     """Run the script until the sleepy sampler stalls in its first cell, SIGKILL it, return its document."""
     proc = _cli(script, checkpoint, out, *args, env={"STALL_MARKER": str(marker)})
-    try:
-        deadline = time.monotonic() + 240
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "the run never reached the stalling sampler"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)  # no cleanup handler can run
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(proc, marker)
     return json.loads((out / "results.json").read_text())
 
 

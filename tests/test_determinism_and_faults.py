@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ import torch
 
 from aebench.cli import main
 from aebench.results_schema import SCHEMA
+from aebench.testing import sigkill_when
 
 DATA_OPTS = ["--set", "dataset.size=32"]
 VOLATILE = ("created", "finished")  # wall-clock stamps
@@ -111,19 +110,7 @@ def test_a_run_killed_mid_sampler_leaves_a_valid_document_with_the_finished_samp
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     proc = subprocess.Popen([sys.executable, str(script), str(tiny_checkpoint), str(marker), str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 240
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "the run never reached the stalling sampler"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)  # no cleanup handler can run
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(proc, marker)
     doc = json.loads((out / "results.json").read_text())  # valid JSON, not a half-written file
     assert doc["schema"] == SCHEMA
     assert doc["status"] == "running" and doc["finished"] is None  # says it is not a complete run

@@ -61,3 +61,16 @@ def test_latent_copies_rejects_heldout_equal_to_training():
     real = RealSide(train, train.clone(), compute_stats(train.double()))
     with pytest.raises(AebenchError, match="coincide"):
         LatentCopies().compute(FakeSide("x", gauss(10, 2)), real)
+
+
+def test_latent_distance_and_copies_share_one_nearest_training_pass(monkeypatch):
+    import aebench.metrics.latent as latent
+
+    calls = []
+    real_nearest = latent.nearest_distance
+    monkeypatch.setattr(latent, "nearest_distance", lambda q, r: calls.append(q.shape[0]) or real_nearest(q, r))
+    real, fake = real_side(), FakeSide("g", gauss(40, 5))
+    latent.LatentDistance().compute(fake, real)
+    LatentCopies().compute(fake, real)
+    # one pass for the held-out reference, one for the samples, whichever metric asks first
+    assert sorted(calls) == [40, 200]

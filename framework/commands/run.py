@@ -81,23 +81,18 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     from aebench.run_suite import suite_models
 
     entries = suite_models(config_path)
-    if entries:
-        return _run_suite(entries, dict(
-            dataset=dataset, model=model, checkpoint=checkpoint, train_latents=train_latents,
-            heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
-            n_seeds=n_seeds, assignments=assignments, regions=regions, metrics=metrics, features=features,
-            reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
-            batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
-            precision=precision, threads=threads, out=out, cache_dir=cache_dir, config_path=config_path,
-            no_figures=no_figures, validate=validate), runner, force=force, resume=resume, quiet=quiet)
-    config = config_from_options(
+    # the options that define the run's configuration (the rest say how to execute it)
+    options = dict(
         dataset=dataset, model=model, checkpoint=checkpoint, train_latents=train_latents,
         heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
         n_seeds=n_seeds, assignments=assignments, regions=regions, metrics=metrics, features=features,
         reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
         batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
         precision=precision, threads=threads, out=out, cache_dir=cache_dir, config_path=config_path,
-        no_figures=no_figures, validate=validate, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
+        no_figures=no_figures, validate=validate)
+    if entries:
+        return _run_suite(entries, options, runner, force=force, resume=resume, quiet=quiet)
+    config = config_from_options(**options, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
 
     started = time.perf_counter()
     doc = run_benchmark(config, quiet=quiet, force=force, resume=resume, executor=runner)

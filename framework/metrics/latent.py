@@ -73,6 +73,23 @@ def hit_rate_along_t(region: Region, latents: torch.Tensor, t: torch.Tensor,
     return [(float(centres[b]), float(hits[b] / counts[b]), int(counts[b])) for b in range(bins) if counts[b] > 0]
 
 
+def heldout_training_distance(real: RealSide) -> torch.Tensor:
+    """Distance of each held-out latent to its nearest training latent, once per run (the reference of
+    `latent_distance` and `latent_copies`)."""
+    cache = real.cache.setdefault("nearest_training", {})
+    if "heldout" not in cache:
+        cache["heldout"], _ = nearest_distance(real.heldout_latents, real.train_latents)
+    return cache["heldout"]
+
+
+def training_distance(fake: FakeSide, real: RealSide, z: torch.Tensor) -> torch.Tensor:
+    """Distance of each sample to its nearest training latent, once per sample set whichever metrics ask."""
+    key = f"nearest_training:{id(real.train_latents)}"
+    if key not in fake.cache:
+        fake.cache[key], _ = nearest_distance(z, real.train_latents)
+    return fake.cache[key]
+
+
 class RegionHits(Metric):
     """Share of the sampler's points inside each calibrated region."""
 
@@ -179,13 +196,12 @@ class LatentDistance(Metric):
     def _real_mean(self, real: RealSide) -> float:
         cache = real.cache.setdefault(self.name, {})
         if "heldout_nn_mean" not in cache:
-            dist, _ = nearest_distance(real.heldout_latents, real.train_latents)
-            cache["heldout_nn_mean"] = float(dist.mean())
+            cache["heldout_nn_mean"] = float(heldout_training_distance(real).mean())
         return cache["heldout_nn_mean"]
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         z = _check_latents(fake, real, self.name)
-        dist, _ = nearest_distance(z, real.train_latents)
+        dist = training_distance(fake, real, z)
         ref = self._real_mean(real)
         if not ref > 0:
             raise AebenchError("Metric 'latent_distance': held-out latents coincide with training latents; "

@@ -24,9 +24,8 @@ import torch
 from aebench import hookimpl
 from aebench.errors import AebenchError
 from aebench.maths.bootstrap import bootstrap_mean_ci
-from aebench.maths.knn import nearest_distance
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
-from aebench.metrics.latent import _check_latents
+from aebench.metrics.latent import _check_latents, heldout_training_distance, training_distance
 from aebench.options import option
 
 
@@ -55,8 +54,7 @@ class LatentCopies(Metric):
         cache = real.cache.setdefault(self.name, {})
         key = (self.options.quantile, int(real.heldout_latents.shape[0]), int(real.train_latents.shape[0]))
         if key not in cache:
-            dist, _ = nearest_distance(real.heldout_latents, real.train_latents)
-            cache[key] = float(torch.quantile(dist, self.options.quantile))
+            cache[key] = float(torch.quantile(heldout_training_distance(real), self.options.quantile))
         return cache[key]
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
@@ -65,7 +63,7 @@ class LatentCopies(Metric):
         if not tau > 0:
             raise AebenchError("Metric 'latent_copies': held-out latents coincide with training latents; use a "
                                "held-out split disjoint from the training set.")
-        dist, _ = nearest_distance(z, real.train_latents)
+        dist = training_distance(fake, real, z)
         close = (dist < tau).to(torch.float64)
         q = self.options.quantile
         low, high = bootstrap_mean_ci(close, self.options.n_boot, seed=fake.seed)

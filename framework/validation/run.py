@@ -321,7 +321,7 @@ def score_ladders(ladders: LadderSet, fields: dict[str, dict[str, torch.Tensor]]
     def run(advance: Any = None) -> None:
         for name, ladder in ladders.ladders.items():
             for index, step in enumerate(ladder.steps):
-                parts = {f: ladders.gather(step, per_pool) for f, per_pool in fields.items()}
+                parts: dict[str, Any] = {f: ladders.gather(step, per_pool) for f, per_pool in fields.items()}
                 got, failed = score(FakeSide(f"{name}[{index}]", **parts, seed=seed), real, metrics)
                 for metric_name, message in failed.items():
                     scores.errors.setdefault(metric_name, {}).setdefault(name, f"step {index}: {message}")
