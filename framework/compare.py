@@ -136,7 +136,11 @@ SETTINGS = [  # (what, section, key): runs that differ here are not comparable
     ("region options", "config", "region_options"),
     ("metric options", "config", "metric_options"),
     ("extractor options", "config", "feature_options"),
+    ("precision of decode and features", "features", "precision"),
 ]
+# Runs on different devices at the same precision are compared, with a note: fp32 on a CPU and on a GPU
+# sums in different orders, so their numbers agree to rounding, not to the last digit.
+DEVICE = ("features", "device")
 
 
 def _short(value: Any) -> str:
@@ -249,6 +253,10 @@ def compare_results(
             f"Refusing to compare: {result.differences[0]}{more}; rerun with the same settings, or pass "
             "--allow-different-settings to compare anyway."
         )
+    old_device, new_device = _get(old, *DEVICE), _get(new, *DEVICE)
+    if old_device and new_device and old_device != new_device:
+        result.notes.append(f"devices differ ({old_device} vs {new_device}): at the same precision the numbers agree "
+                            "to rounding, not to the last digit")
     if _get(old, "config", "seeds") != _get(new, "config", "seeds"):
         result.notes.append(f"seeds differ ({_get(old, 'config', 'seeds')} vs {_get(new, 'config', 'seeds')}): "
                             "differences within the seed noise are expected")

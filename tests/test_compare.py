@@ -131,6 +131,7 @@ def test_a_value_near_zero_does_not_fail_on_noise(tmp_path, capsys, toy_run):
     (lambda d: d["features"].update(n_real=100), "real image count n_real differs (320 vs 100)"),
     (lambda d: d["config"].update(metric_options={"toy_radius": {"k": 5}}), "metric options differ"),
     (lambda d: d["config"].update(region_options={"knn": {"k": 5}}), "region options differ"),
+    (lambda d: d["features"].update(precision="tf32"), "precision of decode and features differs (fp32 vs tf32)"),
     (lambda d: row_of(d, "plane_conditional")["options"].update(others="centre"),
      "plane_conditional: sampler options differ (others='conditional' vs 'centre')"),
 ])
@@ -146,6 +147,15 @@ def test_runs_with_different_settings_are_refused(tmp_path, capsys, toy_run, cha
     assert rc == 0 and any(message in d for d in json.loads(out)["differences"]) and message in err
     rc, out, _ = compare(tmp_path, capsys, old, new, "--allow-different-settings")
     assert "compared although" in out
+
+
+def test_another_device_at_the_same_precision_is_compared_with_a_note(tmp_path, capsys, toy_run):
+    old = toy_run()
+    new = rerun_of(old)
+    new["features"]["device"] = "cuda:0"
+    rc, out, _ = compare(tmp_path, capsys, old, new, "--json")
+    assert rc == 0
+    assert any(note.startswith("devices differ (cpu vs cuda:0)") for note in json.loads(out)["notes"])
 
 
 def test_the_same_file_twice_is_refused(tmp_path, capsys, toy_run):
