@@ -52,6 +52,9 @@ class CellResult:
     timing: dict[str, float] = field(default_factory=dict)
     along_t: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
+    # out-of-memory retries during this cell (batch sizes halved), wherever it ran; the runner adds them to
+    # the run's environment.backoffs
+    backoffs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -107,6 +110,15 @@ def fit_sampler(spec: SamplerSpec, setup: Any, fit_seed: int, cls: type | None =
 
 def run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
     """Sample `fit`'s sampler with `seed`, decode, re-encode, extract features and score."""
+    before = len(setup.backoffs)
+    result = _run_cell(fit, seed, setup, metrics, options)
+    # this cell's out-of-memory retries move to its result, so they travel back from a worker too
+    result.backoffs = setup.backoffs[before:]
+    del setup.backoffs[before:]
+    return result
+
+
+def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
     from aebench import image_pipeline
     from aebench.run_setup import finite_or_raise
 

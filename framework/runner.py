@@ -18,8 +18,8 @@ from aebench.console import err_console
 from aebench.errors import AebenchError, OptionError
 from aebench.io import output_folder
 from aebench.metric import Metric, MetricValue
-from aebench.results import SCHEMA, aggregate, environment, now, write_results
-from aebench.results_schema import MetricInfo, neutral_info
+from aebench.results import aggregate, environment, now, write_results
+from aebench.results_schema import SCHEMA, MetricInfo, neutral_info
 from aebench.run_config import RunConfig, SamplerSpec
 from aebench.run_folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
 from aebench.run_plan import RunPlan, plan_summary, resolve_plan
@@ -124,6 +124,7 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
 
     def on_cell(cell: CellResult) -> None:
         book.cells[(cell.sampler, cell.seed)] = cell
+        setup.backoffs.extend(cell.backoffs)  # the list doc["environment"]["backoffs"] holds
         book.assemble()
         write_results(doc, out)
         if not quiet:

@@ -37,11 +37,33 @@ class Crash(GaussianSampler):
         os._exit(3)
 
 
+class OomDecode(GaussianSampler):
+    name = "oom_decode"
+    description = "makes decoding in the process that samples it run out of memory above 8 latents a batch"
+
+    def _sample(self, n, generator):
+        import torch
+
+        import aebench.encoding
+
+        real = aebench.encoding.decode_latents
+        if not getattr(real, "oom", False):
+            def decode(model, latents, batch_size=256, *args, **kw):
+                if batch_size > 8:
+                    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+                return real(model, latents, batch_size, *args, **kw)
+
+            decode.oom = True
+            aebench.encoding.decode_latents = decode
+        return super()._sample(n, generator)
+
+
 class Plugin:
     @hookimpl
     def register_samplers(self, register):
         register(Broken)
         register(Crash)
+        register(OomDecode)
 
 
 @pytest.fixture
@@ -78,6 +100,22 @@ def test_a_worker_that_dies_mid_cell_is_retried_once_then_recorded_failed(tiny_m
     assert rows["crash"]["status"] == "failed" and "KilledWorker" in rows["crash"]["error"]
     assert "on 2 different workers" in rows["crash"]["error"]  # tried, its worker died, retried once, died again
     assert rows["gaussian"]["status"] == "ok" and doc["status"] == "complete"
+
+
+def test_out_of_memory_retries_on_a_worker_reach_the_results(tiny_model, tmp_path, test_samplers, monkeypatch):
+    import aebench.encoding
+
+    # the local run patches this process's decode (so it runs last); put it back afterwards
+    monkeypatch.setattr(aebench.encoding, "decode_latents", aebench.encoding.decode_latents)
+    docs = {name: run_benchmark(tiny_config(tiny_model, tmp_path / name, samplers=("oom_decode",), seeds=(0,)),
+                                quiet=True, executor=make_executor(name, **({"workers": 2} if name == "dask" else {})))
+            for name in ("dask", "local")}
+    for name, doc in docs.items():  # batch 128 halved to 8: four retries, recorded once each
+        backoffs = doc["environment"]["backoffs"]
+        assert [(b["what"], b["batch_size"]) for b in backoffs] == [("decode", 64), ("decode", 32), ("decode", 16),
+                                                                     ("decode", 8)], name
+        assert doc["samplers"][0]["status"] == "ok" and "out of memory" in backoffs[0]["error"]
+    assert numbers_only(docs["dask"]) == numbers_only(docs["local"])
 
 
 def test_a_run_resumes_across_executors(tiny_model, tmp_path):
