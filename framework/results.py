@@ -17,7 +17,6 @@ import torch
 from aebench import __version__
 from aebench.io import write_json_atomic
 from aebench.metric import MetricValue
-from aebench.results_schema import SCHEMA
 
 
 def now() -> str:
@@ -25,9 +24,9 @@ def now() -> str:
 
 
 def environment(device: torch.device) -> dict[str, Any]:
-    from aebench.device import describe_device
-
     import numpy
+
+    from aebench.device import describe_device
 
     env = {"aebench": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
            "python": sys.version.split()[0], "platform": platform.platform()}

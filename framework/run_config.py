@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from aebench.errors import AebenchError, OptionError
+from aebench.errors import OptionError
 from aebench.options import build_options, options_to_dict
 from aebench.suite_file import check_suite, read_toml, resolve_seeds
 

@@ -194,16 +194,17 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
                               subset=reference, n_real=int(pool.numel()))
     recon_rows = subset_index(dataset.heldout_index.numel(), config.n)  # the reference rows' held-out latents
     for row in setup.references:
+        images = _images_of(row)
         if row.name == "real_train":  # training images against the held-out reference
             rows = subset_index(dataset.train_index.numel(), config.n)
-            row.features = featurise("image", dataset.train_index[rows], lambda: row.images, "real train images",
+            row.features = featurise("image", dataset.train_index[rows], images, "real train images",
                                      dataset=fp, subset="train", n=int(rows.numel()))
         elif row.name == "real_heldout":
-            row.features = featurise("image", dataset.heldout_index[recon_rows], lambda: row.images,
+            row.features = featurise("image", dataset.heldout_index[recon_rows], images,
                                      "real held-out images", dataset=fp, subset="heldout",
                                      n=int(row.latents.shape[0]))
         else:
-            row.features = featurise("decoded-heldout", recon_rows, lambda: row.images, "held-out reconstructions",
+            row.features = featurise("decoded-heldout", recon_rows, images, "held-out reconstructions",
                                      dataset=fp, subset="recon", model=setup.model.checksum,
                                      n=int(row.latents.shape[0]))
     _prepare_recon_reference(setup, reference, recon_rows, featurise, quiet)
@@ -266,3 +267,7 @@ def finite_or_raise(latents: torch.Tensor, who: str) -> None:
         rows = int(bad.any(dim=1).sum())
         raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors.")
 
+
+def _images_of(row: Any) -> Callable[[], torch.Tensor]:
+    """A reference row's images, read when (and only if) its features are not cached yet."""
+    return lambda: row.images

@@ -26,9 +26,11 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--model", "model", metavar="CKPT|MODULE:FACTORY",
               help="A trained checkpoint (.safetensors) or your own AE as package.module:factory.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="A trained aebench checkpoint.")
-@click.option("--train-latents", type=click.Path(dir_okay=False), help="Training latents (.npy or .safetensors) instead of encoding a data set.")
+@click.option("--train-latents", type=click.Path(dir_okay=False),
+              help="Training latents (.npy or .safetensors) instead of encoding a data set.")
 @click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
-@click.option("--sampler", "samplers", multiple=True, help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
+@click.option("--sampler", "samplers", multiple=True,
+              help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
 @click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler.")
 @click.option("--n", type=int, help="Latent points per sampler and seed (default 128 on a CPU, 2048 on a GPU).")
 @click.option("--seed", type=int, help="First seed (default 0).")
@@ -70,11 +72,11 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
                 feature_batch_size, batch_memory, precision, threads, out, cache_dir, config_path, no_figures,
                 validate, force, resume, executor, workers, scheduler, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
+    from aebench.executors import make_executor
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
     from aebench.reports.terminal import render_results
     from aebench.run_folder import FIGURE_DIR
-    from aebench.executors import make_executor
     from aebench.runner import run_benchmark
 
     runner = make_executor(executor, workers=workers, scheduler=scheduler)
