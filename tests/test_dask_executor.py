@@ -147,3 +147,18 @@ def test_the_cli_runs_on_dask_and_resumes_a_complete_run_without_work(tiny_model
     again = json.loads((tmp_path / "out" / "results.json").read_text())
     assert again["plan"]["cells_reused"] == 2 and again["plan"]["cells_computed"] == 0
     assert numbers_only(again) == numbers_only(doc)
+
+
+def _trim_threshold():
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_cluster_workers_keep_glibcs_own_trim_threshold():
+    """Dask's default MALLOC_TRIM_THRESHOLD_=65536 made every cell 2.5x slower (benchmarks/README.md)."""
+    from distributed import Client
+
+    from aebench.executors.dask import local_cluster
+
+    with local_cluster(1, "cpu") as cluster, Client(cluster) as client:
+        assert list(client.run(_trim_threshold).values()) == [None]
+        assert list(client.run(os.environ.get, "OMP_NUM_THREADS").values()) == ["1"]  # dask's other settings stay
