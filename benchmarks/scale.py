@@ -4,6 +4,7 @@ then every stage of a benchmark timed with its peak resident memory, each in its
     aebench train --dataset fashion_mnist --latent-dim 256            # once (minutes on a CPU)
     flock /tmp/aebench-heavy.lock python benchmarks/scale.py          # the table (several minutes)
     python benchmarks/scale.py --stages samplers --n 512,2048         # one stage, two sample counts
+    python benchmarks/scale.py --stages samplers --samplers gmm       # one sampler
 
 Stages (each a fresh Python process measured by `memory_run.measure`, so every peak starts clean):
 - `encode`: every image (60k train + 10k held-out) through the encoder, no cache;
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", default="", help="comma-separated training-latent counts for the regions and "
                                                       "sampler fits (default: all of them only)")
     parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--samplers", default="", help="comma-separated samplers for the samplers stage "
+                        "(default: every registered one)")
     parser.add_argument("--threads", default="auto")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -155,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         elif stage == "samplers":
             from aebench.sampler import available_samplers
 
-            for name in available_samplers():
+            wanted = [x.strip() for x in args.samplers.split(",") if x.strip()]
+            for name in wanted or available_samplers():
                 for n in counts:
                     run_child(f"sampler:{name} n={n}", f"sampler:{name}", n)
                 for m in subsets:

@@ -13,7 +13,7 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import OptionError
-from aebench.maths.gaussian_mixture import COLLAPSE_MARGIN_PER_DIM, fit_mixture
+from aebench.maths.gaussian_mixture import COLLAPSE_MARGIN_PER_DIM, MAX_FIT_POINTS, fit_mixture
 from aebench.options import option
 from aebench.sampler import Sampler
 from aebench.stats import LatentStats
@@ -33,6 +33,9 @@ class GmmOptions:
         "fallback", "collapsed fit: halve k down to a single shrunk Gaussian, or stop with an error")
     collapse_margin: float = option(
         COLLAPSE_MARGIN_PER_DIM, "held-out nats per dimension a mixture may trail a single Gaussian", min=0)
+    max_points: int | None = option(
+        MAX_FIT_POINTS, "EM fits a random subset of at most this many latents (bounds the fit's time; "
+        "None = all)", min=2)
 
 
 class GmmSampler(Sampler):
@@ -50,7 +53,7 @@ class GmmSampler(Sampler):
         self.check_space(train_latents.shape[1], train_latents.shape[0])
         self.mixture = fit_mixture(train_latents, opts.k, seed=opts.fit_seed, reg=opts.reg, covariance=opts.covariance,
                                    max_iter=opts.max_iter, validation=opts.validation, on_collapse=opts.on_collapse,
-                                   collapse_margin=opts.collapse_margin)
+                                   collapse_margin=opts.collapse_margin, max_points=opts.max_points)
         self.fit_info = dict(self.mixture.info)
 
     def _sample(self, n: int, generator: torch.Generator) -> torch.Tensor:

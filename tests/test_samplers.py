@@ -349,6 +349,27 @@ def test_gmm_without_validation_skips_the_check(true_mixture):
     assert fitted.info["checked"] is False and fitted.k == 3
 
 
+def test_mixture_fit_on_a_capped_subset_is_seeded_and_still_fits(true_mixture):
+    """max_points bounds EM's input: a seeded subset of that size, recorded in the fit's info; the
+    mixture fitted on it still explains held-out latents about as well as one fitted on all."""
+    train, _ = true_mixture.sample(3000, gen(10))
+    heldout, _ = true_mixture.sample(2000, gen(11))
+    capped = fit_mixture(train, 3, max_points=1000)
+    assert capped.info["fit_points"] == 1000 and capped.info["latents"] == 3000
+    again = fit_mixture(train, 3, max_points=1000)
+    torch.testing.assert_close(capped.means, again.means, rtol=0, atol=0)
+    other = fit_mixture(train, 3, max_points=1000, seed=1)  # another seed, another subset
+    assert not torch.equal(capped.covariances, other.covariances)
+    whole = fit_mixture(train, 3)
+    assert whole.info["fit_points"] == 3000
+    gap = float(whole.log_prob(heldout).mean() - capped.log_prob(heldout).mean())
+    assert 0 <= gap < 0.5  # fewer points fit slightly worse, not badly
+    assert fit_mixture(train, 3, max_points=5000).info["fit_points"] == 3000  # a cap above n changes nothing
+    with pytest.raises(OptionError, match="max_points must be an integer >= 2"):
+        fit_mixture(train, 3, max_points=1)
+    assert GmmSampler(max_points="none").options.max_points is None
+
+
 def test_fit_gaussian_is_a_one_component_mixture(latents, stats):
     single = fit_gaussian(latents)
     assert single.k == 1

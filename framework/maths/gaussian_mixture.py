@@ -30,6 +30,8 @@ OnCollapse = Literal["fallback", "error"]
 # while a mixture that is merely over-smoothed (variance 10x too large) loses only ~0.7; a collapsed fit
 # (components shrunk onto single points) loses thousands.
 COLLAPSE_MARGIN_PER_DIM = 1.0
+# The default cap on the latents EM sees in the `gmm` sampler and the `density` region (see fit_mixture)
+MAX_FIT_POINTS = 30000
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -128,7 +130,7 @@ def fit_gaussian(latents: torch.Tensor | np.ndarray, shrinkage: ShrinkageMode = 
 def fit_mixture(latents: torch.Tensor | np.ndarray, k: int, *, seed: int = 0, reg: float = 1e-3,
                 covariance: CovarianceType = "full", max_iter: int = 200, validation: float = 0.2,
                 on_collapse: OnCollapse = "fallback",
-                collapse_margin: float = COLLAPSE_MARGIN_PER_DIM) -> FittedMixture:
+                collapse_margin: float = COLLAPSE_MARGIN_PER_DIM, max_points: int | None = None) -> FittedMixture:
     """Fit a k-component Gaussian mixture by EM on standardised latents, with a collapse check.
 
     `reg` is added to every covariance's diagonal in units of the latents' mean per-component
@@ -138,9 +140,20 @@ def fit_mixture(latents: torch.Tensor | np.ndarray, k: int, *, seed: int = 0, re
     MixtureCollapseError and "fallback" halves k until it passes (down to 2, then the shrunk single
     Gaussian itself). The accepted mixture is then refitted on all latents, starting from its parameters.
     `validation=0` skips the check.
+
+    `max_points` caps the latents EM sees (a random subset drawn with `seed`; None: all). EM's iteration
+    count grows with the set, so its cost grew worse than linearly: on 60k Fashion-MNIST latents at N=256
+    (k=10, full) the fit took 411 s against 66 s on 30k, for a held-out log-likelihood of -168.8 against
+    -170.4 per point (0.006 nats per dimension).
     """
     _check_mixture_args(k, seed, reg, covariance, max_iter, validation, on_collapse, collapse_margin)
+    if max_points is not None and (not isinstance(max_points, (int, np.integer)) or isinstance(max_points, bool)
+                                   or max_points < 2):
+        raise OptionError(f"Mixture max_points must be an integer >= 2 or None, got {max_points!r}.")
     z = as_latent_matrix(latents, "Latents for the mixture")
+    n_all = z.shape[0]
+    if max_points is not None and n_all > max_points:
+        z = z[torch.from_numpy(np.sort(np.random.default_rng(seed).permutation(n_all)[:max_points]))]
     n, dim = z.shape
     if k > n:
         raise OptionError(f"A mixture of k={k} components needs at least k latents, got {n}; lower k.")
@@ -151,7 +164,7 @@ def fit_mixture(latents: torch.Tensor | np.ndarray, k: int, *, seed: int = 0, re
     x = ((z - centre) / scale).numpy()
     log_scale = dim * math.log(scale)  # log-densities in latent units = standardised ones - dim*log(scale)
     info: dict[str, Any] = {"k_requested": k, "covariance_type": covariance, "reg": reg, "seed": seed,
-                            "validation": validation, "fallback": None}
+                            "validation": validation, "fallback": None, "fit_points": n, "latents": n_all}
     if validation == 0:
         gm = _em(x, k, covariance, reg, seed, max_iter)
         info.update(k=k, checked=False, **_convergence(gm))

@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 
 from aebench import hookimpl
-from aebench.maths.gaussian_mixture import FittedMixture, fit_mixture
+from aebench.maths.gaussian_mixture import MAX_FIT_POINTS, FittedMixture, fit_mixture
 from aebench.options import option
 from aebench.regions.subspace import SubspaceRegion, moment_dof
 
@@ -47,11 +47,13 @@ class DensityRegion(SubspaceRegion):
         variance: float = option(0.99, "share of total variance the mixture's principal subspace must carry",
                                  min=0, max=1, min_exclusive=True)
         max_dims: int | None = option(None, "cap on the subspace dimension; default: n_train / 2", min=1)
+        max_points: int | None = option(MAX_FIT_POINTS, "EM fits a random subset of at most this many latents "
+                                        "(bounds the fit's time; None = all)", min=2)
 
     def _fit_subspace(self, coords: torch.Tensor) -> None:
         o = self.options
         self.mixture: FittedMixture = fit_mixture(coords, o.k, seed=o.seed, reg=o.reg,
-                                                  covariance=o.covariance)
+                                                  covariance=o.covariance, max_points=o.max_points)
         _, log_det = torch.linalg.slogdet(self.mixture.covariances)
         peaks = torch.log(self.mixture.weights) - 0.5 * log_det - 0.5 * self.dims * math.log(2 * math.pi)
         self.log_peak = float(torch.logsumexp(peaks, 0))
