@@ -48,8 +48,33 @@ def faces() -> torch.Tensor:
     return torch.from_numpy(np.stack([read_face(p, 12, 16).reshape(-1) for p in paths])).float()
 
 
+def with_outliers(x: torch.Tensor, count: int, scale: float) -> torch.Tensor:
+    """`x` with its last `count` points pushed `scale` times further out: far points, split off and
+    handled in float64 (knn._far_split), next to near points that keep narrow float32 margins."""
+    x = x.clone()
+    x[-count:] *= scale
+    return x
+
+
+def outlier_clusters() -> tuple[torch.Tensor, torch.Tensor]:
+    """Far points in both sets, close to each other, and two points just inside the "near" norm next to
+    them: far points are some near rows' nearest neighbours, and some far rows' too."""
+    real, fake = spread(180, 10, 12), spread(140, 10, 13)
+    gen = torch.Generator().manual_seed(14)
+    direction = torch.ones(10) / 10 ** 0.5
+    for x in (real, fake):
+        typical = float((x - x.mean(0)).norm(dim=1).median())
+        x[-6:] = 16.0 * typical * direction + 0.05 * typical * torch.randn(6, 10, generator=gen)  # far
+        x[-8:-6] = 12.0 * typical * direction + 0.05 * typical * torch.randn(2, 10, generator=gen)  # near
+    return real, fake
+
+
 SETS = {
     "spread": lambda: (spread(230, 24, 0), spread(170, 24, 1, offset=0.2, scale=1.3)),
+    "outliers": lambda: (with_outliers(spread(230, 24, 8), 3, 300.0), with_outliers(spread(170, 24, 9), 5, 40.0)),
+    "outliers_near_the_bulk": lambda: (with_outliers(spread(200, 6, 10), 4, 12.0),
+                                       with_outliers(spread(150, 6, 11), 6, 11.0)),
+    "outlier_clusters": lambda: outlier_clusters(),
     "far_from_origin": lambda: (spread(150, 8, 2, offset=1e4), spread(120, 8, 3, offset=1e4)),
     "ties": lambda: (ties(200, 5, 4), ties(150, 5, 5)),
     "wide": lambda: (spread(60, 700, 6), spread(50, 700, 7)),
@@ -142,6 +167,35 @@ def test_prdc_two_k_forms_the_real_by_fake_distances_once(monkeypatch):
     pr, dc = compute_prdc(real, fake, 3), compute_prdc(real, fake, 5)
     assert got == {"precision": pr["precision"], "recall": pr["recall"], "density": dc["density"],
                    "coverage": dc["coverage"]}
+
+
+def test_a_few_far_points_do_not_send_every_pair_to_float64(monkeypatch):
+    """Far points would widen every entry's float32 margin (20 samples at 300x the scale made latent
+    coverage 70x slower); split off, only their own pairs (and a few more) are computed in float64."""
+    real = spread(1500, 32, 30)
+    fake = with_outliers(spread(600, 32, 31), 6, 300.0)
+    pairs = []
+    exact = knn._exact_d2
+
+    def counting(a, b, rows, cols, block_bytes):
+        pairs.append(rows.shape[0])
+        return exact(a, b, rows, cols, block_bytes)
+
+    monkeypatch.setattr(knn, "_exact_d2", counting)
+    fake_radii = knn.kth_neighbour_distance(fake, 3)
+    real_radii = knn.kth_neighbour_distance(real, 3)
+    radius_pairs, pairs[:] = sum(pairs), []
+    counts = knn.cross_counts(real, fake, real_radii, fake_radii)
+    cross_pairs, pairs[:] = sum(pairs), []
+    dist, _ = knn.nearest_distance(real, fake)
+    nearest_pairs = sum(pairs)
+    assert radius_pairs < 6 * 600 + 3 * (1500 + 600)  # the far rows whole, and the usual few per row
+    assert cross_pairs < 6 * 1500 + 2000  # the far columns whole; without the split: most of 1500 x 600
+    assert nearest_pairs < 6 * 1500 + 2000
+    d2 = brute_d2(real, fake)
+    assert torch.equal(counts.inside_real_balls, (d2 < real_radii.pow(2)[:, None]).sum(0))
+    assert torch.equal(counts.in_fake_ball, (d2 < fake_radii.pow(2)[None, :]).any(1))
+    assert torch.allclose(dist, d2.min(1).values.sqrt(), rtol=1e-13, atol=0)
 
 
 def test_float32_thresholds_round_outwards():
