@@ -10,25 +10,13 @@ import click
 from rich.console import Console
 
 from aebench.cli import cli
+from aebench.commands.shared_options import model_overrides, model_source_options, split_list
 from aebench.console import console, err_console
 from aebench.errors import OptionError
 
 
-def _split(values: tuple[str, ...]) -> list[str] | None:
-    """`--metrics a,b --metrics c` -> [a, b, c]; nothing given -> None (keep the default)."""
-    if not values:
-        return None
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
-
-
 @cli.command("run")
-@click.option("--dataset", help="Registered data set (default: orl_faces). See `aebench datasets`.")
-@click.option("--model", "model", metavar="CKPT|MODULE:FACTORY",
-              help="A trained checkpoint (.safetensors) or your own AE as package.module:factory.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), help="A trained aebench checkpoint.")
-@click.option("--train-latents", type=click.Path(dir_okay=False),
-              help="Training latents (.npy or .safetensors) instead of encoding a data set.")
-@click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
+@model_source_options
 @click.option("--sampler", "samplers", multiple=True,
               help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
 @click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler.")
@@ -164,20 +152,14 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
         "features": features, "reference": reference, "n_real": n_real, "target": target, "latent_dim": latent_dim,
         "device": device, "batch_size": batch_size, "feature_batch_size": feature_batch_size,
         "batch_memory": batch_memory, "precision": precision, "threads": threads, "out": out, "cache_dir": cache_dir,
-        "regions": _split(regions), "metrics": _split(metrics),
+        "regions": split_list(regions), "metrics": split_list(metrics),
     }
-    if model is not None:
-        if ":" in model and not Path(model).exists():
-            overrides["model"] = model
-        else:
-            overrides["checkpoint"] = model
-    if checkpoint is not None:
-        overrides["checkpoint"] = checkpoint
+    overrides.update(model_overrides(model, checkpoint))
     if no_figures:
         overrides["figures"] = False
     if validate:
         overrides["validation"] = {}
-    names = _split(samplers)
+    names = split_list(samplers)
     if all_samplers and names:
         raise OptionError("Give either --sampler or --all, not both.")
     if all_samplers:  # every sampler that can run here; those missing an optional dependency are named

@@ -11,24 +11,13 @@ import click
 from rich.console import Console
 
 from aebench.cli import cli
+from aebench.commands.shared_options import model_overrides, model_source_options, split_list
 from aebench.console import console, err_console
 from aebench.metric import LADDERS
 
 
-def _split(values: tuple[str, ...]) -> list[str] | None:
-    if not values:
-        return None
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
-
-
 @cli.command("validate")
-@click.option("--dataset", help="Registered data set (default: orl_faces). See `aebench datasets`.")
-@click.option("--model", "model", metavar="CKPT|MODULE:FACTORY",
-              help="A trained checkpoint (.safetensors) or your own AE as package.module:factory.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), help="A trained aebench checkpoint.")
-@click.option("--train-latents", type=click.Path(dir_okay=False),
-              help="Training latents (.npy or .safetensors) instead of encoding a data set.")
-@click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
+@model_source_options
 @click.option("--set", "assignments", multiple=True, metavar="NAME.OPTION=VALUE",
               help="Set an option of a region, metric, the extractor or the data set (repeatable).")
 @click.option("--metrics", multiple=True, help="Metrics to validate (default: those of `aebench run`). See `aebench plugins`.")
@@ -65,12 +54,9 @@ def validate_command(dataset, model, checkpoint, train_latents, heldout_latents,
     overrides: dict[str, Any] = {
         "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,
         "features": features, "n_real": n_real, "device": device, "batch_size": batch_size, "out": out,
-        "cache_dir": cache_dir, "metrics": _split(metrics), "regions": _split(regions),
+        "cache_dir": cache_dir, "metrics": split_list(metrics), "regions": split_list(regions),
     }
-    if model is not None:
-        overrides["checkpoint" if Path(model).exists() or ":" not in model else "model"] = model
-    if checkpoint is not None:
-        overrides["checkpoint"] = checkpoint
+    overrides.update(model_overrides(model, checkpoint))
     if no_figures:
         overrides["figures"] = False
     if seed is not None:
@@ -81,7 +67,7 @@ def validate_command(dataset, model, checkpoint, train_latents, heldout_latents,
         if overrides["metrics"] is None:
             overrides["metrics"] = list(LATENT_METRICS)
     config = RunConfig.from_sources(config_path, overrides, parse_assignments(assignments), clear=clear)
-    chosen = {"size": size, "steps": steps, "clusters": clusters, "ladders": _split(ladders)}
+    chosen = {"size": size, "steps": steps, "clusters": clusters, "ladders": split_list(ladders)}
     config.validation = {**(config.validation or {}), **{k: v for k, v in chosen.items() if v is not None}}
 
     started = time.perf_counter()
