@@ -10,7 +10,7 @@ from aebench.testing import isolated_aebench, use_only_plugins  # noqa: F401  (s
 
 # fixtures that train a model or run the whole pipeline: a test using one is `slow` (the fast loop is
 # `pytest -m "not slow"`)
-SLOW_FIXTURES = {"tiny_model", "tiny_orl_checkpoint", "toy_run", "tiny_checkpoint"}
+SLOW_FIXTURES = {"tiny_model", "tiny_orl_checkpoint", "toy_run"}
 
 
 def pytest_collection_modifyitems(items):

@@ -80,19 +80,6 @@ def test_backoff_lets_other_errors_and_a_hopeless_size_through():
 
 # -- in a run -------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    from aebench.dataset import load_dataset
-    from aebench.models.training import train_and_save
-
-    cache = tmp_path_factory.mktemp("tiny-cache")
-    dataset = load_dataset("orl_faces", {"size": 32}, cache_dir=cache)
-    out = tmp_path_factory.mktemp("tiny-model") / "model.safetensors"
-    train_and_save(dataset, out, latent_dim=16, model_options={"channels": (8, 16, 32)}, epochs=1, seed=0,
-                   progress=False)
-    return out
-
-
 def _run(tmp_path: Path, ckpt: Path, name: str, *extra: str) -> dict:
     out = tmp_path / name
     rc = main(["run", "--checkpoint", str(ckpt), "--set", "dataset.size=32", "--features", "fast", "--n", "40",
@@ -102,11 +89,11 @@ def _run(tmp_path: Path, ckpt: Path, name: str, *extra: str) -> dict:
     return doc
 
 
-def test_out_of_memory_in_decode_and_features_backs_off_and_the_numbers_stay(tmp_path, tiny_checkpoint, monkeypatch):
+def test_out_of_memory_in_decode_and_features_backs_off_and_the_numbers_stay(tmp_path, tiny_orl_checkpoint, monkeypatch):
     import aebench.encoding
     import aebench.feature_extractor
 
-    plain = _run(tmp_path, tiny_checkpoint, "plain", "--sampler", "gaussian,pca", "--batch-size", "8",
+    plain = _run(tmp_path, tiny_orl_checkpoint, "plain", "--sampler", "gaussian,pca", "--batch-size", "8",
                  "--feature-batch-size", "8")
     real_decode, real_extract = aebench.encoding.decode_latents, aebench.feature_extractor.extract_features
     seen = {"decode": [], "features": []}
@@ -125,7 +112,7 @@ def test_out_of_memory_in_decode_and_features_backs_off_and_the_numbers_stay(tmp
 
     monkeypatch.setattr(aebench.encoding, "decode_latents", decode)
     monkeypatch.setattr(aebench.feature_extractor, "extract_features", extract)
-    doc = _run(tmp_path, tiny_checkpoint, "oom", "--sampler", "gaussian,pca", "--batch-size", "32",
+    doc = _run(tmp_path, tiny_orl_checkpoint, "oom", "--sampler", "gaussian,pca", "--batch-size", "32",
                "--feature-batch-size", "32")
     assert doc["rc"] == 0 and all(r["status"] == "ok" for r in doc["samplers"])
     # halved once per size on the first call, then the smaller size is kept for the rest of the run
@@ -150,7 +137,7 @@ class _Plugin:
         register(_Huge)
 
 
-def test_a_decode_failure_fails_that_sampler_only(tmp_path, tiny_checkpoint, monkeypatch):
+def test_a_decode_failure_fails_that_sampler_only(tmp_path, tiny_orl_checkpoint, monkeypatch):
     import aebench.encoding
 
     real_decode = aebench.encoding.decode_latents
@@ -163,7 +150,7 @@ def test_a_decode_failure_fails_that_sampler_only(tmp_path, tiny_checkpoint, mon
     monkeypatch.setattr(aebench.encoding, "decode_latents", decode)
     aebench.plugins.reset()
     aebench.plugins.get_plugin_manager().register(_Plugin(), name="huge-plugin")
-    doc = _run(tmp_path, tiny_checkpoint, "fail", "--sampler", "gaussian,huge,pca")
+    doc = _run(tmp_path, tiny_orl_checkpoint, "fail", "--sampler", "gaussian,huge,pca")
     rows = {r["name"]: r for r in doc["samplers"]}
     assert doc["rc"] == 1 and doc["status"] == "complete"
     assert rows["huge"]["status"] == "failed" and "decode" in rows["huge"]["error"]
@@ -171,7 +158,7 @@ def test_a_decode_failure_fails_that_sampler_only(tmp_path, tiny_checkpoint, mon
     assert rows["gaussian"]["status"] == rows["pca"]["status"] == "ok"
 
 
-def test_separate_batch_sizes_reach_their_steps(tmp_path, tiny_checkpoint, monkeypatch):
+def test_separate_batch_sizes_reach_their_steps(tmp_path, tiny_orl_checkpoint, monkeypatch):
     import aebench.encoding
     import aebench.feature_extractor
 
@@ -185,7 +172,7 @@ def test_separate_batch_sizes_reach_their_steps(tmp_path, tiny_checkpoint, monke
             return _real(first, second, batch_size, *args, **kw)
 
         monkeypatch.setattr(mod, name, spy)
-    doc = _run(tmp_path, tiny_checkpoint, "sizes", "--sampler", "gaussian", "--batch-size", "24",
+    doc = _run(tmp_path, tiny_orl_checkpoint, "sizes", "--sampler", "gaussian", "--batch-size", "24",
                "--feature-batch-size", "5")
     assert doc["rc"] == 0
     assert sizes == {"decode": {24}, "encode": {24}, "features": {5}}

@@ -23,20 +23,6 @@ VOLATILE = ("created", "finished")  # wall-clock stamps
 ROW_VOLATILE = ("timing",)  # seconds per stage
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A small conv AE trained for one epoch on 32x32 ORL faces (about a second on a CPU)."""
-    from aebench.dataset import load_dataset
-    from aebench.models.training import train_and_save
-
-    cache = tmp_path_factory.mktemp("tiny-cache")
-    dataset = load_dataset("orl_faces", {"size": 32}, cache_dir=cache)
-    out = tmp_path_factory.mktemp("tiny-model") / "model.safetensors"
-    train_and_save(dataset, out, latent_dim=16, model_options={"channels": (8, 16, 32)}, epochs=1, seed=0,
-                   progress=False)
-    return out
-
-
 def _numbers_only(doc: dict) -> dict:
     """The document without wall-clock stamps, stage timings and the output folder's name."""
     doc = json.loads(json.dumps(doc))
@@ -49,11 +35,11 @@ def _numbers_only(doc: dict) -> dict:
     return doc
 
 
-def test_same_seed_gives_an_identical_results_document(tmp_path, tiny_checkpoint):
+def test_same_seed_gives_an_identical_results_document(tmp_path, tiny_orl_checkpoint):
     docs = []
     for run in ("a", "b"):  # the second run reads the real features from the cache the first one wrote
         out = tmp_path / run
-        rc = main(["run", "--checkpoint", str(tiny_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "40",
+        rc = main(["run", "--checkpoint", str(tiny_orl_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "40",
                    "--seed", "7", "--sampler", "gmm,interpolate,plane_paths", "--quiet", "--no-figures",
                    "--threads", "1", "--out", str(out)])
         assert rc == 0
@@ -66,11 +52,11 @@ def test_same_seed_gives_an_identical_results_document(tmp_path, tiny_checkpoint
     assert docs[0]["created"] and docs[0]["samplers"][0]["timing"]["total_s"] > 0
 
 
-def test_another_seed_changes_the_numbers(tmp_path, tiny_checkpoint):
+def test_another_seed_changes_the_numbers(tmp_path, tiny_orl_checkpoint):
     values = []
     for seed in ("1", "2"):
         out = tmp_path / seed
-        assert main(["run", "--checkpoint", str(tiny_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "40",
+        assert main(["run", "--checkpoint", str(tiny_orl_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "40",
                      "--seed", seed, "--sampler", "gaussian", "--metrics", "fid", "--quiet", "--no-figures",
                      "--out", str(out)]) == 0
         values.append(json.loads((out / "results.json").read_text())["samplers"][0]["metrics"]["fid"]["value"])
@@ -104,11 +90,11 @@ KILLED_RUN = textwrap.dedent('''
 ''')
 
 
-def test_a_run_killed_mid_sampler_leaves_a_valid_document_with_the_finished_samplers(tmp_path, tiny_checkpoint):
+def test_a_run_killed_mid_sampler_leaves_a_valid_document_with_the_finished_samplers(tmp_path, tiny_orl_checkpoint):
     script, marker, out = tmp_path / "killed_run.py", tmp_path / "marker", tmp_path / "out"
     script.write_text(KILLED_RUN)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    proc = subprocess.Popen([sys.executable, str(script), str(tiny_checkpoint), str(marker), str(out)], env=env,
+    proc = subprocess.Popen([sys.executable, str(script), str(tiny_orl_checkpoint), str(marker), str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sigkill_when(proc, marker)
     doc = json.loads((out / "results.json").read_text())  # valid JSON, not a half-written file
@@ -154,9 +140,9 @@ def test_a_damaged_feature_cache_entry_is_detected_and_recomputed(tmp_path, dama
     assert feature_cache.load_verified(path) is not None  # rewritten whole
 
 
-def test_a_run_recomputes_a_truncated_reference_entry(tmp_path, tiny_checkpoint):
+def test_a_run_recomputes_a_truncated_reference_entry(tmp_path, tiny_orl_checkpoint):
     cache = tmp_path / "cache"
-    args = ["run", "--checkpoint", str(tiny_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "40",
+    args = ["run", "--checkpoint", str(tiny_orl_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "40",
             "--sampler", "gaussian", "--metrics", "fid", "--quiet", "--no-figures", "--cache-dir", str(cache)]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     entries = _feature_cache_files(cache)

@@ -18,20 +18,6 @@ from aebench.sampler import Sampler
 DATA_OPTS = ["--set", "dataset.size=32"]
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A small conv AE trained for two epochs on 32x32 ORL faces (seconds on a CPU)."""
-    from aebench.dataset import load_dataset
-    from aebench.models.training import train_and_save
-
-    cache = tmp_path_factory.mktemp("tiny-cache")
-    dataset = load_dataset("orl_faces", {"size": 32}, cache_dir=cache)
-    out = tmp_path_factory.mktemp("tiny-model") / "model.safetensors"
-    train_and_save(dataset, out, latent_dim=16, model_options={"channels": (8, 16, 32)}, epochs=2,
-                   seed=0, progress=False)
-    return out
-
-
 def _run(tmp_path: Path, ckpt: Path, *extra: str) -> tuple[int, Path]:
     out = tmp_path / "out"
     rc = main(["run", "--checkpoint", str(ckpt), *DATA_OPTS, "--features", "fast", "--n", "48", "--quiet",
@@ -39,8 +25,8 @@ def _run(tmp_path: Path, ckpt: Path, *extra: str) -> tuple[int, Path]:
     return rc, out
 
 
-def test_run_writes_complete_results_reports_and_figures(tmp_path, tiny_checkpoint):
-    rc, out = _run(tmp_path, tiny_checkpoint, "--sampler", "gaussian,origin_line,uniform", "--seeds", "2")
+def test_run_writes_complete_results_reports_and_figures(tmp_path, tiny_orl_checkpoint):
+    rc, out = _run(tmp_path, tiny_orl_checkpoint, "--sampler", "gaussian,origin_line,uniform", "--seeds", "2")
     assert rc == 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["schema"] == "aebench-results/2" and doc["status"] == "complete"
@@ -102,10 +88,10 @@ class _BadPlugin:
         register(_ReturnsNaN)
 
 
-def test_failing_samplers_are_recorded_and_others_still_run(tmp_path, tiny_checkpoint, capsys):
+def test_failing_samplers_are_recorded_and_others_still_run(tmp_path, tiny_orl_checkpoint, capsys):
     aebench.plugins.reset()
     aebench.plugins.get_plugin_manager().register(_BadPlugin(), name="bad-plugin")
-    rc, out = _run(tmp_path, tiny_checkpoint, "--sampler", "raises,gaussian,returns_nan",
+    rc, out = _run(tmp_path, tiny_orl_checkpoint, "--sampler", "raises,gaussian,returns_nan",
                    "--metrics", "region_hits", "--no-figures")
     assert rc == 1
     doc = json.loads((out / "results.json").read_text())
@@ -127,46 +113,46 @@ def test_failing_samplers_are_recorded_and_others_still_run(tmp_path, tiny_check
         (["--sampler", "gaussian", "--set", "nosuch.k=1"], "'nosuch' is not the data set"),
     ],
 )
-def test_bad_input_gives_one_line_error_and_no_results(tmp_path, tiny_checkpoint, capsys, args, message):
-    rc, out = _run(tmp_path, tiny_checkpoint, *args)
+def test_bad_input_gives_one_line_error_and_no_results(tmp_path, tiny_orl_checkpoint, capsys, args, message):
+    rc, out = _run(tmp_path, tiny_orl_checkpoint, *args)
     err = capsys.readouterr().err.strip()
     assert rc != 0
     assert message in err and err.startswith("Error:") and "\n" not in err
     assert not (out / "results.json").exists()
 
 
-def test_checkpoint_for_other_image_size_is_refused(tmp_path, tiny_checkpoint, capsys):
+def test_checkpoint_for_other_image_size_is_refused(tmp_path, tiny_orl_checkpoint, capsys):
     out = tmp_path / "out"
-    rc = main(["run", "--checkpoint", str(tiny_checkpoint), "--features", "fast", "--n", "8", "--quiet",
+    rc = main(["run", "--checkpoint", str(tiny_orl_checkpoint), "--features", "fast", "--n", "8", "--quiet",
                "--out", str(out), "--sampler", "gaussian"])  # data set at its default 64x64
     err = capsys.readouterr().err
     assert rc != 0 and "Error:" in err and "64" in err and "32" in err
     assert not (out / "results.json").exists()
 
 
-def test_unwritable_out_is_refused(tmp_path, tiny_checkpoint, capsys):
+def test_unwritable_out_is_refused(tmp_path, tiny_orl_checkpoint, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    rc = main(["run", "--checkpoint", str(tiny_checkpoint), *DATA_OPTS, "--features", "fast", "--quiet",
+    rc = main(["run", "--checkpoint", str(tiny_orl_checkpoint), *DATA_OPTS, "--features", "fast", "--quiet",
                "--out", str(blocker / "sub"), "--sampler", "gaussian"])
     assert rc != 0 and "Cannot write to --out folder" in capsys.readouterr().err
 
 
-def test_latent_files_with_wrong_dimension_are_refused(tmp_path, tiny_checkpoint, capsys):
+def test_latent_files_with_wrong_dimension_are_refused(tmp_path, tiny_orl_checkpoint, capsys):
     np.save(tmp_path / "train.npy", np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32))
     np.save(tmp_path / "heldout.npy", np.random.default_rng(1).normal(size=(20, 8)).astype(np.float32))
-    rc = main(["run", "--checkpoint", str(tiny_checkpoint), "--train-latents", str(tmp_path / "train.npy"),
+    rc = main(["run", "--checkpoint", str(tiny_orl_checkpoint), "--train-latents", str(tmp_path / "train.npy"),
                "--heldout-latents", str(tmp_path / "heldout.npy"), "--metrics", "region_hits", "--quiet",
                "--out", str(tmp_path / "out"), "--sampler", "gaussian"])
     err = capsys.readouterr().err
     assert rc != 0 and "latent dimension" in err
 
 
-def test_toml_suite_with_labels_and_options(tmp_path, tiny_checkpoint):
+def test_toml_suite_with_labels_and_options(tmp_path, tiny_orl_checkpoint):
     suite = tmp_path / "suite.toml"
     suite.write_text(
         'n = 40\nseeds = [3]\nmetrics = ["region_hits", "latent_coverage"]\nfeatures = "fast"\n'
-        f'checkpoint = "{tiny_checkpoint}"\ndataset_options = {{ size = 32 }}\n'
+        f'checkpoint = "{tiny_orl_checkpoint}"\ndataset_options = {{ size = 32 }}\n'
         '[[samplers]]\nname = "plane_paths"\nlabel = "plane_centre"\n'
         '[[samplers]]\nname = "plane_paths"\nlabel = "plane_conditional"\noptions = { others = "conditional" }\n'
     )
@@ -181,12 +167,12 @@ def test_toml_suite_with_labels_and_options(tmp_path, tiny_checkpoint):
     assert rows["plane_centre"]["n"] == 40 and rows["plane_centre"]["seeds"] == [3]
 
 
-def test_latent_files_replace_the_data_set(tmp_path, tiny_checkpoint):
+def test_latent_files_replace_the_data_set(tmp_path, tiny_orl_checkpoint):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "train.npy", rng.normal(size=(200, 16)).astype(np.float32))
     np.save(tmp_path / "heldout.npy", rng.normal(size=(60, 16)).astype(np.float32))
     out = tmp_path / "out"
-    rc = main(["run", "--checkpoint", str(tiny_checkpoint), "--train-latents", str(tmp_path / "train.npy"),
+    rc = main(["run", "--checkpoint", str(tiny_orl_checkpoint), "--train-latents", str(tmp_path / "train.npy"),
                "--heldout-latents", str(tmp_path / "heldout.npy"), "--quiet", "--no-figures", "--n", "64",
                "--out", str(out), "--sampler", "gaussian,uniform"])
     assert rc == 0

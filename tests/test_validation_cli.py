@@ -21,20 +21,6 @@ from aebench.results_schema import SCHEMA
 DATA_OPTS = ["--set", "dataset.size=32"]
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A small conv AE trained for two epochs on 32x32 ORL faces (seconds on a CPU)."""
-    from aebench.dataset import load_dataset
-    from aebench.models.training import train_and_save
-
-    cache = tmp_path_factory.mktemp("tiny-cache")
-    dataset = load_dataset("orl_faces", {"size": 32}, cache_dir=cache)
-    out = tmp_path_factory.mktemp("tiny-model") / "model.safetensors"
-    train_and_save(dataset, out, latent_dim=16, model_options={"channels": (8, 16, 32)}, epochs=2,
-                   seed=0, progress=False)
-    return out
-
-
 class ConstantScore(Metric):
     """Claims every ladder, never moves."""
 
@@ -94,8 +80,8 @@ def _validate(tmp_path: Path, ckpt: Path, *extra: str) -> tuple[int, Path]:
     return rc, out
 
 
-def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys):
-    rc, out = _validate(tmp_path, tiny_checkpoint, "--json", "--steps", "4")
+def test_validate_json_results_report_and_plot(tmp_path, tiny_orl_checkpoint, capsys):
+    rc, out = _validate(tmp_path, tiny_orl_checkpoint, "--json", "--steps", "4")
     assert rc == 0
     section = json.loads(capsys.readouterr().out)
     assert set(section) >= {"settings", "ladders", "metrics", "uncovered"}
@@ -139,8 +125,8 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_checkpoint, capsys
     load_results(out / "results.json")  # the rest of aebench reads (and schema-checks) it
 
 
-def test_broken_metrics_are_reported_flat_or_broken(tmp_path, tiny_checkpoint, capsys, broken_metrics):
-    rc, out = _validate(tmp_path, tiny_checkpoint, "--metrics", "constant_score,random_score,spread_score",
+def test_broken_metrics_are_reported_flat_or_broken(tmp_path, tiny_orl_checkpoint, capsys, broken_metrics):
+    rc, out = _validate(tmp_path, tiny_orl_checkpoint, "--metrics", "constant_score,random_score,spread_score",
                         "--ladders", "collapse,spread,contamination,moments", "--json")
     assert rc == 0
     section = json.loads(capsys.readouterr().out)
@@ -159,8 +145,8 @@ def test_broken_metrics_are_reported_flat_or_broken(tmp_path, tiny_checkpoint, c
     assert section["settings"]["features"] == {"computed": 0, "reused": 0, "cached": 0, "note": section["settings"]["features"]["note"]}
 
 
-def test_strict_exits_1_when_a_headline_metric_is_not_trusted(tmp_path, tiny_checkpoint, broken_metrics, capsys):
-    rc, _ = _validate(tmp_path, tiny_checkpoint, "--metrics", "constant_score", "--ladders", "spread", "--strict",
+def test_strict_exits_1_when_a_headline_metric_is_not_trusted(tmp_path, tiny_orl_checkpoint, broken_metrics, capsys):
+    rc, _ = _validate(tmp_path, tiny_orl_checkpoint, "--metrics", "constant_score", "--ladders", "spread", "--strict",
                       "--steps", "3", "--no-figures")
     assert rc == 1
     captured = capsys.readouterr()
@@ -193,9 +179,9 @@ def test_terminal_table_fits_80_columns():
     assert "Ladders no trusted headline metric detects: moments." in " ".join(text.split())
 
 
-def test_run_validate_stores_the_section_in_the_run_results(tmp_path, tiny_checkpoint):
+def test_run_validate_stores_the_section_in_the_run_results(tmp_path, tiny_orl_checkpoint):
     out = tmp_path / "run"
-    rc = main(["run", "--checkpoint", str(tiny_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "48", "--quiet",
+    rc = main(["run", "--checkpoint", str(tiny_orl_checkpoint), *DATA_OPTS, "--features", "fast", "--n", "48", "--quiet",
                "--out", str(out), "--sampler", "gaussian", "--metrics", "region_hits,latent_distance,fid",
                "--validate", "--no-figures"])
     assert rc == 0
@@ -215,8 +201,8 @@ def test_run_validate_stores_the_section_in_the_run_results(tmp_path, tiny_check
     (["--ladders", "colapse"], "Unknown ladder 'colapse'"),
     (["--metrics", "fdi"], "fdi"),
 ])
-def test_bad_options_fail_with_one_line_and_write_nothing(tmp_path, tiny_checkpoint, capsys, args, message):
-    rc, out = _validate(tmp_path, tiny_checkpoint, *args)
+def test_bad_options_fail_with_one_line_and_write_nothing(tmp_path, tiny_orl_checkpoint, capsys, args, message):
+    rc, out = _validate(tmp_path, tiny_orl_checkpoint, *args)
     assert rc == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
