@@ -392,7 +392,8 @@ def nearest_distance(query: torch.Tensor, ref: torch.Tensor, *,
     # the near reference points first; far ones only for rows they could be nearer to (exactly)
     near, far = split
     ref_near = ref[near]
-    best, index = _nearest_sq(query, ref_near, _Centred(ref_near, pts.buffer[near], pts.sq[near]), qs, bb)
+    centre_near = _check_points(ref_near, "reference points")  # far points pull the centre: centre again
+    best, index = _nearest_sq(query, ref_near, _centred(ref_near, centre_near, bb), _centred(query, centre_near, bb), bb)
     index = near[index]
     floor = _distance_floor(qs.sq, pts.sq[far])
     rows = torch.nonzero(floor.square() <= best).flatten()
