@@ -1,4 +1,4 @@
-"""Pytest fixtures for aebench's own tests, its benchmarks and plugin authors' tests.
+"""Pytest fixtures and helpers for aebench's own tests, its benchmarks and plugin authors' tests.
 
 Use them by importing into a conftest.py: ``from aebench.testing import isolated_aebench  # noqa: F401``.
 """
@@ -52,3 +52,21 @@ def sigkill_when(proc: subprocess.Popen[bytes], marker: Path, timeout: float = 2
             proc.kill()
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+
+def row_of(doc: dict, name: str) -> dict:
+    """The reference or sampler row called `name` of a results document."""
+    return next(r for r in [*doc["references"], *doc["samplers"]] if r["name"] == name)
+
+
+def set_value(doc: dict, name: str, key: str, value: float, low: float | None = None,
+              high: float | None = None) -> dict:
+    """Give one row's metric a value and (optionally) a 95% interval, with no seed spread: a case for
+    ranking and comparison tests built from a real run's document. Returns the document."""
+    entry = row_of(doc, name)["metrics"][key]
+    entry["value"] = value
+    for field in ("low", "high", "std", "per_seed"):
+        entry.pop(field, None)
+    if low is not None:
+        entry["low"], entry["high"] = low, high
+    return doc

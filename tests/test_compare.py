@@ -14,20 +14,8 @@ from aebench.cli import main
 from aebench.commands.compare import comparison_renderables
 from aebench.compare import compare_results, judge_change, parse_tolerances
 from aebench.errors import AebenchError
+from aebench.testing import row_of, set_value
 from aebench.verdict import Estimate
-
-
-def row_of(doc, name):
-    return next(r for r in doc["samplers"] if r["name"] == name)
-
-
-def set_value(doc, name, key, value, low=None, high=None):
-    entry = row_of(doc, name)["metrics"][key]
-    entry["value"] = value
-    for field in ("low", "high", "std", "per_seed"):
-        entry.pop(field, None)
-    if low is not None:
-        entry["low"], entry["high"] = low, high
 
 
 def rerun_of(doc):

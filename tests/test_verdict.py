@@ -7,22 +7,8 @@ import pytest
 
 from aebench.reports.table import build_table
 from aebench.results_schema import validate_results
+from aebench.testing import row_of, set_value
 from aebench.verdict import NOT_ON_THIS_MODEL, Estimate, clearly_better, format_rank, judge, rank_ranges
-
-
-def row_of(doc, name):
-    return next(r for r in [*doc["references"], *doc["samplers"]] if r["name"] == name)
-
-
-def set_value(doc, name, key, value, low=None, high=None):
-    """Give one row's metric a value and (optionally) a 95% interval, with no seed spread."""
-    entry = row_of(doc, name)["metrics"][key]
-    entry["value"] = value
-    for field in ("low", "high", "std", "per_seed"):
-        entry.pop(field, None)
-    if low is not None:
-        entry["low"], entry["high"] = low, high
-    return doc
 
 
 def spread_values(doc, key, values):
