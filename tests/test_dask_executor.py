@@ -93,13 +93,34 @@ def test_a_failing_sampler_on_a_worker_is_recorded_like_locally(tiny_model, tmp_
     assert numbers_only(dask) == numbers_only(local)
 
 
-def test_a_worker_that_dies_mid_cell_is_retried_once_then_recorded_failed(tiny_model, tmp_path, test_samplers):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_that_dies_mid_cell_is_retried_once_then_recorded_failed(tiny_model, tmp_path, test_samplers,
+                                                                          workers):
+    """With one worker, its death takes every copy of what it held with it: the real side must come back with
+    the restarted worker (a worker plugin), or every pending cell, the innocent gaussian's too, is cancelled
+    as 'already forgotten' (what happened under load with two workers, once both had died)."""
     doc = run_benchmark(tiny_config(tiny_model, tmp_path / "out", samplers=("crash", "gaussian"), seeds=(0,)),
-                        quiet=True, executor=make_executor("dask", workers=2))
+                        quiet=True, executor=make_executor("dask", workers=workers))
     rows = {r["name"]: r for r in doc["samplers"]}
-    assert rows["crash"]["status"] == "failed" and "KilledWorker" in rows["crash"]["error"]
+    assert rows["crash"]["status"] == "failed"
+    assert rows["crash"]["error"].startswith("seed 0: worker died (KilledWorker: "), rows["crash"]["error"]
     assert "on 2 different workers" in rows["crash"]["error"]  # tried, its worker died, retried once, died again
     assert rows["gaussian"]["status"] == "ok" and doc["status"] == "complete"
+
+
+def test_a_cancelled_task_is_reported_as_a_lost_worker():
+    from types import SimpleNamespace
+
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    from aebench.executors.dask import worker_failure
+
+    cancelled = worker_failure(FutureCancelledError("cell-x", reason="already forgotten"))
+    assert cancelled.startswith("worker died or was lost") and "already forgotten" in cancelled
+    killed = worker_failure(KilledWorker("cell-x", SimpleNamespace(address="tcp://127.0.0.1:1"), allowed_failures=1))
+    assert killed.startswith("worker died (KilledWorker: ")
+    assert worker_failure(ValueError("bad. more")) == "ValueError: bad"
 
 
 def test_out_of_memory_retries_on_a_worker_reach_the_results(tiny_model, tmp_path, test_samplers, monkeypatch):

@@ -5,11 +5,16 @@ per GPU (each seeing only its own GPU) where there are GPUs. `scheduler=ADDRESS`
 instead (for instance one started by dask-jobqueue on Slurm/PBS); its workers need aebench installed
 and, for figures, the --out folder on a shared file system.
 
-The real side (latents, statistics, regions, real features, the model) is scattered to the workers
-once; each worker rebuilds the feature network and the metrics once per plan and keeps them in a
-worker-local cache. Each sampler spec is fitted once, as a task whose result stays on the cluster and
-feeds that spec's cells. A worker that dies mid-cell gets the cell retried once on another worker
-(the local cluster's `allowed-failures` is 1); a second death records the cell as failed.
+The real side (latents, statistics, regions, real features, the model) reaches every worker once, as a
+worker plugin (`RealSidePlugin`): the scheduler keeps it and hands it to each worker that joins, a
+restarted one included. It is not scattered data, because scattered data dies with the last worker that
+holds it, and every task depending on it is then forgotten (Dask reports those tasks as "cancelled:
+already forgotten", innocent cells included). Each worker rebuilds the feature network and the metrics
+once per plan and keeps them in a worker-local cache. Each sampler spec is fitted once, as a task whose
+result stays on the cluster and feeds that spec's cells; a fit lost with its worker is recomputed. A
+worker that dies mid-cell gets the cell retried once on another worker (the local cluster's
+`allowed-failures` is 1); a second death records the cell as failed, with the worker's death as its
+cause however Dask reports it (`KilledWorker`, or the cell cancelled).
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from typing import Any, Callable
 from aebench.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.errors import AebenchError, OptionError
 from aebench.run_config import SamplerSpec
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError:  # the executor refuses to start without distributed (`_require_dask`)
+    WorkerPlugin = object  # type: ignore[misc,assignment]
 
 ALLOWED_FAILURES = 1  # a cell whose worker died is retried once, then recorded as failed
 
@@ -58,38 +68,63 @@ class DaskExecutor:
         from aebench.plugins import get_registry
 
         client = Client(cluster if cluster is not None else self.scheduler)
+        key = setup.plan.hash
+        plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config), extractor_class(setup)))
         try:
-            # the driver's plugin classes travel with the tasks: a worker need not have the plugins registered
-            extractor = get_registry("feature extractor").get(setup.config.features) if setup.extractor else None
-            shared = client.scatter(Shipment(shippable(setup), metric_classes(setup.config), extractor), broadcast=True)
-            key = setup.plan.hash
+            client.register_plugin(plugin)
             samplers = get_registry("sampler")
             futures: dict[Any, tuple[str, str, int | None]] = {}
             held_fits: list[Any] = []
             for spec, seeds in work:
-                fit = client.submit(_fit_task, spec, shared, setup.plan.fit_seed, samplers.get(spec.name),
+                fit = client.submit(_fit_task, spec, key, setup.plan.fit_seed, samplers.get(spec.name),
                                     key=f"fit-{key}-{spec.label}")
                 # hold every fit future until the end: a cell whose worker died needs its fit recomputed, which
                 # the scheduler cannot do once the client has released (forgotten) the fit's key
                 held_fits.append(fit)
                 futures[client.submit(_fit_summary, fit, key=f"fitinfo-{key}-{spec.label}")] = ("fit", spec.label, None)
                 for seed in seeds:
-                    cell = client.submit(_cell_task, fit, seed, shared, key, options,
+                    cell = client.submit(_cell_task, fit, seed, key, options,
                                          key=f"cell-{key}-{spec.label}-{seed}", pure=False)
                     futures[cell] = ("cell", spec.label, seed)
             for future in as_completed(list(futures)):
                 kind, label, seed = futures[future]
                 try:
                     result = future.result()
-                except Exception as exc:  # KilledWorker after the retry, or a task that could not run
-                    error = f"{type(exc).__name__}: {str(exc).split('. ')[0]}"  # KilledWorker's first sentence
+                except Exception as exc:  # the worker died (twice), or the task could not run
+                    error = worker_failure(exc)
                     result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
-                              else CellResult(label, seed, error=f"seed {seed}: worker: {error}"))
+                              else CellResult(label, seed, error=f"seed {seed}: {error}"))
                 (on_fit if kind == "fit" else on_cell)(result)
         finally:
+            try:
+                client.unregister_worker_plugin(plugin.name)
+            except Exception:  # the cluster is already gone; nothing to clean up
+                pass
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def extractor_class(setup: Any) -> type | None:
+    """The driver's extractor class: it travels with the real side, so a worker need not have the plugin
+    that registered it."""
+    from aebench.plugins import get_registry
+
+    return get_registry("feature extractor").get(setup.config.features) if setup.extractor else None
+
+
+def worker_failure(exc: BaseException) -> str:
+    """One wording for a task that failed on the cluster because of a worker: "worker died", then what Dask
+    said. Dask reports a worker that died as often as it allows as `KilledWorker` (whose first sentence
+    names the workers tried), and a task whose worker or inputs were lost as cancelled."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    if isinstance(exc, KilledWorker):
+        return f"worker died (KilledWorker: {str(exc).split('. ')[0]})"
+    if isinstance(exc, FutureCancelledError):
+        return f"worker died or was lost (Dask cancelled the task: {str(exc).split(': ', 1)[-1].rstrip('.')})"
+    return f"{type(exc).__name__}: {str(exc).split('. ')[0]}"
 
 
 def default_workers(device_type: str) -> int:
@@ -145,9 +180,30 @@ class Shipment:
     extractor: type | None
 
 
-def worker_setup(shipment: Shipment, plan_key: str) -> tuple[Any, list[Any]]:
+class RealSidePlugin(WorkerPlugin):
+    """The real side on every worker of the cluster, present and future: the scheduler keeps the plugin and
+    sets it up on each worker that joins, so a worker restarted after a crash has it before its first task."""
+
+    def __init__(self, plan_key: str, shipment: Shipment):
+        self.name = f"aebench-real-side-{plan_key}"
+        self.plan_key = plan_key
+        self.shipment = shipment
+
+    def teardown(self, worker: Any) -> None:
+        _WORKER_CACHE.pop(self.plan_key, None)
+
+
+def shipment_of(plan_key: str) -> Shipment:
+    """The real side that this worker's `RealSidePlugin` carries."""
+    from distributed import get_worker
+
+    return get_worker().plugins[f"aebench-real-side-{plan_key}"].shipment
+
+
+def worker_setup(plan_key: str) -> tuple[Any, list[Any]]:
     """This worker's setup with its feature network, and its metrics: built once per plan."""
     if plan_key not in _WORKER_CACHE:
+        shipment = shipment_of(plan_key)
         setup = shipment.setup
         if shipment.extractor is not None and setup.extractor is not None and setup.extractor.module is None:
             module = shipment.extractor(setup.config.feature_options).build(setup.device)
@@ -158,18 +214,18 @@ def worker_setup(shipment: Shipment, plan_key: str) -> tuple[Any, list[Any]]:
     return _WORKER_CACHE[plan_key]
 
 
-def _fit_task(spec: SamplerSpec, shipment: Shipment, fit_seed: int, cls: type) -> FitResult:
+def _fit_task(spec: SamplerSpec, plan_key: str, fit_seed: int, cls: type) -> FitResult:
     _one_thread()
-    return fit_sampler(spec, shipment.setup, fit_seed, cls)
+    return fit_sampler(spec, shipment_of(plan_key).setup, fit_seed, cls)
 
 
 def _fit_summary(fit: FitResult) -> FitResult:
     return FitResult(fit.label, None, fit.options, fit.fit_info, fit.fit_s, fit.error)
 
 
-def _cell_task(fit: FitResult, seed: int, shipment: Shipment, plan_key: str, options: CellOptions) -> CellResult:
+def _cell_task(fit: FitResult, seed: int, plan_key: str, options: CellOptions) -> CellResult:
     _one_thread()
-    setup, metrics = worker_setup(shipment, plan_key)
+    setup, metrics = worker_setup(plan_key)
     return run_cell(fit, seed, setup, metrics, options)
 
 
