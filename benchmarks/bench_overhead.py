@@ -13,14 +13,14 @@ import time
 import torch
 from helpers import SIZES, record, run_ours
 
-from aebench.device import resolve_device
-from aebench.encoding import decode_latents
 from aebench.feature_extractor import extract_features
+from aebench.infra.device import resolve_device
 from aebench.models.checkpoint import load_checkpoint, save_checkpoint
 from aebench.models.conv_ae import ConvAE
 from aebench.plugins import get_registry
-from aebench.run_config import RunConfig, SamplerSpec
-from aebench.runner import run_benchmark
+from aebench.run.config import RunConfig, SamplerSpec
+from aebench.run.encoding import decode_latents
+from aebench.run.runner import run_benchmark
 
 CFG = SIZES["overhead"]
 LATENT_DIM = 64

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from aebench.executors import make_executor
-from aebench.run_config import RunConfig, SamplerSpec
-from aebench.runner import run_benchmark
+from aebench.run.config import RunConfig, SamplerSpec
+from aebench.run.runner import run_benchmark
 
 SAMPLERS = ("gaussian", "gmm", "pca", "uniform")
 SEEDS = [0, 1]

@@ -182,11 +182,11 @@ def choose_extractor(asked: str) -> tuple[str, str]:
 
 def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict, real_images: torch.Tensor) -> dict:
     """Decode and feature images/s per precision, and what tf32 / bf16 do to the features and FID."""
-    from aebench.encoding import decode_latents
     from aebench.feature_extractor import extract_features
     from aebench.maths.fid import frechet_distance, mean_cov
     from aebench.models.checkpoint import load_checkpoint
     from aebench.plugins import get_registry
+    from aebench.run.encoding import decode_latents
 
     n, ae_batch, f_batch = sizes["throughput_n"], sizes["ae_batch"], sizes["feature_batch"]
     model, _ = load_checkpoint(checkpoint, device)
@@ -245,8 +245,8 @@ def knn_on_device(device: torch.device, sizes: tuple[int, int, int]) -> dict:
 def run_pipeline(folder: Path, checkpoint: str, features: str, device: torch.device, *, samplers: list[str], n: int,
                  n_real: int, metrics: list[str] | None, sizes: dict, out: Path, name: str) -> dict:
     """run_benchmark on the faces; per sampler the stage times (after a small warm-up run)."""
-    from aebench.run_config import DEFAULT_METRICS, RunConfig, SamplerSpec
-    from aebench.runner import run_benchmark
+    from aebench.run.config import DEFAULT_METRICS, RunConfig, SamplerSpec
+    from aebench.run.runner import run_benchmark
 
     def config(count: int, where: str) -> RunConfig:
         c = RunConfig(dataset="image_folder", dataset_options={"path": str(folder), "size": 64, "channels": 3},
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from aebench.data.image_folder import ImageFolder  # noqa: F401  (registers with the plugins)
     from aebench.dataset import load_dataset
-    from aebench.device import describe_device
+    from aebench.infra.device import describe_device
     from aebench.sampler import available_samplers
 
     device = torch.device("cpu" if args.cpu_smoke else "cuda")

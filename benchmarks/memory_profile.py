@@ -50,13 +50,13 @@ def tagged(stage: str | Callable[..., str], fn: Callable) -> Callable:
 
 
 def instrument() -> None:
-    import aebench.cells as cells
-    import aebench.encoding as encoding
+    import aebench.caches.latents as latents
+    import aebench.caches.models as model_cache
     import aebench.feature_extractor as fe
-    import aebench.latents as latents
     import aebench.metric as metric
-    import aebench.model_cache as model_cache
-    import aebench.run_setup as run_setup
+    import aebench.run.cells as cells
+    import aebench.run.encoding as encoding
+    import aebench.run.setup as run_setup
 
     model_cache.resolve_model = tagged("model", model_cache.resolve_model)
     latents.encoded_latents = tagged("latents", latents.encoded_latents)

@@ -37,9 +37,9 @@ STAGES = ("encode", "stats", "regions", "samplers", "run")
 
 
 def _context(args: argparse.Namespace):
+    from aebench.caches.models import resolve_model
     from aebench.dataset import load_dataset
-    from aebench.device import resolve_device
-    from aebench.model_cache import resolve_model
+    from aebench.infra.device import resolve_device
 
     device = resolve_device("cpu")
     dataset = load_dataset(args.dataset, {}, cache_dir=None)
@@ -51,18 +51,18 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     """One stage in this process; returns its own timings."""
     import torch
 
-    from aebench.threads import thread_limit
+    from aebench.infra.threads import thread_limit
 
     with thread_limit(args.threads):
         dataset, model, device = _context(args)
         stage = args.child
         if stage == "encode":
-            from aebench.encoding import encode_images
+            from aebench.run.encoding import encode_images
 
             t0 = time.perf_counter()
             latents = encode_images(model.module, dataset.images, batch_size=256, device=device)
             return {"encode_s": time.perf_counter() - t0, "images": int(latents.shape[0])}
-        from aebench.latents import encoded_latents, latent_stats
+        from aebench.caches.latents import encoded_latents, latent_stats
 
         train, heldout = encoded_latents(model, dataset, device=device)
         if args.m_child:
@@ -80,7 +80,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             stats = compute_stats(train)
         if stage == "regions":
             from aebench.plugins import get_registry
-            from aebench.run_config import DEFAULT_REGIONS
+            from aebench.run.config import DEFAULT_REGIONS
 
             out = {}
             for name in DEFAULT_REGIONS:

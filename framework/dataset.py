@@ -65,7 +65,7 @@ class DatasetSource(Plugin):
 
 def load_dataset(name: str, options: Mapping[str, Any] | None = None, cache_dir: str | Path | None = None) -> ImageDataset:
     """Load the registered data set `name` with `options` (strings allowed, as from the CLI)."""
-    from aebench.paths import cache_root
+    from aebench.infra.paths import cache_root
     from aebench.plugins import get_registry
 
     cls = get_registry("dataset").get(name)

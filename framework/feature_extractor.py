@@ -40,10 +40,10 @@ def extract_features(module: torch.nn.Module, images: torch.Tensor, batch_size: 
 
     Memory: one batch of `batch_size` images is converted (to 299x299 floats for Inception) and run at a
     time; the images themselves stay uint8 on the CPU. On a GPU, batches go through pinned memory.
-    `precision` ('fp32' default with TF32 off, 'tf32', 'bf16'; see `aebench.device.precision_mode`) and
+    `precision` ('fp32' default with TF32 off, 'tf32', 'bf16'; see `aebench.infra.device.precision_mode`) and
     `channels_last` trade exact float32 numbers for speed; only compare scores made with the same
     settings."""
-    from aebench.device import precision_mode, to_device, use_channels_last
+    from aebench.infra.device import precision_mode, to_device, use_channels_last
 
     if batch_size < 1:
         from aebench.errors import OptionError

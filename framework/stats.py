@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from aebench.errors import AebenchError, CheckpointError
-from aebench.io import atomic_path
+from aebench.infra.io import atomic_path
 
 QUANTILE_LEVELS = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
 TOP_PAIRS = 20

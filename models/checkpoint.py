@@ -17,8 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from aebench.errors import AebenchError, CheckpointError
-from aebench.hashing import file_sha256
-from aebench.io import atomic_path
+from aebench.infra.hashing import file_sha256
+from aebench.infra.io import atomic_path
 
 CHECKPOINT_FORMAT = "aebench-checkpoint/1"
 WEIGHTS_NAME = "model.safetensors"

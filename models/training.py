@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from aebench.dataset import ImageDataset
-from aebench.device import resolve_device
 from aebench.errors import AebenchError, CheckpointError, OptionError
+from aebench.infra.device import resolve_device
 from aebench.model import Architecture
 from aebench.options import build_options, option, options_to_dict
 
@@ -234,7 +234,7 @@ def train_model(dataset: ImageDataset, config: Any, *, training: TrainingConfig 
 
 
 def _progress_bar():
-    from aebench.console import progress_bar
+    from aebench.infra.console import progress_bar
 
     return progress_bar()
 
@@ -244,8 +244,8 @@ def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Pat
                         title: str = "Held-out images and their reconstructions") -> Path:
     """PNG of `n` evenly spaced images (uint8; rows `index` of `images`, or all), each row of originals
     followed by a row of their reconstructions, rows labelled, under `title`."""
-    from aebench.encoding import decode_latents, encode_images
     from aebench.reports.figures import image_rows
+    from aebench.run.encoding import decode_latents, encode_images
 
     size = images.shape[0] if index is None else index.shape[0]
     pick = torch.linspace(0, size - 1, min(n, size)).round().long()

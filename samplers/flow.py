@@ -10,7 +10,7 @@ variance (at most n/2 dimensions: with 320 latents a flow over all 64 or 256 dir
 its capacity on estimation noise); the remainder is drawn from the residual Gaussian with the spread
 real latents show off that subspace (aebench.maths.principal). Training: a seeded `validation` share of the
 training latents is held out, Adam on the negative log-likelihood, early stopping after `patience`
-epochs without a better held-out likelihood, best weights kept (aebench.density_training).
+epochs without a better held-out likelihood, best weights kept (aebench.maths.density_training).
 `fit_info` reports epochs, the best held-out log-likelihood per point and, for scale, that of a single
 Gaussian fitted on the same split: a flow that trails it is over-fitting too few latents.
 """
@@ -24,8 +24,14 @@ from typing import Literal
 import torch
 
 from aebench import hookimpl
-from aebench.density_training import TrainingSettings, auto_batch_size, seeded, train_early_stopping, validation_split
 from aebench.errors import AebenchError
+from aebench.maths.density_training import (
+    TrainingSettings,
+    auto_batch_size,
+    seeded,
+    train_early_stopping,
+    validation_split,
+)
 from aebench.maths.principal import fit_principal
 from aebench.options import option
 from aebench.sampler import Sampler

@@ -16,7 +16,7 @@ the total variance; the remainder off it comes from the residual Gaussian (aeben
 Training holds out a seeded `validation` share of the training latents, raises the KL weight from 0
 to 1 over the first `warmup` epochs (without it the second stage sat in the collapsed optimum: posterior
 equal to the prior, gamma = 1, a constant decoder), and then stops early on the held-out negative ELBO
-(averaged over `eval_draws` reparameterised draws), keeping the best weights (aebench.density_training).
+(averaged over `eval_draws` reparameterised draws), keeping the best weights (aebench.maths.density_training).
 `fit_info` reports epochs, the best held-out ELBO per point (a lower bound of the log-likelihood) and,
 for scale, a single Gaussian's held-out log-likelihood on the same split.
 """
@@ -31,7 +31,13 @@ import torch
 from torch import nn
 
 from aebench import hookimpl
-from aebench.density_training import TrainingSettings, auto_batch_size, seeded, train_early_stopping, validation_split
+from aebench.maths.density_training import (
+    TrainingSettings,
+    auto_batch_size,
+    seeded,
+    train_early_stopping,
+    validation_split,
+)
 from aebench.maths.principal import fit_principal
 from aebench.options import option
 from aebench.sampler import Sampler

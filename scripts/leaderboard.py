@@ -8,7 +8,7 @@ results document under docs/leaderboard/<dataset>/results.json (small, committed
 then writes docs/leaderboard.md (a table per data set: every trusted metric's mean ± spread per sampler,
 the winner per metric with its gap and whether the intervals overlap) and the short table between the
 `<!-- leaderboard:start -->` / `<!-- leaderboard:end -->` markers of README.md. Which metrics rank is
-read from each results document (aebench.leaderboard.select_metrics). `--tables-only` rebuilds the
+read from each results document (aebench.reports.leaderboard.select_metrics). `--tables-only` rebuilds the
 pages from the kept results without running anything. Run it under the shared heavy-job lock on a
 shared machine: it is hours of CPU with Inception.
 """
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--tables-only", action="store_true", help="rebuild the pages from the kept results")
     parser.add_argument("run_args", nargs="*", help="more `aebench run` arguments, after --")
     args = parser.parse_args()
-    from aebench.leaderboard import leaderboard_markdown, replace_block
+    from aebench.reports.leaderboard import leaderboard_markdown, replace_block
 
     names = args.dataset or list(DATASETS)
     if not args.tables_only:

@@ -40,10 +40,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    from aebench.caches.latents import encoded_latents, latent_stats
+    from aebench.caches.models import resolve_model
     from aebench.dataset import load_dataset
-    from aebench.latents import encoded_latents, latent_stats
     from aebench.maths.fid import frechet_distance, mean_cov
-    from aebench.model_cache import resolve_model
     from aebench.options import parse_assignments
     from aebench.plugins import get_registry
 

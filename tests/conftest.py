@@ -70,8 +70,8 @@ def toy_run(tmp_path_factory, tiny_model):
 
     from toy_metrics import TOY_METRICS, ToyMetricsPlugin
 
-    from aebench.run_config import RunConfig, SamplerSpec
-    from aebench.runner import run_benchmark
+    from aebench.run.config import RunConfig, SamplerSpec
+    from aebench.run.runner import run_benchmark
 
     checkpoint, cache = tiny_model
     done: dict = {}

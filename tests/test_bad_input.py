@@ -21,7 +21,7 @@ import pytest
 import aebench.plugins
 from aebench.cli import main
 from aebench.hookspecs import hookimpl
-from aebench.results_schema import SCHEMA, SCHEMA_FAMILY
+from aebench.results.schema import SCHEMA, SCHEMA_FAMILY
 
 OUT = "out"
 
@@ -247,7 +247,7 @@ def test_every_listed_issue_case_is_in_the_table():
 
 
 def test_memory_estimate_and_suggestion():
-    from aebench.preflight import ResourceError, bytes_per_sample, check_memory
+    from aebench.run.preflight import ResourceError, bytes_per_sample, check_memory
 
     per = bytes_per_sample(64, (1, 64, 64), 2048)
     assert per == 16 * 64 + 64 * 64 + 4 * 2048

@@ -14,9 +14,9 @@ import pytest
 
 from aebench.errors import AebenchError
 from aebench.executors.local import LocalExecutor
-from aebench.run_config import RunConfig, SamplerSpec
-from aebench.run_plan import resolve_plan
-from aebench.runner import run_benchmark
+from aebench.run.config import RunConfig, SamplerSpec
+from aebench.run.plan import resolve_plan
+from aebench.run.runner import run_benchmark
 from aebench.testing import sigkill_when
 
 VOLATILE = ("created", "finished", "plan")

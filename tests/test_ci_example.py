@@ -59,8 +59,8 @@ def test_workflow_runs_the_suite_gates_and_uploads_the_report():
 def test_the_example_suite_file_is_a_valid_suite():
     from dataclasses import fields
 
-    from aebench.run_config import RunConfig
-    from aebench.suite_file import check_suite, read_toml
+    from aebench.run.config import RunConfig
+    from aebench.run.suite_file import check_suite, read_toml
 
     suite = read_toml(CI / "suite.toml")
     check_suite(suite, CI / "suite.toml", (f.name for f in fields(RunConfig)))  # raises on any mistake

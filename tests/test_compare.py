@@ -12,10 +12,10 @@ from rich.console import Console
 
 from aebench.cli import main
 from aebench.commands.compare import comparison_renderables
-from aebench.compare import compare_results, judge_change, parse_tolerances
 from aebench.errors import AebenchError
 from aebench.testing import row_of, set_value
-from aebench.verdict import Estimate
+from aebench.verdict.compare import compare_results, judge_change, parse_tolerances
+from aebench.verdict.ranking import Estimate
 
 
 def rerun_of(doc):

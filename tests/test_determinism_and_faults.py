@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from aebench.cli import main
-from aebench.results_schema import SCHEMA
+from aebench.results.schema import SCHEMA
 from aebench.testing import sigkill_when
 
 DATA_OPTS = ["--set", "dataset.size=32"]
@@ -113,7 +113,7 @@ def _feature_cache_files(cache: Path) -> list[Path]:
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_a_damaged_feature_cache_entry_is_detected_and_recomputed(tmp_path, damage, monkeypatch):
-    from aebench import feature_cache
+    from aebench.caches import features as feature_cache
 
     folder = tmp_path / "features"
     calls = []
@@ -152,6 +152,6 @@ def test_a_run_recomputes_a_truncated_reference_entry(tmp_path, tiny_orl_checkpo
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     a, b = (json.loads((tmp_path / x / "results.json").read_text()) for x in ("a", "b"))
     assert a["samplers"][0]["metrics"]["fid"]["value"] == b["samplers"][0]["metrics"]["fid"]["value"]
-    from aebench.feature_cache import load_verified
+    from aebench.caches.features import load_verified
 
     assert all(load_verified(p) is not None for p in _feature_cache_files(cache))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aebench.device import check_precision, precision_mode, resolve_device
 from aebench.errors import AebenchError
+from aebench.infra.device import check_precision, precision_mode, resolve_device
 
 
 def test_a_gpu_index_beyond_the_count_is_refused_up_front(monkeypatch):
@@ -156,9 +156,9 @@ def test_precision_keys_the_feature_cache_and_is_recorded(tmp_path, monkeypatch)
     (tf32 is allowed on the CPU here, where it computes as fp32, to exercise the cache key)."""
     import json
 
-    import aebench.device
+    import aebench.infra.device
 
-    monkeypatch.setattr(aebench.device, "check_precision", lambda precision, device=None: precision)
+    monkeypatch.setattr(aebench.infra.device, "check_precision", lambda precision, device=None: precision)
     from aebench.cli import main
     from aebench.dataset import load_dataset
     from aebench.models.training import train_and_save

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from aebench.leaderboard import cell, dataset_section, leaderboard_markdown, replace_block, select_metrics, winner
+from aebench.reports.leaderboard import (
+    cell,
+    dataset_section,
+    leaderboard_markdown,
+    replace_block,
+    select_metrics,
+    winner,
+)
 
 
 def entry(value, low=None, high=None, hib=False):

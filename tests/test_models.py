@@ -11,14 +11,14 @@ import pytest
 import torch
 from conftest import use_only_plugins
 
+from aebench.caches.models import resolve_model
 from aebench.dataset import ImageDataset
-from aebench.encoding import decode_latents, encode_images
 from aebench.errors import AebenchError, CheckpointError, OptionError
-from aebench.model_cache import resolve_model
 from aebench.models import checkpoint as ckpt
 from aebench.models.checkpoint import load_checkpoint, save_checkpoint, sidecar_path
 from aebench.models.conv_ae import ConvAE, ConvAutoencoder, default_latent_dim
 from aebench.models.external import load_external
+from aebench.run.encoding import decode_latents, encode_images
 
 TINY = {"in_channels": 1, "image_size": 16, "channels": (4, 8), "latent_dim": 6}
 

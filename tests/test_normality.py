@@ -14,7 +14,14 @@ from PIL import Image
 from scipy import stats as sps
 
 from aebench.cli import main
-from aebench.normality import GAUSSIAN_ELLIPSE_SHARE, analyse, dominant_pairs, ellipse_shares, mardia, radius_summary
+from aebench.maths.normality import (
+    GAUSSIAN_ELLIPSE_SHARE,
+    analyse,
+    dominant_pairs,
+    ellipse_shares,
+    mardia,
+    radius_summary,
+)
 from aebench.reports.stats_plots import plot_component_qq, plot_pair_ellipses, plot_radius_histogram
 from aebench.stats import compute_stats
 

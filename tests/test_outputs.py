@@ -14,8 +14,8 @@ import pytest
 
 from aebench.cli import main
 from aebench.errors import CheckpointError
-from aebench.io import atomic_path, check_writable_dir, output_folder, write_text_atomic
-from aebench.results_schema import SCHEMA
+from aebench.infra.io import atomic_path, check_writable_dir, output_folder, write_text_atomic
+from aebench.results.schema import SCHEMA
 
 RUN = ["--set", "dataset.size=32", "--features", "fast", "--n", "24", "--quiet", "--metrics", "region_hits,fid"]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -129,14 +129,14 @@ def test_check_writable_dir_leaves_nothing_behind(tmp_path):
 @pytest.mark.skipif(IS_ROOT, reason="root writes through read-only permission bits")
 @pytest.mark.parametrize("command", ["run", "train", "stats"])
 def test_read_only_out_fails_before_any_work(tmp_path, tiny_orl_checkpoint, capsys, monkeypatch, command):
-    import aebench.latents
+    import aebench.caches.latents
     import aebench.models.training
 
     def no_work(*args, **kwargs):
         raise AssertionError("work started before the output was checked")
 
     monkeypatch.setattr(aebench.models.training, "train_model", no_work)
-    monkeypatch.setattr(aebench.latents, "encode_images", no_work, raising=False)
+    monkeypatch.setattr(aebench.caches.latents, "encode_images", no_work, raising=False)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)

@@ -85,7 +85,7 @@ def test_every_readme_run_example_is_a_valid_run(line, tmp_path, monkeypatch):
     options against the latent dimension of the data set's default model, as a run does before work."""
     from aebench.commands.run import config_from_options
     from aebench.models.conv_ae import default_latent_dim
-    from aebench.preflight import check_sampler_space
+    from aebench.run.preflight import check_sampler_space
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "suite.toml").write_text(_suite_toml())
@@ -118,7 +118,7 @@ def test_every_readme_set_example_fits_the_default_model(span):
     default data set's model (ORL, N=64)."""
     from aebench.commands.run import config_from_options
     from aebench.plugins import get_registry
-    from aebench.preflight import check_sampler_space
+    from aebench.run.preflight import check_sampler_space
 
     if re.search(r"[A-Z]{3,}", span):
         pytest.skip(f"{span}: a placeholder, not an example")

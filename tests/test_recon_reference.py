@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import aebench.feature_extractor
-from aebench.reference_sets import FeatureBank, recon_reference_rows
-from aebench.run_config import RunConfig, SamplerSpec
-from aebench.run_setup import prepare, subset_index
+from aebench.run.config import RunConfig, SamplerSpec
+from aebench.run.reference_sets import FeatureBank, recon_reference_rows
+from aebench.run.setup import prepare, subset_index
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_prepare_fills_the_decoder_matched_reference_and_caches_it(checkpoint, t
     rows, _ = recon_reference_rows(real.train_latents.shape[0], 40)
     assert torch.equal(real.recon_latents, real.train_latents[rows])
     # the features are those of the decoded latents
-    from aebench.encoding import decode_latents
+    from aebench.run.encoding import decode_latents
 
     decoded = decode_latents(setup.model.module, real.recon_latents)
     expected = aebench.feature_extractor.extract_features(setup.extractor.module, decoded, 64, "cpu")
@@ -122,7 +122,7 @@ def test_heldout_reference_avoids_the_reconstruction_rows(checkpoint, tmp_path, 
 
 
 def test_run_reports_recon_keys_for_samplers_and_reference_rows(checkpoint, tmp_path):
-    from aebench.runner import run_benchmark
+    from aebench.run.runner import run_benchmark
 
     cfg = config(checkpoint, tmp_path, samplers=[SamplerSpec("gaussian"), SamplerSpec("origin_line")],
                  metrics=["fid", "fid_inf", "kid"])

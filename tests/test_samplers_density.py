@@ -13,8 +13,8 @@ from scipy.special import logsumexp
 
 import aebench.plugins
 from aebench.cli import main
-from aebench.density_training import TrainingSettings, seeded, train_early_stopping, validation_split
 from aebench.errors import AebenchError, OptionError
+from aebench.maths.density_training import TrainingSettings, seeded, train_early_stopping, validation_split
 from aebench.samplers.flow import FlowSampler, gaussian_heldout_loglik
 from aebench.samplers.kde import KdeSampler, cross_validated_loglik
 from aebench.samplers.vae2 import Vae2Sampler

@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 from safetensors.numpy import save_file as save_numpy
 
-import aebench.latents
+import aebench.caches.latents
 import aebench.plugins
+from aebench.caches.latents import encoded_latents, latent_stats, latents_path, load_latent_arrays, stats_path
 from aebench.cli import main
 from aebench.data.orl_faces import OrlFaces
 from aebench.errors import CheckpointError, DataError, OptionError
-from aebench.latents import encoded_latents, latent_stats, latents_path, load_latent_arrays, stats_path
 from aebench.reports.stats_plots import plot_correlation_matrix, plot_dominant_histograms
 from aebench.stats import compute_stats, load_stats, save_stats
 
@@ -156,7 +156,7 @@ def test_latent_stats_saved_beside_the_model_and_reused(model, orl16, monkeypatc
     def no_compute(*args, **kwargs):
         raise AssertionError("statistics recomputed despite the cache")
 
-    monkeypatch.setattr(aebench.latents, "compute_stats", no_compute)
+    monkeypatch.setattr(aebench.caches.latents, "compute_stats", no_compute)
     again = latent_stats(model, orl16)
     assert torch.equal(again.cov, stats.cov)
     # a corrupt stats file is recomputed rather than trusted
@@ -234,7 +234,7 @@ def test_plots_are_pngs(tmp_path):
 @pytest.fixture
 def stats_cli(monkeypatch, tmp_path):
     """Only the data plugins, and resolve_model returning the tiny stand-in model."""
-    import aebench.model_cache as model_cache
+    import aebench.caches.models as model_cache
 
     monkeypatch.setattr(aebench.plugins, "DEFAULT_PLUGINS", DATA_PLUGINS)
     monkeypatch.setenv("AEBENCH_NO_PLUGINS", "1")

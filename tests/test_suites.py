@@ -11,7 +11,7 @@ import pytest
 from aebench.cli import main
 from aebench.commands.run import config_from_options
 from aebench.errors import OptionError
-from aebench.run_config import RunConfig
+from aebench.run.config import RunConfig
 
 
 def _suite(tmp_path: Path, body: str) -> str:

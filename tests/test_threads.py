@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aebench.errors import OptionError
-from aebench.threads import auto_threads, resolve_threads, thread_limit
+from aebench.infra.threads import auto_threads, resolve_threads, thread_limit
 
 
 @pytest.mark.parametrize("cores, load, want", [
@@ -25,7 +25,7 @@ def test_auto_takes_the_cores_others_leave_free(cores, load, want):
 def test_explicit_counts_and_auto(monkeypatch):
     assert resolve_threads(3) == 3 and resolve_threads("4") == 4
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr("aebench.threads.auto_threads", lambda: 5)
+    monkeypatch.setattr("aebench.infra.threads.auto_threads", lambda: 5)
     assert resolve_threads(None) == 5 and resolve_threads("auto") == 5
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's own limit wins over auto
     torch.set_num_threads(1)
@@ -84,7 +84,7 @@ def test_bad_threads_on_the_command_line_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_toml_key_threads(tmp_path):
-    from aebench.run_config import RunConfig
+    from aebench.run.config import RunConfig
 
     suite = tmp_path / "suite.toml"
     suite.write_text('threads = 2\nprecision = "tf32"\nbatch_memory = "256M"\nfeature_batch_size = 16\n')

@@ -10,10 +10,10 @@ import torch
 from conftest import use_only_plugins
 from PIL import Image
 
+from aebench.caches.models import default_checkpoint_path, resolve_model
 from aebench.cli import main
 from aebench.dataset import load_dataset
 from aebench.errors import AebenchError, CheckpointError, OptionError
-from aebench.model_cache import default_checkpoint_path, resolve_model
 from aebench.models import training
 from aebench.models.checkpoint import load_checkpoint
 from aebench.models.conv_ae import ConvAE

@@ -16,7 +16,7 @@ import aebench.plugins
 from aebench.cli import main
 from aebench.hookspecs import hookimpl
 from aebench.metric import LADDERS, Column, Metric, MetricValue
-from aebench.results_schema import SCHEMA
+from aebench.results.schema import SCHEMA
 
 DATA_OPTS = ["--set", "dataset.size=32"]
 
@@ -112,7 +112,7 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_orl_checkpoint, ca
     assert memo["spearman"] == pytest.approx(1.0 if nn["higher_is_better"] else -1.0)
     assert memo["verdict"] == ("holds" if nn["higher_is_better"] else "broken")
     doc = json.loads((out / "results.json").read_text())
-    from aebench.results_schema import load_results
+    from aebench.results.schema import load_results
 
     assert doc["schema"] == SCHEMA and doc["status"] == "complete" and doc["samplers"] == []
     assert doc["validation"]["metrics"].keys() == section["metrics"].keys()

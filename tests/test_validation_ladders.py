@@ -13,7 +13,7 @@ from aebench.metric import LADDERS
 from aebench.stats import compute_stats
 from aebench.validation.ladders import BASE, build_ladders, levels_for
 from aebench.validation.run import ValidationOptions, choose_split, rows_in
-from aebench.validation.verdict import ladder_verdict, metric_verdict, uncovered
+from aebench.validation.trust import ladder_verdict, metric_verdict, uncovered
 
 
 def gaussian_latents(n: int, dim: int = 6, seed: int = 0) -> torch.Tensor:
@@ -220,7 +220,7 @@ def test_plentiful_heldout_is_split_and_the_base_avoids_every_reference():
     assert split.mode == "split held-out" and split.base.numel() == 16
     base = heldout[split.base]
     assert not bool(rows_in(base, recon).any())
-    from aebench.run_setup import subset_index
+    from aebench.run.setup import subset_index
 
     assert not set(subset_index(100, 30).tolist()) & set(split.base.tolist())  # not the real reference images
     assert split.heldout.shape[0] == 84 and split.train is setup.real.train_latents

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from aebench.reports.table import build_table
-from aebench.results_schema import validate_results
+from aebench.results.schema import validate_results
 from aebench.testing import row_of, set_value
-from aebench.verdict import NOT_ON_THIS_MODEL, Estimate, clearly_better, format_rank, judge, rank_ranges
+from aebench.verdict.ranking import NOT_ON_THIS_MODEL, Estimate, clearly_better, format_rank, judge, rank_ranges
 
 
 def spread_values(doc, key, values):

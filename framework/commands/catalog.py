@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aebench.cli import cli
-from aebench.console import console
+from aebench.infra.console import console
 
 
 def _region_facts(cls: Any) -> dict[str, Any]:

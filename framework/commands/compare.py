@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aebench.cli import cli
-from aebench.console import console, err_console
+from aebench.infra.console import console, err_console
 
 VERDICT_STYLE = {"regressed": "bold red", "worse": "yellow", "better": "green", "same": "", "info": "dim",
                  "incomparable": "yellow"}
@@ -140,8 +140,8 @@ def compare_command(ctx: click.Context, old: str, new: str, tolerance: tuple[str
 
     A metric regressed when the new 95% interval lies wholly on its bad side of the old one and the change
     is beyond the relative tolerance and the metric's absolute floor."""
-    from aebench.compare import compare_results, load_pair, parse_tolerances
     from aebench.errors import OptionError
+    from aebench.verdict.compare import compare_results, load_pair, parse_tolerances
 
     if as_json and as_markdown:
         raise OptionError("Give either --json or --markdown, not both.")

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from aebench.cli import cli
-from aebench.console import console
+from aebench.infra.console import console
 
 
 @cli.command("plugins")

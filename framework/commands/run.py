@@ -11,8 +11,8 @@ from rich.console import Console
 
 from aebench.cli import cli
 from aebench.commands.shared_options import model_overrides, model_source_options, split_list
-from aebench.console import console, err_console
 from aebench.errors import OptionError
+from aebench.infra.console import console, err_console
 
 
 @cli.command("run")
@@ -64,11 +64,11 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
     from aebench.reports.terminal import render_results
-    from aebench.run_folder import FIGURE_DIR
-    from aebench.runner import run_benchmark
+    from aebench.run.folder import FIGURE_DIR
+    from aebench.run.runner import run_benchmark
 
     runner = make_executor(executor, workers=workers, scheduler=scheduler)
-    from aebench.run_suite import suite_models
+    from aebench.run.suite import suite_models
 
     entries = suite_models(config_path)
     # the options that define the run's configuration (the rest say how to execute it)
@@ -110,8 +110,8 @@ def _run_suite(entries: list[dict[str, Any]], options: dict[str, Any], runner: A
     """One run per [[models]] entry of the suite, each in --out/<label>/, then the cross-model table."""
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
-    from aebench.run_suite import write_suite_tables
-    from aebench.runner import run_benchmark
+    from aebench.run.runner import run_benchmark
+    from aebench.run.suite import write_suite_tables
 
     notify = lambda line: err_console.print(line, markup=False, soft_wrap=True)  # noqa: E731
     configs = [config_from_options(**options, model_entry=entry, notify=notify) for entry in entries]  # all checked first
@@ -145,7 +145,7 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
     Takes the click parameter names, so `ctx.params` of a parsed command line can be passed as is."""
     from aebench.options import parse_assignments
     from aebench.plugins import get_registry
-    from aebench.run_config import LATENT_METRICS, RunConfig, SamplerSpec
+    from aebench.run.config import LATENT_METRICS, RunConfig, SamplerSpec
 
     overrides: dict[str, Any] = {
         "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,

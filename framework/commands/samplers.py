@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from aebench.cli import cli
-from aebench.console import console
+from aebench.infra.console import console
 
 
 def sampler_table(names: tuple[str, ...] = ()) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ import torch
 from rich.table import Table
 
 from aebench.cli import cli
-from aebench.console import console
 from aebench.errors import OptionError
+from aebench.infra.console import console
 from aebench.stats import LatentStats
 
 
@@ -97,7 +97,7 @@ def print_stats(stats: LatentStats, doc: dict[str, Any]) -> None:
 def normality_section(train: torch.Tensor, heldout: torch.Tensor | None, stats: LatentStats, out_dir: Path, stem: str, *,
                       top: int, pairs: int, trim_level: float, figures: dict[str, str]) -> dict[str, Any]:
     """Run the normality analysis, write its PNGs (their paths go into `figures`) and return its report."""
-    from aebench.normality import analyse
+    from aebench.maths.normality import analyse
     from aebench.reports.stats_plots import plot_component_qq, plot_pair_ellipses, plot_radius_histogram
 
     report, arrays = analyse(train, stats, heldout=heldout, top=top, pairs=pairs, trim_level=trim_level)
@@ -171,8 +171,8 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
                   device, cache_dir, out, top, normality, trim_level, pairs, as_json) -> None:
     """Encode the training set and summarise the latent region: dominant components, centre, PCA, correlations,
     and how Gaussian it is (normality tests, Mahalanobis radii, sigma ellipses)."""
-    from aebench.device import resolve_device
-    from aebench.io import check_writable_dir
+    from aebench.infra.device import resolve_device
+    from aebench.infra.io import check_writable_dir
     from aebench.reports.stats_plots import plot_correlation_matrix, plot_dominant_histograms
     from aebench.stats import compute_stats, save_stats
 
@@ -184,7 +184,7 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
     if heldout_latents and not train_latents:
         raise OptionError("--heldout-latents needs --train-latents too.")
     if train_latents:
-        from aebench.latents import load_latent_arrays
+        from aebench.caches.latents import load_latent_arrays
 
         if checkpoint or model_spec:
             raise OptionError("Give either --train-latents/--heldout-latents or a model (--model-checkpoint / --model), not both.")
@@ -197,9 +197,9 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
         stats_file = save_stats(stats, Path(out or Path(train_latents).parent) / f"{Path(train_latents).stem}-stats.safetensors")
         source = f"latents from {train_latents}"
     else:
+        from aebench.caches.latents import encoded_latents, latent_stats, stats_path
+        from aebench.caches.models import resolve_model
         from aebench.dataset import load_dataset
-        from aebench.latents import encoded_latents, latent_stats, stats_path
-        from aebench.model_cache import resolve_model
 
         ds = load_dataset(dataset, _dataset_options(assignments), cache_dir=cache_dir)
         model = resolve_model(ds, checkpoint=checkpoint, model_spec=model_spec, cache_dir=cache_dir, device=str(dev),

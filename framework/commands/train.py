@@ -47,21 +47,21 @@ def _split_sets(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
 def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], latent_dim: int | None, epochs: int | None, seed: int,
                   device: str, cache_dir: Path | None, out: Path | None, force: bool, threads: str) -> None:
     """Train the autoencoder for a data set (held-out MSE is reported against the mean-image baseline)."""
-    from aebench.console import console
+    from aebench.caches.models import default_checkpoint_path
     from aebench.dataset import load_dataset
-    from aebench.device import resolve_device
     from aebench.errors import CheckpointError
-    from aebench.io import check_writable_file
-    from aebench.model_cache import default_checkpoint_path
+    from aebench.infra.console import console
+    from aebench.infra.device import resolve_device
+    from aebench.infra.io import check_writable_file
+    from aebench.infra.paths import cache_root
     from aebench.models.conv_ae import default_latent_dim
     from aebench.models.training import train_and_save
-    from aebench.paths import cache_root
 
     def say(text: str) -> None:  # paths stay on one line (copy-pasteable) and are never read as markup
         console.print(text, soft_wrap=True, markup=False)
 
+    from aebench.infra.threads import resolve_threads, thread_limit
     from aebench.plugins import get_registry
-    from aebench.threads import resolve_threads, thread_limit
 
     options = _split_sets(sets)
     get_registry("architecture").get(arch_name)  # an unknown name fails before any work

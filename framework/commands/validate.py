@@ -12,7 +12,7 @@ from rich.console import Console
 
 from aebench.cli import cli
 from aebench.commands.shared_options import model_overrides, model_source_options, split_list
-from aebench.console import console, err_console
+from aebench.infra.console import console, err_console
 from aebench.metric import LADDERS
 
 
@@ -48,7 +48,7 @@ def validate_command(dataset, model, checkpoint, train_latents, heldout_latents,
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
     from aebench.reports.validation import render_validation_table
-    from aebench.run_config import LATENT_METRICS, RunConfig
+    from aebench.run.config import LATENT_METRICS, RunConfig
     from aebench.validation.run import validate_benchmark
 
     overrides: dict[str, Any] = {

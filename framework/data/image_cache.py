@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from aebench.errors import DataError
-from aebench.io import atomic_path
+from aebench.infra.io import atomic_path
 
 CACHE_SUBDIR = "images"
 

@@ -17,11 +17,11 @@ import numpy as np
 from PIL import Image
 
 from aebench import hookimpl
-from aebench.console import progress_bar
 from aebench.data.image_cache import cache_key, cached_images
 from aebench.data.split import indices_from_mask, spread_heldout, tail_heldout
 from aebench.dataset import DatasetSource, ImageDataset
 from aebench.errors import DataError
+from aebench.infra.console import progress_bar
 from aebench.options import option
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from aebench.cells import CellOptions, CellResult, FitResult
 from aebench.errors import OptionError
-from aebench.run_config import SamplerSpec
+from aebench.run.cells import CellOptions, CellResult, FitResult
+from aebench.run.config import SamplerSpec
 
 EXECUTORS = ("local", "dask")
 

@@ -24,9 +24,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from aebench.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.errors import AebenchError, OptionError
-from aebench.run_config import SamplerSpec
+from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
+from aebench.run.config import SamplerSpec
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -197,7 +197,8 @@ def shipment_of(plan_key: str) -> Shipment:
     """The real side that this worker's `RealSidePlugin` carries."""
     from distributed import get_worker
 
-    return get_worker().plugins[f"aebench-real-side-{plan_key}"].shipment
+    plugin: Any = get_worker().plugins[f"aebench-real-side-{plan_key}"]
+    return plugin.shipment
 
 
 def worker_setup(plan_key: str) -> tuple[Any, list[Any]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from aebench.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, run_cell
-from aebench.run_config import SamplerSpec
+from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, run_cell
+from aebench.run.config import SamplerSpec
 
 
 class LocalExecutor:

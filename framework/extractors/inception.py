@@ -29,7 +29,7 @@ from torch import nn
 from aebench import hookimpl
 from aebench.errors import CheckpointError, OptionError
 from aebench.feature_extractor import FeatureExtractor, check_images
-from aebench.hashing import file_sha256
+from aebench.infra.hashing import file_sha256
 from aebench.options import option
 
 SIZE = 299

@@ -16,8 +16,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from aebench.errors import AebenchError
-from aebench.io import atomic_path
-from aebench.numbers import is_finite_number
+from aebench.infra.io import atomic_path
+from aebench.infra.numbers import is_finite_number
 
 MIN_TILE = 64  # images smaller than this are upscaled (nearest) so faces stay visible in the grid
 MAX_SCALE = 8

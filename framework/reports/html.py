@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Mapping
 
-from aebench.io import write_text_atomic
+from aebench.infra.io import write_text_atomic
 from aebench.reports.markdown import (
     failures,
     figure_links,

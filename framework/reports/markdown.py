@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from aebench.io import write_text_atomic
+from aebench.infra.io import write_text_atomic
 from aebench.reports.table import (
     GROUP_TITLES,
     ColumnView,

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from aebench.errors import AebenchError
-from aebench.io import atomic_path
+from aebench.infra.io import atomic_path
 from aebench.stats import LatentStats
 
 

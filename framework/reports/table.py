@@ -1,6 +1,6 @@
 """The results table model shared by the terminal, markdown and HTML reports: which columns to show
 (from the metrics' own declarations in `metric_info`), how each number reads (from its unit), and
-the verdict (`aebench.verdict`) behind every highlight, so the three reports always agree.
+the verdict (`aebench.verdict.ranking`) behind every highlight, so the three reports always agree.
 
 Nothing here looks at a metric's key to decide what it means: label, unit, group, role and direction
 all come from the results document.
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from aebench.errors import UnknownNameError, did_you_mean
-from aebench.numbers import is_finite_number
-from aebench.results_schema import GROUPS, MetricInfo, ResultsDocument, validate_results
-from aebench.verdict import MetricJudgement, Status, Verdict, format_rank, judge
+from aebench.infra.numbers import is_finite_number
+from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, validate_results
+from aebench.verdict.ranking import MetricJudgement, Status, Verdict, format_rank, judge
 
 GROUP_TITLES = {
     "region": "region hits (diagnostic: read with latent recall)",

@@ -26,7 +26,7 @@ from aebench.reports.table import (
     format_number,
     seed_text,
 )
-from aebench.verdict import format_rank
+from aebench.verdict.ranking import format_rank
 
 Layout = Literal["wide", "grouped", "lines"]
 TERMINAL_ROLES = ("headline", "diagnostic")

@@ -25,11 +25,11 @@ from typing import Any, Sequence
 import torch
 
 from aebench.errors import OptionError
-from aebench.hashing import tensor_sha256
+from aebench.infra.hashing import tensor_sha256
 from aebench.metric import LADDERS, FakeSide, Metric, MetricValue, RealSide
-from aebench.run_setup import RunSetup, prepare, subset_index
+from aebench.run.setup import RunSetup, prepare, subset_index
 from aebench.validation.ladders import LadderSet, build_ladders, check_steps
-from aebench.validation.verdict import FLAT_BELOW, HOLDS_AT, ladder_verdict, metric_verdict, uncovered
+from aebench.validation.trust import FLAT_BELOW, HOLDS_AT, ladder_verdict, metric_verdict, uncovered
 
 FIGURE_NAME = "validation.png"
 
@@ -163,7 +163,7 @@ def validation_real_side(setup: RunSetup, split: Split) -> RealSide:
     """A copy of the run's real side with the split's latent reference and training latents: regions
     recalibrated (and refitted when the training latents changed), the re-encode reference recomputed
     on the latent reference, a fresh metric cache. The run's own objects are left untouched."""
-    from aebench import image_pipeline
+    from aebench.run import image_pipeline
     from aebench.stats import compute_stats
 
     real = setup.real
@@ -196,9 +196,9 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
                 quiet: bool) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, int]]:
     """Per FakeSide field ('latents', 'images', 'reencoded', 'features'): that field for every pool; and
     how many rows' features were computed, reused from the run's reference rows, or cached."""
-    from aebench import image_pipeline
-    from aebench.feature_cache import cache_key, cached_tensor
-    from aebench.paths import cache_root
+    from aebench.caches.features import cache_key, cached_tensor
+    from aebench.infra.paths import cache_root
+    from aebench.run import image_pipeline
 
     config = setup.config
     fields: dict[str, dict[str, torch.Tensor]] = {"latents": dict(ladders.pools)}
@@ -253,7 +253,7 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
         if quiet:
             run()
         else:
-            from aebench.console import progress_bar
+            from aebench.infra.console import progress_bar
 
             with progress_bar(transient=True) as bar:
                 run(bar, bar.add_task(f"validation: features ({extractor.name})", total=int(images.shape[0])))
@@ -335,7 +335,7 @@ def score_ladders(ladders: LadderSet, fields: dict[str, dict[str, torch.Tensor]]
     if quiet:
         run()
     else:
-        from aebench.console import progress_bar
+        from aebench.infra.console import progress_bar
 
         with progress_bar(transient=True) as bar:
             task = bar.add_task("validation: scoring ladder steps",
@@ -434,7 +434,7 @@ def add_validation(doc: dict[str, Any], setup: RunSetup, metrics: Sequence[Metri
     section = run_validation(setup, metrics, options, quiet=quiet)
     if figures:
         from aebench.reports.validation_plot import ladder_plot
-        from aebench.runner import FIGURE_DIR
+        from aebench.run.runner import FIGURE_DIR
 
         dataset = (doc.get("dataset") or {}).get("name") or setup.config.dataset or "latents"
         path = ladder_plot(section, Path(out) / FIGURE_DIR / FIGURE_NAME,
@@ -448,10 +448,10 @@ def add_validation(doc: dict[str, Any], setup: RunSetup, metrics: Sequence[Metri
 def validate_benchmark(config: Any, options: ValidationOptions | None = None, *, quiet: bool = False) -> dict[str, Any]:
     """`aebench validate`: the run's setup and provenance, no samplers, and the validation section;
     results.json written to config.out (a results document the rest of aebench reads)."""
-    from aebench.io import ensure_writable_dir
+    from aebench.infra.io import ensure_writable_dir
     from aebench.plugins import get_registry
-    from aebench.results import now, write_results
-    from aebench.runner import _document
+    from aebench.results.document import now, write_results
+    from aebench.run.runner import _document
 
     options = options or ValidationOptions.from_dict(config.validation)
     options.check()
@@ -465,7 +465,7 @@ def validate_benchmark(config: Any, options: ValidationOptions | None = None, *,
     doc = _document(setup)
     doc["config"]["validation"] = options.to_dict()
     section = add_validation(doc, setup, metrics, out, options, figures=config.figures, quiet=quiet)
-    from aebench.runner import metric_info_entry
+    from aebench.run.runner import metric_info_entry
 
     for key, entry in section["metrics"].items():  # what each key means, from its metric's declaration
         producer = next((m for m in metrics if type(m).column(key) is not None), None)

@@ -11,7 +11,7 @@ import torch
 
 from aebench.dataset import ImageDataset
 from aebench.errors import CheckpointError
-from aebench.paths import cache_root
+from aebench.infra.paths import cache_root
 
 SMALL_DATASET = 2000  # training images below which default training takes about 2 CPU minutes
 
@@ -83,7 +83,7 @@ def resolve_model(dataset: ImageDataset | None, *, checkpoint: str | Path | None
                   seed: int = 0, latent_dim: int | None = None, quiet: bool = False) -> LoadedModel:
     """The model to benchmark: `checkpoint`, else `model_spec`, else the cached model for `dataset`
     (trained now, with a message and a progress bar, when it is missing and `train_if_missing`)."""
-    from aebench.device import resolve_device
+    from aebench.infra.device import resolve_device
 
     dev = resolve_device(str(device))
     root = cache_root(cache_dir)
@@ -111,8 +111,8 @@ def resolve_model(dataset: ImageDataset | None, *, checkpoint: str | Path | None
 
 
 def _train_into(path: Path, dataset: ImageDataset, latent_dim: int, seed: int, device: torch.device, quiet: bool) -> None:
-    from aebench.console import err_console
-    from aebench.io import check_writable_file
+    from aebench.infra.console import err_console
+    from aebench.infra.io import check_writable_file
     from aebench.models.training import train_and_save
 
     check_writable_file(path, "the model cache file")  # before minutes of training, not after

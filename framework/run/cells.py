@@ -20,7 +20,7 @@ import torch
 
 from aebench.errors import AebenchError
 from aebench.metric import FakeSide, Metric, MetricValue
-from aebench.run_config import SamplerSpec
+from aebench.run.config import SamplerSpec
 
 
 @dataclass
@@ -119,8 +119,8 @@ def run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], optio
 
 
 def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
-    from aebench import image_pipeline
-    from aebench.run_setup import finite_or_raise
+    from aebench.run import image_pipeline
+    from aebench.run.setup import finite_or_raise
 
     label = fit.label
     result = CellResult(label, seed)
@@ -154,7 +154,7 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
     except Exception as exc:  # a plugin that raises, or a decode/feature step that fails, is recorded
         result.error = f"seed {seed}: {stage}: {type(exc).__name__}: {exc}"
         if not options.quiet:
-            from aebench.console import err_console
+            from aebench.infra.console import err_console
 
             err_console.print(f"[red]{label} failed in {stage}:[/red] {type(exc).__name__}: {exc}")
             err_console.print(f"[dim]{traceback.format_exc(limit=3)}[/dim]")
@@ -207,7 +207,7 @@ def along_t(setup: Any, fake: FakeSide) -> dict[str, Any]:
 
 def draw(setup: Any, sampler: Any, fake: FakeSide, along: dict[str, Any], out: Path, label: str) -> dict[str, str]:
     from aebench.reports import figures as fig
-    from aebench.run_folder import FIGURE_DIR
+    from aebench.run.folder import FIGURE_DIR
 
     folder = out / FIGURE_DIR
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-from aebench.numbers import is_finite_number
+from aebench.infra.numbers import is_finite_number
 
 HOLDS_AT = 0.9
 FLAT_BELOW = 0.01

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from aebench.errors import OptionError
-from aebench.suite_file import read_toml
+from aebench.run.suite_file import read_toml
 
 MODEL_KEYS = ("label", "dataset", "dataset_options", "checkpoint", "model", "latent_dim", "model_seed",
               "train_latents", "heldout_latents")
@@ -66,7 +66,7 @@ def cross_model_table(docs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
 
 def write_suite_tables(docs: Mapping[str, dict[str, Any]], out: Path) -> Path:
     """suite.json and suite.md in `out`: one table per headline metric, samplers x models."""
-    from aebench.io import write_json_atomic, write_text_atomic
+    from aebench.infra.io import write_json_atomic, write_text_atomic
 
     summary = cross_model_table(docs)
     write_json_atomic(out / "suite.json", summary)

@@ -1,4 +1,4 @@
-"""Writing the results document (results.json; its shape and version live in `aebench.results_schema`):
+"""Writing the results document (results.json; its shape and version live in `aebench.results.schema`):
 provenance, per-cell numbers and their per-sampler aggregate over seeds. Written atomically after every
 sampler so a crash never leaves a file that looks complete (`status` says "running" until the end)."""
 
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from aebench import __version__
-from aebench.io import write_json_atomic
+from aebench.infra.io import write_json_atomic
 from aebench.metric import MetricValue
 
 
@@ -26,7 +26,7 @@ def now() -> str:
 def environment(device: torch.device) -> dict[str, Any]:
     import numpy
 
-    from aebench.device import describe_device
+    from aebench.infra.device import describe_device
 
     env = {"aebench": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
            "python": sys.version.split()[0], "platform": platform.platform()}

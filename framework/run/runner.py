@@ -13,17 +13,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aebench.cells import CellOptions, CellResult, FitResult, build_metrics, score
-from aebench.console import err_console
 from aebench.errors import AebenchError, OptionError
-from aebench.io import output_folder
+from aebench.infra.console import err_console
+from aebench.infra.io import output_folder
 from aebench.metric import Metric, MetricValue
-from aebench.results import aggregate, environment, now, write_results
-from aebench.results_schema import SCHEMA, MetricInfo, neutral_info
-from aebench.run_config import RunConfig, SamplerSpec
-from aebench.run_folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
-from aebench.run_plan import RunPlan, plan_summary, resolve_plan
-from aebench.run_setup import RunSetup, prepare
+from aebench.results.document import aggregate, environment, now, write_results
+from aebench.results.schema import SCHEMA, MetricInfo, neutral_info
+from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, score
+from aebench.run.config import RunConfig, SamplerSpec
+from aebench.run.folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
+from aebench.run.plan import RunPlan, plan_summary, resolve_plan
+from aebench.run.setup import RunSetup, prepare
 
 
 def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False, resume: bool = False,
@@ -37,7 +37,7 @@ def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False
     (default: local, in this process) runs the cells; see `aebench.executors`. Runs with
     `config.threads` CPU threads (restored afterwards)."""
     from aebench.executors import make_executor
-    from aebench.threads import thread_limit
+    from aebench.infra.threads import thread_limit
 
     if force and resume:
         raise OptionError("Give either --force (start afresh) or --resume (keep the finished cells), not both.")

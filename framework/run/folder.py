@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aebench.errors import AebenchError
-from aebench.io import clear_folder
+from aebench.infra.io import clear_folder
 
 RESULTS_NAME = "results.json"
 FIGURE_DIR = "figures"

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from aebench.errors import AebenchError, did_you_mean
-from aebench.numbers import is_finite_number
-from aebench.results_schema import ResultsDocument, ResultsError, load_results
-from aebench.verdict import Estimate
+from aebench.infra.numbers import is_finite_number
+from aebench.results.schema import ResultsDocument, ResultsError, load_results
+from aebench.verdict.ranking import Estimate
 
 DEFAULT_TOLERANCE = 0.05
 RATE_FLOOR = 0.01  # one percentage point

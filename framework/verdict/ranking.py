@@ -22,8 +22,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
-from aebench.numbers import is_finite_number
-from aebench.results_schema import MetricInfo, ResultsDocument
+from aebench.infra.numbers import is_finite_number
+from aebench.results.schema import MetricInfo, ResultsDocument
 
 Status = Literal["ranks", "untrusted", "diagnostic", "info", "flat"]
 

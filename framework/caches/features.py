@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import torch
 
-from aebench.io import atomic_path
+from aebench.infra.io import atomic_path
 
 FORMAT = "aebench-features/2"
 

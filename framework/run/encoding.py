@@ -23,7 +23,7 @@ def _unwrap(model: Any) -> Any:
 def _progress(description: str | None):
     if description is None:
         return nullcontext(None)
-    from aebench.console import progress_bar
+    from aebench.infra.console import progress_bar
 
     return progress_bar(transient=True)
 
@@ -43,8 +43,8 @@ def _batches(n: int, batch_size: int, description: str | None) -> Iterator[slice
 def encode_images(model: Any, images_uint8: torch.Tensor, batch_size: int = 256, device: str | torch.device = "cpu",
                   description: str | None = None, *, precision: str = "fp32") -> torch.Tensor:
     """Encode uint8 images [n, c, h, w] -> float32 CPU latents [n, N], one batch at a time on `device`
-    in `precision` (see `aebench.device.precision_mode`)."""
-    from aebench.device import precision_mode
+    in `precision` (see `aebench.infra.device.precision_mode`)."""
+    from aebench.infra.device import precision_mode
 
     model = _unwrap(model)
     if not isinstance(images_uint8, torch.Tensor) or images_uint8.dtype != torch.uint8 or images_uint8.ndim != 4:
@@ -74,10 +74,10 @@ def decode_latents(model: Any, latents: torch.Tensor | np.ndarray, batch_size: i
                    precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
     """Decode latents [n, N] -> uint8 CPU images [n, c, h, w] (round(x * 255), clamped to 0..255).
 
-    `precision` ('fp32' default with TF32 off, 'tf32', 'bf16'; see `aebench.device.precision_mode`) and
+    `precision` ('fp32' default with TF32 off, 'tf32', 'bf16'; see `aebench.infra.device.precision_mode`) and
     `channels_last` are opt-in GPU speed-ups; batches reach a GPU through pinned memory and come back
     as uint8."""
-    from aebench.device import precision_mode, to_device, use_channels_last
+    from aebench.infra.device import precision_mode, to_device, use_channels_last
 
     model = _unwrap(model)
     if channels_last and isinstance(model, torch.nn.Module):

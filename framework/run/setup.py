@@ -10,18 +10,18 @@ from typing import Any, Callable
 
 import torch
 
-from aebench import preflight
-from aebench.console import err_console
+from aebench.caches.features import cache_key, cached_tensor
 from aebench.dataset import ImageDataset, load_dataset
 from aebench.errors import AebenchError
-from aebench.feature_cache import cache_key, cached_tensor
+from aebench.infra.console import err_console
+from aebench.infra.paths import cache_root
 from aebench.metric import FakeSide, RealSide
-from aebench.paths import cache_root
 from aebench.plugins import get_registry
-from aebench.reference_sets import RECON_SEED, FeatureBank, index_digest, recon_reference_rows
 from aebench.region import Region
-from aebench.run_config import RunConfig
-from aebench.run_plan import RunPlan, resolve_plan
+from aebench.run import preflight
+from aebench.run.config import RunConfig
+from aebench.run.plan import RunPlan, resolve_plan
+from aebench.run.reference_sets import RECON_SEED, FeatureBank, index_digest, recon_reference_rows
 from aebench.stats import LatentStats, compute_stats
 
 SELF_CONSISTENCY_N = 2000
@@ -40,13 +40,13 @@ class RunSetup:
     config: RunConfig  # the plan's resolved config (never the caller's object)
     device: torch.device
     dataset: ImageDataset | None
-    model: Any  # aebench.model_cache.LoadedModel
+    model: Any  # aebench.caches.models.LoadedModel
     stats: LatentStats
     real: RealSide
     extractor: Extractor | None
     region_report: dict[str, dict[str, float | None]] = field(default_factory=dict)
     references: list[FakeSide] = field(default_factory=list)
-    batch_size: int = 128  # AE decode/encode batch; halved on out of memory (aebench.image_pipeline)
+    batch_size: int = 128  # AE decode/encode batch; halved on out of memory (aebench.run.image_pipeline)
     feature_batch_size: int = 16  # feature extraction batch; halved on out of memory
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
@@ -58,11 +58,11 @@ class RunSetup:
 
 def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     """The real side of `config`'s plan (resolved here when a RunConfig is given), built once and final."""
-    from aebench import image_pipeline
-    from aebench.batching import ae_batch_size
-    from aebench.device import check_precision
-    from aebench.latents import encoded_latents, latent_stats, load_latent_arrays
-    from aebench.model_cache import resolve_model
+    from aebench.caches.latents import encoded_latents, latent_stats, load_latent_arrays
+    from aebench.caches.models import resolve_model
+    from aebench.infra.device import check_precision
+    from aebench.run import image_pipeline
+    from aebench.run.batching import ae_batch_size
 
     plan = config if isinstance(config, RunPlan) else resolve_plan(config)
     config = plan.config
@@ -156,8 +156,8 @@ def _fit_regions(setup: RunSetup) -> None:
 
 
 def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
-    from aebench import image_pipeline
-    from aebench.batching import feature_batch_size
+    from aebench.run import image_pipeline
+    from aebench.run.batching import feature_batch_size
 
     config, dataset, real = setup.config, setup.dataset, setup.real
     cls = get_registry("feature extractor").get(config.features)
@@ -222,7 +222,7 @@ def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tens
     the image reference split, cached per model, extractor and subset. With the held-out split they avoid
     the reconstruction row's latents (`recon_rows`) when there are enough others, so that row is not scored
     against its own images; with the training split they are disjoint from it anyway."""
-    from aebench import image_pipeline
+    from aebench.run import image_pipeline
 
     config, real = setup.config, setup.real
     latents = real.train_latents if split == "train" else real.heldout_latents

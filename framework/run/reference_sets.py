@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from aebench.hashing import tensor_sha256
+from aebench.infra.hashing import tensor_sha256
 
 RECON_SEED = 1  # the decoder-matched subset's own fixed permutation (other subsets use seed 0)
 

@@ -1,7 +1,7 @@
 """The image side of a run: decode latents, re-encode images and extract features, each in batches of
 its own size (`RunSetup.batch_size` for the AE, `RunSetup.feature_batch_size` for the extractor), on
 the run's device and in the run's precision. Out of memory halves that batch size and retries
-(`aebench.batching.with_backoff`); the smaller size is kept in the setup for the rest of the run.
+(`aebench.run.batching.with_backoff`); the smaller size is kept in the setup for the rest of the run.
 
 Features stay on the run's device: the metrics that read them run there too.
 """
@@ -12,14 +12,14 @@ from typing import Any
 
 import torch
 
-from aebench.batching import with_backoff
+from aebench.run.batching import with_backoff
 
 
 def _note(setup: Any, what: str, quiet: bool):
     def note(size: int, exc: BaseException) -> None:
         setup.backoffs.append({"what": what, "batch_size": size, "error": f"{type(exc).__name__}: {str(exc)[:120]}"})
         if not quiet:
-            from aebench.console import err_console
+            from aebench.infra.console import err_console
 
             err_console.print(f"[yellow]Out of memory in {what}; retrying with batch size {size}[/yellow]")
 
@@ -28,7 +28,7 @@ def _note(setup: Any, what: str, quiet: bool):
 
 def decode(setup: Any, latents: torch.Tensor, description: str | None = None, *, quiet: bool = True) -> torch.Tensor:
     """uint8 CPU images of `latents` decoded by the run's model."""
-    from aebench.encoding import decode_latents
+    from aebench.run.encoding import decode_latents
 
     images, setup.batch_size = with_backoff(
         lambda size: decode_latents(setup.model.module, latents, batch_size=size, device=setup.device,
@@ -39,7 +39,7 @@ def decode(setup: Any, latents: torch.Tensor, description: str | None = None, *,
 
 def reencode(setup: Any, images: torch.Tensor, *, quiet: bool = True) -> torch.Tensor:
     """float32 CPU latents of `images` encoded by the run's model."""
-    from aebench.encoding import encode_images
+    from aebench.run.encoding import encode_images
 
     latents, setup.batch_size = with_backoff(
         lambda size: encode_images(setup.model.module, images, batch_size=size, device=setup.device,
@@ -57,7 +57,7 @@ def features(setup: Any, images: torch.Tensor, description: str | None = None, *
     def run(size: int) -> torch.Tensor:
         if quiet or description is None:
             return extract_features(module, images, size, setup.device, precision=setup.config.precision)
-        from aebench.console import progress_bar
+        from aebench.infra.console import progress_bar
 
         with progress_bar(transient=True) as bar:
             task = bar.add_task(description, total=images.shape[0])

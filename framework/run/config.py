@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 
 from aebench.errors import OptionError
 from aebench.options import build_options, options_to_dict
-from aebench.suite_file import check_suite, read_toml, resolve_seeds
+from aebench.run.suite_file import check_suite, read_toml, resolve_seeds
 
 # Inception runs at ~5 images/s on a 2-core CPU: 128 samples keep the main job under a minute warm.
 # On a GPU thousands cost seconds. FID depends on n: compare numbers only at equal n.
@@ -71,7 +71,7 @@ class RunConfig:
     feature_batch_size: int | None = None  # feature batch (None: batch_memory / the extractor's memory per image)
     batch_memory: str | int | None = None  # memory one batch may use, e.g. "512M" (None: 512M CPU, 1/4 of a GPU)
     precision: str = "fp32"  # fp32 (TF32 off) | tf32 (CUDA): decode, re-encode and features
-    threads: int | str | None = None  # CPU threads; None/"auto": free cores (see aebench.threads)
+    threads: int | str | None = None  # CPU threads; None/"auto": free cores (see aebench.infra.threads)
     out: str = "aebench-out"
     cache_dir: str | None = None
     figures: bool = True
@@ -95,7 +95,7 @@ class RunConfig:
         suite: dict[str, Any] = {}
         if toml_path is not None:
             suite = read_toml(toml_path)
-            suite.pop("models", None)  # a suite across models: one run per entry (aebench.run_suite)
+            suite.pop("models", None)  # a suite across models: one run per entry (aebench.run.suite)
             check_suite(suite, toml_path, (f.name for f in fields(cls)))
             data.update(suite)
         if model_entry is not None:  # that entry's data set / model settings replace the file's
@@ -182,11 +182,11 @@ class RunConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
                 raise OptionError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
         if self.batch_memory is not None:
-            from aebench.batching import parse_memory_mb
+            from aebench.run.batching import parse_memory_mb
 
             parse_memory_mb(self.batch_memory)
-        from aebench.device import NOT_OFFERED, RUN_PRECISIONS
-        from aebench.threads import resolve_threads
+        from aebench.infra.device import NOT_OFFERED, RUN_PRECISIONS
+        from aebench.infra.threads import resolve_threads
 
         if self.precision in NOT_OFFERED:
             raise OptionError(f"--precision {self.precision} is not offered: {NOT_OFFERED[self.precision]}.")

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aebench.run_config import (
+from aebench.run.config import (
     DEFAULT_N_CPU,
     DEFAULT_N_GPU,
     DEFAULT_N_REAL_CPU,
@@ -60,7 +60,7 @@ class RunPlan:
 
 def resolve_plan(config: RunConfig) -> RunPlan:
     """The frozen plan of `config` (which is left as it was)."""
-    from aebench.device import resolve_device
+    from aebench.infra.device import resolve_device
 
     resolved = copy.deepcopy(config)
     device = resolve_device(config.device)

@@ -17,7 +17,7 @@ import torch
 
 from aebench.dataset import ImageDataset
 from aebench.errors import AebenchError, DataError
-from aebench.io import atomic_path
+from aebench.infra.io import atomic_path
 from aebench.stats import LatentStats, compute_stats, load_stats, save_stats
 
 LATENTS_FORMAT = "aebench-latents/1"
@@ -59,7 +59,7 @@ def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.devic
     All images are encoded in storage order (batches are slices of a possibly memory-mapped array, so
     nothing is copied whole), then split by index.
     """
-    from aebench.encoding import encode_images
+    from aebench.run.encoding import encode_images
 
     record = cache_record(model, dataset)
     path = latents_path(model, dataset)
