@@ -46,6 +46,15 @@ from aebench.infra.console import console, err_console
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file defining a whole suite.")
 @click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster).")
 @click.option("--validate", is_flag=True, help="Also run the known-answer ladders of `aebench validate` and store them in the results.")
+@click.option("--decide", is_flag=True, help="Racing rounds: after the first round, give more seeds only to the samplers "
+                                            "that can still be first, until every pair among them is decided or the "
+                                            "budget is spent.")
+@click.option("--budget", metavar="DURATION|IMAGES", help="With --decide: what the rounds may spend, a duration "
+                                                          "(15m, 900s) or decoded images (20000); default four times "
+                                                          "the first round's images.")
+@click.option("--margin", "margins", multiple=True, metavar="METRIC=SIZE",
+              help="Equivalence margin of a ranking metric for this run, e.g. latent_fd=3%% or latent_copies=0.01 "
+                   "(repeatable; default: the margin the metric declares).")
 @click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
 @click.option("--resume", is_flag=True, help="Keep the finished cells of an interrupted (or complete) run of the same "
                                             "plan in --out and compute only the missing ones.")
@@ -58,7 +67,7 @@ from aebench.infra.console import console, err_console
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
                 assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size,
                 feature_batch_size, batch_memory, precision, threads, out, cache_dir, config_path, no_figures,
-                validate, force, resume, executor, workers, scheduler, quiet) -> int:
+                validate, decide, budget, margins, force, resume, executor, workers, scheduler, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.executors import make_executor
     from aebench.reports.html import write_html
@@ -79,7 +88,7 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
         batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
         precision=precision, threads=threads, out=out, cache_dir=cache_dir, config_path=config_path,
-        no_figures=no_figures, validate=validate)
+        no_figures=no_figures, validate=validate, decide=decide, budget=budget, margins=margins)
     if entries:
         return _run_suite(entries, options, runner, force=force, resume=resume, quiet=quiet)
     config = config_from_options(**options, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
@@ -139,7 +148,8 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
                         metrics=(), features=None, reference=None, n_real=None, target=None, latent_dim=None,
                         device=None, batch_size=None, feature_batch_size=None, batch_memory=None, precision=None,
                         threads=None, out=None, cache_dir=None, config_path=None, no_figures=False,
-                        validate=False, notify: Callable[[str], None] | None = None,
+                        validate=False, decide=False, budget=None, margins=(),
+                        notify: Callable[[str], None] | None = None,
                         model_entry: dict[str, Any] | None = None, **_ignored: Any) -> Any:
     """The validated RunConfig that `aebench run` with these option values would use (no work done).
     Takes the click parameter names, so `ctx.params` of a parsed command line can be passed as is."""
@@ -153,6 +163,7 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
         "device": device, "batch_size": batch_size, "feature_batch_size": feature_batch_size,
         "batch_memory": batch_memory, "precision": precision, "threads": threads, "out": out, "cache_dir": cache_dir,
         "regions": split_list(regions), "metrics": split_list(metrics),
+        "decide": True if decide else None, "budget": budget, "margins": parse_margins(margins) or None,
     }
     overrides.update(model_overrides(model, checkpoint))
     if no_figures:
@@ -185,3 +196,17 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
             overrides["metrics"] = list(LATENT_METRICS)
     return RunConfig.from_sources(config_path, overrides, parse_assignments(assignments), clear=clear, notify=notify,
                                   model_entry=model_entry)
+
+
+def parse_margins(values: tuple[str, ...]) -> dict[str, str]:
+    """`--margin latent_fd=3%` (repeatable, or comma-separated) -> {metric key: margin text}, each checked."""
+    from aebench.verdict.equivalence import Margin
+
+    out: dict[str, str] = {}
+    for item in split_list(values):
+        key, sep, size = item.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(f"--margin {item!r}: write METRIC=SIZE, e.g. --margin latent_fd=3% or latent_copies=0.01.")
+        Margin.parse(size)
+        out[key.strip()] = size.strip()
+    return out

@@ -54,6 +54,7 @@ class MetricInfo(_MetricInfoBase, total=False):
 
     metric: str | None  # the metric plugin that produced the key
     declared: bool  # False: the plugin returned the key without declaring it (shown as info, never ranked)
+    margin: str  # equivalence margin of a headline metric: "3%" (share of the value) or "0.01" (its unit)
 
 
 class _MetricEntryBase(TypedDict):
@@ -91,6 +92,37 @@ class Row(_RowBase, total=False):
     along_t: dict[str, Any]
     timing: dict[str, float]
     figures: dict[str, str]
+    left_round: int  # racing rounds (--decide): the round after which this sampler got no more seeds
+
+
+class RoundRecord(TypedDict):
+    """One racing round (aebench.run.racing)."""
+
+    round: int
+    samplers: list[str]
+    seeds: int
+    cells: int
+    images: int
+    seconds: float
+    end: str
+    contenders: list[str]
+    open_pairs: int
+
+
+class _RaceBase(TypedDict):
+    budget: dict[str, Any]  # images, seconds, text
+    stopped: str  # 'decided', 'budget', 'no_contenders', 'rounds'
+    rounds: list[RoundRecord]
+    left: dict[str, int]
+    spent_images: int
+    spent_seconds: float
+
+
+class Race(_RaceBase, total=False):
+    """The racing rounds of `aebench run --decide`; with open pairs at the end, what would settle them."""
+
+    seeds_needed: int | None
+    images_needed: int
 
 
 class ValidationMetric(TypedDict, total=False):
@@ -131,6 +163,7 @@ class ResultsDocument(_DocumentBase, total=False):
     regions: dict[str, dict[str, Any]]
     figures: dict[str, str]
     validation: Validation
+    race: Race
 
 
 # ----------------------------------------------------------------------------------------- checks

@@ -30,7 +30,8 @@ from aebench.run.config import (
 )
 
 # settings that change where or how fast a run works, never its numbers
-_NOT_HASHED = ("out", "threads", "figures", "cache_dir")
+# (racing settings decide which cells run, never a cell's numbers: a race resumes with a larger budget)
+_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "decide", "budget", "margins")
 
 
 @dataclass(frozen=True)

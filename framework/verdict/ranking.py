@@ -11,6 +11,10 @@ A benchmark's verdict is only as good as the metrics behind it, so the rules are
   information on this run and is set aside;
 - a gap counts only where intervals (seed spread or the metric's own bootstrap interval) do not
   overlap: overlapping rows share a rank range such as "1–2" instead of a false winner;
+- over all ranking metrics together, a sampler is ahead of another when it is better on at least one and
+  worse on none, where a difference inside the metric's equivalence margin (with 95% confidence) counts
+  as no difference; the `decision` (aebench.verdict.decision) says which end that reached: a unique
+  first place, a group of equivalent samplers, a front of trade-offs, or still open;
 - reference rows are shown, never ranked; failed rows are listed, never ranked.
 
 Terminal, markdown and HTML reports all render this one object, so they always agree.
@@ -24,6 +28,8 @@ from typing import Any, Literal, Mapping, Sequence
 
 from aebench.infra.numbers import is_finite_number
 from aebench.results.schema import MetricInfo, ResultsDocument
+from aebench.verdict.decision import Decision, PairDecision, RankingMetric, ahead, compare_rows, decide
+from aebench.verdict.equivalence import Margin
 
 Status = Literal["ranks", "untrusted", "diagnostic", "info", "flat"]
 
@@ -101,6 +107,7 @@ class Verdict:
     best: frozenset[str] = frozenset()
     uncovered: list[str] = field(default_factory=list)  # ladders no trusted headline metric detects
     notes: list[str] = field(default_factory=list)
+    decision: Decision | None = None  # who can still be first, and which end the comparison reached
 
     @property
     def ranking_keys(self) -> list[str]:
@@ -126,7 +133,13 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         judgements[key] = _judge_metric(results, key, info[key], validation, samplers, every_row)
 
     ranking = [m for m in judgements.values() if m.status == "ranks"]
-    overall = _overall(samplers, ranking)
+    overrides = (results.get("config") or {}).get("margins") or {}
+    metrics = [ranking_metric(m, overrides.get(m.key)) for m in ranking]
+    # rows with a finite value on at least one ranking metric take part in the ranking
+    rows = {r["name"]: r.get("metrics", {}) for r in samplers
+            if any(Estimate.of(r.get("metrics", {}).get(m.key)) is not None for m in ranking)}
+    pairs = compare_rows(rows, metrics)
+    overall = _overall(list(rows), pairs) if ranking else {}
     positions = _point_positions(samplers, ranking)
     order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
                                               name))
@@ -149,7 +162,18 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         notes.append("Every sampler's intervals overlap with another's on every ranking metric: no sampler is "
                      "clearly ahead of the others.")
     uncovered = list((validation or {}).get("uncovered", []))
-    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes)
+    seeds = {r["name"]: max(1, len(r.get("seeds") or [])) for r in samplers}
+    decision = decide(rows, metrics, order, seeds) if ranking else None
+    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes, decision)
+
+
+def ranking_metric(judgement: MetricJudgement, override: str | None = None) -> RankingMetric:
+    """The decision's view of a ranking metric: direction and equivalence margin (the run's `--margin`
+    override, else the margin its Column declares, recorded in metric_info; none: never equivalent)."""
+    info = judgement.info
+    text = override or info.get("margin")
+    return RankingMetric(judgement.key, info.get("label", judgement.key), bool(info.get("higher_is_better")),
+                         Margin.parse(text) if text else None)
 
 
 def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, validation: Mapping[str, Any] | None,
@@ -225,27 +249,13 @@ def _top(ranks: Mapping[str, tuple[int, int]]) -> frozenset[str]:
     return frozenset(name for name, (lo, _) in ranks.items() if lo == 1)
 
 
-def _overall(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, tuple[int, int]]:
+def _overall(names: list[str], pairs: Mapping[tuple[str, str], PairDecision]) -> dict[str, tuple[int, int]]:
     """Rank ranges over every ranking metric together: a sampler is ahead of another only when it is
-    clearly better on at least one of them and clearly worse on none (no weights to argue about)."""
-    if not ranking:
-        return {}
-    estimates = {
-        r["name"]: {m.key: e for m in ranking if (e := Estimate.of(r.get("metrics", {}).get(m.key))) is not None}
-        for r in samplers
-    }
-    estimates = {name: e for name, e in estimates.items() if e}
-    hib = {m.key: bool(m.info["higher_is_better"]) for m in ranking}
-
-    def ahead(a: str, b: str) -> bool:
-        shared = estimates[a].keys() & estimates[b].keys()
-        wins = [clearly_better(estimates[a][k], estimates[b][k], hib[k]) for k in shared]
-        losses = [clearly_better(estimates[b][k], estimates[a][k], hib[k]) for k in shared]
-        return any(wins) and not any(losses)
-
-    n = len(estimates)
-    return {a: (1 + sum(ahead(b, a) for b in estimates if b != a), n - sum(ahead(a, b) for b in estimates if b != a))
-            for a in estimates}
+    clearly better on at least one of them and clearly worse on none, differences inside a metric's
+    equivalence margin counting as none (no weights to argue about)."""
+    n = len(names)
+    return {a: (1 + sum(ahead(pairs, b, a) for b in names if b != a), n - sum(ahead(pairs, a, b) for b in names if b != a))
+            for a in names}
 
 
 def _point_positions(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, float]:
