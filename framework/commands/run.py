@@ -203,7 +203,7 @@ def parse_margins(values: tuple[str, ...]) -> dict[str, str]:
     from aebench.verdict.equivalence import Margin
 
     out: dict[str, str] = {}
-    for item in split_list(values):
+    for item in split_list(values) or []:
         key, sep, size = item.partition("=")
         if not sep or not key.strip():
             raise OptionError(f"--margin {item!r}: write METRIC=SIZE, e.g. --margin latent_fd=3% or latent_copies=0.01.")

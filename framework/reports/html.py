@@ -42,6 +42,15 @@ figcaption { color: #555; font-size: 0.9em; }
 """
 
 
+def inline_markdown(text: str) -> str:
+    """Escaped text with the two inline marks the verdict uses: **bold** and `code`."""
+    import re
+
+    out = escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+
+
 def embed_png(out_dir: Path, rel: str) -> str | None:
     """A figure file as a data URI, or None when it is missing or not a PNG."""
     try:
@@ -98,7 +107,7 @@ def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:
     header, rows = summary_table(table)
     summary_classes = ["", "", *["num"] * (len(header) - 2)]
     parts.append(_table(header, [_row_html(cells, row, summary_classes, 3) for row, cells in zip(table.rows, rows)]))
-    parts += ["<ul>", *(f"<li>{escape(item)}</li>" for item in verdict_items(table)), "</ul>"]
+    parts += ["<ul>", *(f"<li>{inline_markdown(item)}</li>" for item in verdict_items(table)), "</ul>"]
     parts.append("<h2>Metrics</h2>")
     every = table.select()  # flat columns too, greyed: they say why they are set aside
     for title, cols, rows in group_tables(table, every):

@@ -126,7 +126,9 @@ def verdict_items(table: ResultsTable) -> list[str]:
     v = table.verdict
     items = []
     if table.top_line():
-        items.append(table.top_line())
+        items.append(f"**{table.top_line()}**")
+    if table.race_line():
+        items.append(table.race_line())
     for c in table.columns:
         if c.status == "ranks":
             items.append(f"Ranks: {c.label} ({c.reason}).")

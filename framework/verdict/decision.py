@@ -226,5 +226,62 @@ def _gaps(pair: PairDecision, rows: Mapping[str, Mapping[str, Any]], metrics: Se
     return out
 
 
-__all__ = ["Decision", "OpenGap", "PairDecision", "PairStatus", "RankingMetric", "ahead", "compare_rows", "decide",
-           "metric_status"]
+END_TEXT = {
+    "first": "a unique first place",
+    "equivalent": "a group of equivalent samplers",
+    "trade_off": "a front of trade-offs",
+    "open": "still open",
+    "none": "nothing to decide",
+}
+
+
+def recommendation(decision: Decision | None, race: Mapping[str, Any] | None = None,
+                   aliases: Mapping[str, Sequence[str]] | None = None) -> str:
+    """One sentence (markdown: names in backticks) that answers "which sampler should I use?" from the
+    decision, never from a second rule. `aliases`: other labels of a sampler whose draws are identical."""
+    if decision is None or decision.end == "none":
+        return "No recommendation: no metric ranks these samplers on this run (see the verdict)."
+    labels = {m.key: m.label for m in decision.metrics}
+
+    def name(label: str) -> str:
+        extra = list((aliases or {}).get(label, ()))
+        return f"`{label}`" + (f" (= {', '.join(f'`{a}`' for a in extra)})" if extra else "")
+
+    def names(items: Sequence[str]) -> str:
+        return ", ".join(name(x) for x in items)
+
+    margins = ", ".join(f"{m.label} {m.margin.text()}" for m in decision.metrics if m.margin is not None)
+    if decision.end == "first":
+        return (f"Use {name(decision.contenders[0])}: no other sampler is ahead of it, and each of the others is "
+                f"behind some sampler (clearly worse on a ranking metric, better on none).")
+    if decision.end == "equivalent":
+        return (f"Use any of {names(decision.contenders)}: they are equivalent within the margins ({margins}) on "
+                f"every ranking metric, and every other sampler is behind one of them.")
+    if decision.end == "trade_off":
+        wins: dict[str, set[str]] = {c: set() for c in decision.contenders}
+        for pair in decision.pairs:
+            wins[pair.a].update(labels[k] for k in pair.a_wins)
+            wins[pair.b].update(labels[k] for k in pair.b_wins)
+        parts = [f"{name(c)} is better on {', '.join(sorted(w))}" for c, w in wins.items() if w]
+        same = [f"{name(p.a)} ≈ {name(p.b)}" for p in decision.pairs if p.kind == "equivalent"]
+        tail = f" (equivalent within the margins: {'; '.join(same)})" if same else ""
+        return f"No single best sampler; choose by what matters to you: {'; '.join(parts)}{tail}."
+    opened = []
+    for (a, b), gaps in decision.gaps.items():
+        what = ", ".join(f"{labels[g.key]} {g.difference:+.3g} ± {1.96 * g.se:.2g}" for g in gaps
+                         if math.isfinite(g.difference))
+        opened.append(f"{name(a)} vs {name(b)}" + (f" ({what})" if what else ""))
+    text = f"Not decided yet between {names(decision.contenders)}: open {'; '.join(opened)}."
+    needed = decision.seeds_needed()
+    if needed is not None:
+        images = (race or {}).get("images_needed")
+        cost = f", about {images:,} more decoded images" if isinstance(images, int) else ""
+        text += (f" About {needed} seeds per sampler{cost} would likely settle it "
+                 f"(`aebench run --decide --resume --budget ...`).")
+    else:
+        text += " Some differences sit on their margin; no amount of data is likely to settle them."
+    return text
+
+
+__all__ = ["Decision", "END_TEXT", "OpenGap", "PairDecision", "PairStatus", "RankingMetric", "ahead", "compare_rows",
+           "decide", "metric_status", "recommendation"]

@@ -108,6 +108,7 @@ class Verdict:
     uncovered: list[str] = field(default_factory=list)  # ladders no trusted headline metric detects
     notes: list[str] = field(default_factory=list)
     decision: Decision | None = None  # who can still be first, and which end the comparison reached
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # a sampler -> later samplers with identical rows
 
     @property
     def ranking_keys(self) -> list[str]:
@@ -135,9 +136,13 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
     ranking = [m for m in judgements.values() if m.status == "ranks"]
     overrides = (results.get("config") or {}).get("margins") or {}
     metrics = [ranking_metric(m, overrides.get(m.key)) for m in ranking]
-    # rows with a finite value on at least one ranking metric take part in the ranking
-    rows = {r["name"]: r.get("metrics", {}) for r in samplers
-            if any(Estimate.of(r.get("metrics", {}).get(m.key)) is not None for m in ranking)}
+    # rows with a finite value on at least one ranking metric take part in the ranking; a row identical to an
+    # earlier one (the same draws under another name: `line` with its default endpoints is `origin_line`)
+    # takes part once, under the first name
+    aliases = identical_rows(samplers)
+    copies = {other for others in aliases.values() for other in others}
+    rows = {r["name"]: r.get("metrics", {}) for r in samplers if r["name"] not in copies
+            and any(Estimate.of(r.get("metrics", {}).get(m.key)) is not None for m in ranking)}
     pairs = compare_rows(rows, metrics)
     overall = _overall(list(rows), pairs) if ranking else {}
     positions = _point_positions(samplers, ranking)
@@ -164,7 +169,32 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
     uncovered = list((validation or {}).get("uncovered", []))
     seeds = {r["name"]: max(1, len(r.get("seeds") or [])) for r in samplers}
     decision = decide(rows, metrics, order, seeds) if ranking else None
-    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes, decision)
+    for name, others in aliases.items():  # an identical row ranks where its first name does
+        for other in others:
+            if name in overall:
+                overall[other] = overall[name]
+    order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
+                                              name))
+    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes, decision,
+                   aliases)
+
+
+def identical_rows(samplers: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Sampler rows with exactly the same numbers over the same seeds: the same draws under two names.
+    First name (in run order) -> the later names."""
+    import json
+
+    first: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for row in samplers:
+        if not row.get("metrics"):
+            continue
+        key = json.dumps([row.get("seeds"), row.get("metrics")], sort_keys=True, default=str)
+        if key in first:
+            out.setdefault(first[key], []).append(row["name"])
+        else:
+            first[key] = row["name"]
+    return out
 
 
 def ranking_metric(judgement: MetricJudgement, override: str | None = None) -> RankingMetric:
