@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from aebench.reports.table import build_table
-from aebench.results.schema import validate_results
+from aebench.results.schema import check_results
 from aebench.testing import row_of, set_value
 from aebench.verdict.ranking import NOT_ON_THIS_MODEL, Estimate, clearly_better, format_rank, judge, rank_ranges
 
@@ -78,7 +78,7 @@ def test_validation_decides_which_headline_metrics_rank(toy_run):
                         "spread": {"values": [0.1, 0.5, 0.9], "spearman": 1.0, "verdict": "holds"}}}},
         "uncovered": ["collapse"],
     }
-    validate_results(doc)
+    check_results(doc)
     v = judge(doc)
     m = v.metrics["radius_error"]
     assert m.status == "untrusted" and not m.ranks and not m.best

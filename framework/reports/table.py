@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from aebench.errors import UnknownNameError, did_you_mean
 from aebench.infra.numbers import is_finite_number
-from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, validate_results
+from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, check_results
 from aebench.verdict.ranking import MetricJudgement, Status, Verdict, format_rank, judge
 
 GROUP_TITLES = {
@@ -245,7 +245,7 @@ def variant_text(results: Mapping[str, Any], row: Mapping[str, Any]) -> str:
 def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[str] | None = None) -> ResultsTable:
     """The table model of a results document (every metric, or the `metrics` given); the document is
     checked against the results schema first, so no report renders a malformed file."""
-    validate_results(results, "results")
+    check_results(results, "results")
     keys = metric_columns(results, metrics)
     verdict = judge(results, keys)
     columns = [_column(verdict.metrics[k]) for k in keys]

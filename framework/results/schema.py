@@ -1,5 +1,5 @@
 """The results document (results.json) in code: its shape as typed dictionaries, its version, and
-`validate_results`, which every reader (`aebench compare`, the reports) runs before trusting a file.
+`check_results`, which every reader (`aebench compare`, the reports) runs before trusting a file.
 
 Version history:
 - `aebench-results/1`: metric_info entries carried a label, direction and a group guessed from key names.
@@ -201,7 +201,7 @@ def check_schema_version(doc: Any, source: str = "results") -> None:
     )
 
 
-def validate_results(doc: Any, source: str = "results") -> ResultsDocument:
+def check_results(doc: Any, source: str = "results") -> ResultsDocument:
     """Check `doc` against the results schema and return it typed; a ResultsError names the first
     field that is wrong (`source` is how the error names the document, e.g. its path)."""
     check_schema_version(doc, source)
@@ -293,7 +293,7 @@ def _check_validation(c: _Checker, section: Any) -> None:
 
 
 def load_results(path: str | Path, *, allow_incomplete: bool = False) -> ResultsDocument:
-    """Read, parse and validate a results.json written by `aebench run`."""
+    """Read, parse and check a results.json written by `aebench run`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -309,7 +309,7 @@ def load_results(path: str | Path, *, allow_incomplete: bool = False) -> Results
         raise ResultsError(
             f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); pass an intact results.json from `aebench run`."
         ) from None
-    doc = validate_results(data, str(path))
+    doc = check_results(data, str(path))
     if doc["status"] != "complete" and not allow_incomplete:
         raise ResultsError(f"{path} is a {doc['status']} run, not a complete one; rerun it or pass --allow-incomplete.")
     return doc
@@ -326,5 +326,5 @@ def neutral_info(key: str, higher_is_better: bool | None, metric: str | None) ->
 __all__ = [
     "SCHEMA", "SCHEMA_FAMILY", "SCHEMA_VERSION", "ROLES", "GROUPS", "VALIDATION_VERDICTS", "ResultsError",
     "MetricInfo", "MetricEntry", "Row", "Validation", "ValidationMetric", "ResultsDocument",
-    "check_schema_version", "validate_results", "load_results", "neutral_info",
+    "check_schema_version", "check_results", "load_results", "neutral_info",
 ]

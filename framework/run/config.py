@@ -1,7 +1,7 @@
 """What a run is: one `DEFAULTS` dict feeds the Python API, the TOML config and the CLI.
 
 A run = model x data set x samplers x metrics x seeds. `RunConfig.from_sources` merges, in order,
-the defaults, a TOML file and CLI values, then validates every name against the plugin registries
+the defaults, a TOML file and CLI values, then checks every name against the plugin registries
 before any work starts, so a typo fails in a second rather than after training.
 """
 
@@ -116,7 +116,7 @@ class RunConfig:
             data[key] = None
         config = cls.from_dict(data)
         config.apply_assignments(assignments or {})
-        config.validate()
+        config.check()
         return config
 
     @classmethod
@@ -164,7 +164,7 @@ class RunConfig:
                     f"selected sampler, region, metric or extractor; use one of: {', '.join(names)}."
                 )
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Check names and numbers before any work starts."""
         from aebench.plugins import get_registry
 
