@@ -12,7 +12,7 @@ from toy_metrics import RadiusMetrics, ToyMetricsPlugin
 import aebench.plugins
 from aebench.cli import main
 from aebench.reports.markdown import render_markdown
-from aebench.results.schema import SCHEMA, ResultsError, load_results, check_results
+from aebench.results.schema import SCHEMA, ResultsError, check_results, load_results
 
 
 def test_runner_writes_metric_info_from_the_declarations(toy_run):

@@ -116,7 +116,7 @@ def _run_suite(entries: list[dict[str, Any]], options: dict[str, Any], runner: A
     notify = lambda line: err_console.print(line, markup=False, soft_wrap=True)  # noqa: E731
     configs = [config_from_options(**options, model_entry=entry, notify=notify) for entry in entries]  # all checked first
     root = Path(configs[0].out)
-    docs: dict[str, dict[str, Any]] = {}
+    docs: dict[str, Any] = {}
     failed: list[str] = []
     for entry, config in zip(entries, configs):
         config.out = str(root / entry["label"])

@@ -131,11 +131,9 @@ def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:
 
     parts += ["<h2>Notes</h2><ul>", *(f"<li>{escape(n)}</li>" for n in notes(results)), "</ul>"]
 
-    overall, per_row = figure_links(results)
-    if overall or per_row:
+    per_row = figure_links(results)
+    if per_row:
         parts.append("<h2>Figures</h2>")
-        if overall:
-            parts.append('<div class="figs">' + "".join(_figure(out_dir, k, v) for k, v in overall.items()) + "</div>")
         for name, figs in per_row:
             parts.append(f"<h3>{escape(name)}</h3>")
             parts.append('<div class="figs">' + "".join(_figure(out_dir, k, v) for k, v in figs.items()) + "</div>")

@@ -194,14 +194,10 @@ def notes(results: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def figure_links(results: Mapping[str, Any]) -> tuple[dict[str, str], list[tuple[str, dict[str, str]]]]:
-    """Run-level figures, and each row's figures (label -> relative path), rows without figures left out."""
-    overall = {str(k): str(v) for k, v in (results.get("figures") or {}).items()}
-    per_row = [
-        (r["name"], {FIGURE_LABELS.get(k, k): str(v) for k, v in r["figures"].items()})
-        for r in result_rows(results) if r.get("figures")
-    ]
-    return overall, per_row
+def figure_links(results: Mapping[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """Each row's figures (label -> path relative to the output folder), rows without figures left out."""
+    return [(r["name"], {FIGURE_LABELS.get(k, k): str(v) for k, v in r["figures"].items()})
+            for r in result_rows(results) if r.get("figures")]
 
 
 def _cell(text: str) -> str:
@@ -259,10 +255,9 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         lines += _md_table(rheader, [[_cell(c) for c in row] for row in rrows])
     lines += ["", "## Notes", ""]
     lines += [f"- {_cell(n)}" for n in notes(results)]
-    overall, per_row = figure_links(results)
-    if overall or per_row:
+    per_row = figure_links(results)
+    if per_row:
         lines += ["", "## Figures", ""]
-        lines += [f"![{_cell(k)}]({_url(v)})" for k, v in overall.items()]
         lines += [f"- {_cell(name)}: " + " · ".join(_link(k, v) for k, v in figs.items()) for name, figs in per_row]
     if results.get("validation"):
         from aebench.reports.validation import validation_markdown

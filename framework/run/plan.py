@@ -18,8 +18,8 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
+from aebench.results.schema import PlanSection
 from aebench.run.config import (
     DEFAULT_N_CPU,
     DEFAULT_N_GPU,
@@ -82,7 +82,7 @@ def plan_hash(config: RunConfig, device: str, fit_seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def plan_summary(plan: RunPlan) -> dict[str, Any]:
+def plan_summary(plan: RunPlan) -> PlanSection:
     """What the results document records about the plan."""
     return {"hash": plan.hash, "device": plan.device, "n": plan.config.n, "n_real": plan.config.n_real,
             "seeds": plan.seeds, "fit_seed": plan.fit_seed, "latent_files": plan.latent_files,
