@@ -9,6 +9,8 @@ Version history:
   run plan's hash and resolved values), `cells` (every finished (sampler, seed) cell's metric values)
   and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`.
   Every section is declared below as a TypedDict; `aebench.results.document` is the one writer.
+  A metric_info entry may carry `ideal` (the metric's best value is that point; absent in files
+  written before it existed, which then rank the metric by its direction alone).
 
 A reader refuses a file of another version with a one-line message that says which aebench to use,
 rather than guessing what an older or newer shape means.

@@ -67,19 +67,18 @@ def cross_model_table(docs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
 def write_suite_tables(docs: Mapping[str, dict[str, Any]], out: Path) -> Path:
     """suite.json and suite.md in `out`: one table per headline metric, samplers x models."""
     from aebench.infra.io import write_json_atomic, write_text_atomic
+    from aebench.infra.numbers import format_number
 
     summary = cross_model_table(docs)
     write_json_atomic(out / "suite.json", summary)
     models = summary["models"]
     lines = ["# Suite: headline metrics across models", ""]
+    units = {key: entry.get("unit", "") for doc in docs.values() for key, entry in (doc.get("metric_info") or {}).items()}
     for key, rows in summary["headline"].items():
         lines += [f"## {key}", "", "| sampler | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
         for sampler, values in rows.items():
-            cells = [_fmt(values.get(m)) for m in models]
+            cells = [format_number(values.get(m), unit=units.get(key, "")) for m in models]
             lines.append(f"| {sampler} | " + " | ".join(cells) + " |")
         lines.append("")
     return write_text_atomic(out / "suite.md", "\n".join(lines))
 
-
-def _fmt(x: Any) -> str:
-    return "–" if x is None else f"{x:.4g}"
