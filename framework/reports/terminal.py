@@ -17,6 +17,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from aebench.reports.sections import Report, render_terminal_sections
 from aebench.reports.table import (
     GROUP_TITLES,
     ColumnView,
@@ -172,7 +173,8 @@ def first_clause(text: str) -> str:
 
 
 def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> list[RenderableType]:
-    """The verdict under the table: what ranks and why, what does not, what the diagnostics mean."""
+    """The verdict under the table: what ranks and why, what does not, what the diagnostics mean (the
+    labelled variants and failed rows are the report's "samplers" and "failed" sections)."""
     v = model.verdict
     out: list[RenderableType] = [Text(v.basis, style="bold")]
     if model.top_line():
@@ -195,10 +197,6 @@ def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> lis
             for c in flat) + "."))
     if v.uncovered:
         out.append(Text(f"No trusted headline metric detects: {', '.join(v.uncovered)}.", style="yellow"))
-    for name, variant in model.variants:
-        out.append(Text(f"{name} = {variant}"))
-    for row in model.failed:
-        out.append(Text(f"Failed: {row.name}: {row.error}", style="red"))
     out += [Text(n) for n in v.notes]
     if hidden:
         out.append(Text(f"{len(hidden)} more metric(s) in report.md and report.html: "
@@ -206,26 +204,31 @@ def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> lis
     return out
 
 
-def render_results(results: Mapping[str, Any], console: Console, *, metrics: Sequence[str] | None = None) -> Layout:
-    """Print the results table (in the layout that fits) and the verdict; returns the layout used.
+def results_renderables(report: Report) -> list[RenderableType]:
+    """The verdict section in the terminal: the results table in the widest layout that fits (recorded in
+    `report.layout`), the verdict under it and the caption.
 
-    Without `metrics`, the terminal shows headline and diagnostic columns that carry information;
+    Without `report.metrics`, the terminal shows headline and diagnostic columns that carry information;
     report.md and report.html hold every metric."""
-    model = build_table(results, metrics)
-    if metrics is not None:
+    model = report.table
+    if report.metrics is not None:
         shown = model.columns
     else:
         shown = [c for c in model.select(roles=TERMINAL_ROLES, informative_only=True)]
         if not shown:  # nothing declared as headline or diagnostic: show what there is
             shown = model.select(informative_only=True)
     hidden = [c for c in model.columns if c not in shown and c.informative]
-    layout, parts = layout_results(model, console, shown)
-    for part in parts:
+    report.layout, parts = layout_results(model, report.console, shown)
+    return [*parts, *verdict_lines(model, hidden), Text(model.caption, style="dim")]
+
+
+def render_results(results: Mapping[str, Any], console: Console, *, metrics: Sequence[str] | None = None) -> Layout:
+    """Print the report's terminal sections (the results table in the layout that fits and the verdict,
+    the labelled variants, the failures); returns the layout the table took."""
+    report = Report(results, "terminal", metrics=metrics, console=console)
+    for part in render_terminal_sections(report):
         console.print(part)
-    for line in verdict_lines(model, hidden):
-        console.print(line)
-    console.print(Text(model.caption, style="dim"))
-    return layout
+    return report.layout  # type: ignore[return-value]
 
 
 def summary_lines(results: Mapping[str, Any]) -> list[str]:
