@@ -112,7 +112,7 @@ def test_epochs_for_is_automatic_unless_given():
 def test_train_command_writes_checkpoint_and_png(tmp_path, capsys):
     out = tmp_path / "ae" / "model.safetensors"
     args = ["train", "--set", "dataset.size=16", "--set", "model.channels=16,32", "--set", "train.batch_size=16",
-            "--latent-dim", "5", "--epochs", "2", "--seed", "1", "--device", "cpu", "--out", str(out)]
+            "--latent-dim", "5", "--epochs", "2", "--model-seed", "1", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert str(out) in printed and "Held-out MSE" in printed
