@@ -68,7 +68,7 @@ def _table(changes, *, sampler_column: bool) -> Table:
 
 def comparison_renderables(comparison, console: Console, old_path: str, new_path: str) -> list[RenderableType]:
     """The comparison as tables that fit the console: one table when it fits, else one per sampler."""
-    from aebench.reports.terminal import fits
+    from aebench.reports.layout import fits
 
     out: list[RenderableType] = [Text(f"aebench compare: {old_path} → {new_path}", style="bold")]
     wide = _table(comparison.changes, sampler_column=True)

@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 from rich.console import RenderableType
+from rich.text import Text
 
 from aebench.infra.numbers import format_number
 from aebench.reports import blocks as b
+from aebench.reports.layout import results_renderables
 from aebench.reports.table import GROUP_TITLES, ColumnView, ResultsTable, build_table, result_rows
+from aebench.reports.validation import validation_blocks
 
 Format = Literal["markdown", "html", "terminal"]
 ALL_FORMATS: frozenset[str] = frozenset({"markdown", "html", "terminal"})
@@ -243,9 +246,8 @@ def _verdict_blocks(report: Report) -> list[b.Block]:
 
 
 def _verdict_terminal(report: Report) -> list[RenderableType]:
-    from aebench.reports.terminal import results_renderables
-
-    return results_renderables(report)
+    report.layout, parts = results_renderables(report.table, report.console, report.metrics)
+    return parts
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -291,8 +293,6 @@ def _samplers_blocks(report: Report) -> list[b.Block]:
 
 
 def _samplers_terminal(report: Report) -> list[RenderableType]:
-    from rich.text import Text
-
     return [Text(f"{name} = {variant}") for name, variant in report.table.variants]
 
 
@@ -306,8 +306,6 @@ def _failed_blocks(report: Report) -> list[b.Block]:
 
 
 def _failed_terminal(report: Report) -> list[RenderableType]:
-    from rich.text import Text
-
     return [Text(f"Failed: {row.name}: {row.error}", style="red") for row in report.table.failed]
 
 
@@ -368,8 +366,6 @@ def _figures_blocks(report: Report) -> list[b.Block]:
 
 
 def _validation_blocks(report: Report) -> list[b.Block]:
-    from aebench.reports.validation import validation_blocks
-
     return validation_blocks(report.results)
 
 

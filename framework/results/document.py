@@ -14,7 +14,7 @@ import platform
 import statistics
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence, cast
+from typing import Any, Mapping, Sequence, cast
 
 import torch
 
@@ -35,9 +35,6 @@ from aebench.results.schema import (
     neutral_info,
 )
 
-if TYPE_CHECKING:
-    from aebench.run.setup import RunSetup
-
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -54,9 +51,10 @@ def environment(device: torch.device) -> EnvironmentSection:
             "gpu": where["gpu"]}
 
 
-def new_document(setup: "RunSetup") -> ResultsDocument:
-    """A running document with the provenance of `setup` (environment, settings, data set, model,
-    latent statistics, image features, regions) and no rows yet."""
+def new_document(setup: Any) -> ResultsDocument:
+    """A running document with the provenance of `setup`, a prepared `aebench.run.setup.RunSetup`
+    (environment, settings, data set, model, latent statistics, image features, regions), and no rows yet.
+    (Typed loosely so that the results package never imports the pipeline.)"""
     config, model, dataset = setup.config, setup.model, setup.dataset
     sidecar = model.config or {}
     metrics = sidecar.get("metrics") or {}

@@ -177,7 +177,7 @@ class SamplerSpecEntry(TypedDict):
 
 
 class ValidationChoice(TypedDict, total=False):
-    """The ladders' settings a user chose (`aebench.validation.run.ValidationOptions`)."""
+    """The ladders' settings a user chose (`aebench.validation.ladders.ValidationOptions`)."""
 
     size: int | None
     steps: int

@@ -250,7 +250,7 @@ class RunConfig:
             cls = get_registry("feature extractor").get(self.features)
             build_options(cls.Options, self.feature_options, owner=self.features)
         if self.validation is not None:
-            from aebench.validation.run import ValidationOptions
+            from aebench.validation.ladders import ValidationOptions
 
             ValidationOptions.from_dict(self.validation)
 

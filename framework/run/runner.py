@@ -110,7 +110,8 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
 
     # the known-answer ladders, scored by the same metric instances; before the samplers, so a bad setting fails fast
     if config.validation is not None:
-        from aebench.validation.run import ValidationOptions, add_validation
+        from aebench.validation.ladders import ValidationOptions
+        from aebench.validation.run import add_validation
 
         add_validation(doc, setup, metrics, out, ValidationOptions.from_dict(config.validation),
                        figures=config.figures, quiet=quiet)

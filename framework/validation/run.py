@@ -26,51 +26,13 @@ import torch
 
 from aebench.errors import OptionError
 from aebench.infra.hashing import tensor_sha256
-from aebench.metric import LADDERS, FakeSide, Metric, MetricValue, RealSide
+from aebench.metric import FakeSide, Metric, MetricValue, RealSide
 from aebench.results.schema import ResultsDocument
 from aebench.run.setup import RunSetup, prepare, subset_index
-from aebench.validation.ladders import LadderSet, build_ladders, check_steps
+from aebench.validation.ladders import LadderSet, ValidationOptions, build_ladders
 from aebench.validation.trust import FLAT_BELOW, HOLDS_AT, ladder_verdict, metric_verdict, uncovered
 
 FIGURE_NAME = "validation.png"
-
-
-@dataclass(frozen=True)
-class ValidationOptions:
-    """What `aebench validate` and `aebench run --validate` let a user choose."""
-
-    size: int | None = None  # base points per step; None: the run's n, at most the usable held-out latents
-    steps: int = 6  # steps per ladder, step 0 included
-    ladders: tuple[str, ...] = LADDERS
-    clusters: int = 8  # k-means clusters for mode dropping
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "ValidationOptions":
-        data = dict(data or {})
-        unknown = sorted(set(data) - {"size", "steps", "ladders", "clusters"})
-        if unknown:
-            raise OptionError(f"Unknown validation setting {unknown[0]!r}; use size, steps, ladders or clusters.")
-        if "ladders" in data:
-            value = data["ladders"]
-            data["ladders"] = tuple(value.split(",") if isinstance(value, str) else value)
-        options = cls(**data)
-        options.check()
-        return options
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "steps": self.steps, "ladders": list(self.ladders), "clusters": self.clusters}
-
-    def check(self) -> None:
-        check_steps(self.steps)
-        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 8):
-            raise OptionError(f"--size must be an integer >= 8, got {self.size!r}.")
-        if not self.ladders:
-            raise OptionError("Select at least one ladder.")
-        unknown = [name for name in self.ladders if name not in LADDERS]
-        if unknown:
-            raise OptionError(f"Unknown ladder {unknown[0]!r}; choose from {', '.join(LADDERS)}.")
-        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
-            raise OptionError(f"--clusters must be an integer >= 2, got {self.clusters!r}.")
 
 
 def rows_in(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
