@@ -130,7 +130,7 @@ def test_train_command_writes_checkpoint_and_png(tmp_path, capsys):
     assert main(args) == 2  # exists: needs --force
     assert "already exists; pass --force" in capsys.readouterr().err
     assert main(args[:1] + ["--set", "optimiser.lr=1"]) == 2
-    assert "unknown prefix 'optimiser'" in capsys.readouterr().err
+    assert "'optimiser' is not an owner this command takes; use dataset.OPTION, model.OPTION" in capsys.readouterr().err
     assert main(args[:1] + ["--set", "model.latent_dim=3"]) == 2
     assert "pass --latent-dim N instead" in capsys.readouterr().err
 
