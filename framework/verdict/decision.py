@@ -45,6 +45,17 @@ class RankingMetric:
     label: str
     higher_is_better: bool
     margin: Margin | None = None
+    ideal: float | None = None  # the best value is this point (a two-sample accuracy's 0.5): rank by distance
+
+
+def _directed(interval: tuple[float, float, float], metric: RankingMetric) -> tuple[tuple[float, float, float], bool]:
+    """(value, low, high) to rank by and whether higher is better: the distance to the metric's ideal point
+    where it has one (from 0 when the interval holds it), else the interval and its direction."""
+    if metric.ideal is None:
+        return interval, metric.higher_is_better
+    value, low, high = (x - metric.ideal for x in interval)
+    near = 0.0 if low <= 0.0 <= high else min(abs(low), abs(high))
+    return (abs(value), near, max(abs(low), abs(high))), False
 
 
 def _interval(entry: Mapping[str, Any] | None) -> tuple[float, float, float] | None:
@@ -68,10 +79,12 @@ def metric_status(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, metr
         sa, sb = Spread.of(a), Spread.of(b)
         if sa is not None and sb is not None and equivalent(sa, sb, metric.margin.bound(ia[0], ib[0])):
             return "equivalent"
-    if metric.higher_is_better:
-        better, worse = ia[1] > ib[2], ib[1] > ia[2]
+    (_, a_low, a_high), higher = _directed(ia, metric)
+    (_, b_low, b_high), _ = _directed(ib, metric)
+    if higher:
+        better, worse = a_low > b_high, b_low > a_high
     else:
-        better, worse = ia[2] < ib[1], ib[2] < ia[1]
+        better, worse = a_high < b_low, b_high < a_low
     return "better" if better else "worse" if worse else "open"
 
 
@@ -237,15 +250,15 @@ END_TEXT = {
 
 def recommendation(decision: Decision | None, race: Mapping[str, Any] | None = None,
                    aliases: Mapping[str, Sequence[str]] | None = None) -> str:
-    """One sentence (markdown: names in backticks) that answers "which sampler should I use?" from the
-    decision, never from a second rule. `aliases`: other labels of a sampler whose draws are identical."""
+    """One sentence that answers "which sampler should I use?" from the decision, never from a second
+    rule. `aliases`: other labels of a sampler whose draws are identical."""
     if decision is None or decision.end == "none":
         return "No recommendation: no metric ranks these samplers on this run (see the verdict)."
     labels = {m.key: m.label for m in decision.metrics}
 
     def name(label: str) -> str:
         extra = list((aliases or {}).get(label, ()))
-        return f"`{label}`" + (f" (= {', '.join(f'`{a}`' for a in extra)})" if extra else "")
+        return label + (f" (= {', '.join(extra)})" if extra else "")
 
     def names(items: Sequence[str]) -> str:
         return ", ".join(name(x) for x in items)
