@@ -30,6 +30,7 @@ _API = {
     "Column": "aebench.metric",
     "FakeSide": "aebench.metric",
     "RealSide": "aebench.metric",
+    "CopyEvidence": "aebench.metric",
     "LADDERS": "aebench.metric",
     "FeatureExtractor": "aebench.feature_extractor",
     "DatasetSource": "aebench.dataset",
@@ -68,7 +69,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from aebench.dataset import DatasetSource, ImageDataset
     from aebench.errors import AebenchError, CheckpointError, DataError, NotFittedError, OptionError
     from aebench.feature_extractor import FeatureExtractor
-    from aebench.metric import LADDERS, Column, FakeSide, Metric, MetricValue, RealSide
+    from aebench.metric import LADDERS, Column, CopyEvidence, FakeSide, Metric, MetricValue, RealSide
     from aebench.model import Architecture, Autoencoder
     from aebench.options import NoOptions, option
     from aebench.region import Region

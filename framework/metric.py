@@ -136,3 +136,30 @@ class Metric(Plugin):
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CopyEvidence:
+    """Which samples a memorisation metric counts as copies of training latents, and why: what the report's
+    memorisation gallery shows (each copy's decoded sample beside the training image whose latent is
+    nearest, its score against the threshold).
+
+    A metric that flags copies exposes it as `copy_evidence(fake, real) -> CopyEvidence` next to `compute`,
+    built from the same numbers its value is built from, so the pictures and the number cannot disagree.
+    `score` is the per-sample statistic a copy is flagged by (lower: more of a copy), `threshold` its
+    bound (`copied` = score < threshold); `statistic` and `rule` say in words what they are."""
+
+    score: torch.Tensor  # [n] float64, the statistic compared with the threshold (lower: more of a copy)
+    threshold: float
+    copied: torch.Tensor  # [n] bool
+    nearest_train: torch.Tensor  # [n] int64, row of the nearest training latent
+    train_distance: torch.Tensor  # [n] distance to that training latent
+    statistic: str  # e.g. "distance to the nearest training latent"
+    rule: str  # e.g. "below the 5% quantile of held-out latents' distances to their nearest training latent"
+    heldout_distance: torch.Tensor | None = None  # [n] distance to the nearest held-out latent, where used
+
+    def most_copied(self, k: int) -> torch.Tensor:
+        """Rows of the (at most) `k` copies with the lowest score, most copied first."""
+        rows = torch.nonzero(self.copied).flatten()
+        order = torch.argsort(self.score[rows], stable=True)
+        return rows[order[:k]]

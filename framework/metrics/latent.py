@@ -82,12 +82,18 @@ def heldout_training_distance(real: RealSide) -> torch.Tensor:
     return cache["heldout"]
 
 
-def training_distance(fake: FakeSide, real: RealSide, z: torch.Tensor) -> torch.Tensor:
-    """Distance of each sample to its nearest training latent, once per sample set whichever metrics ask."""
+def nearest_training(fake: FakeSide, real: RealSide, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance [n] and row [n] of each sample's nearest training latent, once per sample set whichever
+    metrics (or the memorisation gallery) ask."""
     key = f"nearest_training:{id(real.train_latents)}"
     if key not in fake.cache:
-        fake.cache[key], _ = nearest_distance(z, real.train_latents)
+        fake.cache[key] = nearest_distance(z, real.train_latents)
     return fake.cache[key]
+
+
+def training_distance(fake: FakeSide, real: RealSide, z: torch.Tensor) -> torch.Tensor:
+    """Distance of each sample to its nearest training latent, once per sample set whichever metrics ask."""
+    return nearest_training(fake, real, z)[0]
 
 
 class RegionHits(Metric):

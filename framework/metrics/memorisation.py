@@ -24,8 +24,8 @@ import torch
 from aebench import hookimpl
 from aebench.errors import AebenchError
 from aebench.maths.bootstrap import bootstrap_mean_ci
-from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
-from aebench.metrics.latent import _check_latents, heldout_training_distance, training_distance
+from aebench.metric import Column, CopyEvidence, FakeSide, Metric, MetricValue, RealSide
+from aebench.metrics.latent import _check_latents, heldout_training_distance, nearest_training
 from aebench.options import option
 
 
@@ -57,19 +57,31 @@ class LatentCopies(Metric):
             cache[key] = float(torch.quantile(heldout_training_distance(real), self.options.quantile))
         return cache[key]
 
-    def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
+    def copy_evidence(self, fake: FakeSide, real: RealSide) -> CopyEvidence:
+        """Each sample's nearest training latent and its distance against the threshold tau (the same
+        numbers `compute` counts): what the report's memorisation gallery shows."""
         z = _check_latents(fake, real, self.name)
         tau = self._threshold(real)
         if not tau > 0:
             raise AebenchError("Metric 'latent_copies': held-out latents coincide with training latents; use a "
                                "held-out split disjoint from the training set.")
-        dist = training_distance(fake, real, z)
-        close = (dist < tau).to(torch.float64)
+        dist, index = nearest_training(fake, real, z)
+        dist = dist.to(torch.float64)
+        q = self.options.quantile
+        return CopyEvidence(score=dist, threshold=tau, copied=dist < tau, nearest_train=index, train_distance=dist,
+                            statistic="distance to the nearest training latent",
+                            rule=f"closer than {q:.0%} of held-out latents are to their nearest training latent "
+                                 f"(tau = {tau:.3g})")
+
+    def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
+        evidence = self.copy_evidence(fake, real)
+        close = evidence.copied.to(torch.float64)
         q = self.options.quantile
         low, high = bootstrap_mean_ci(close, self.options.n_boot, seed=fake.seed)
-        info = {"reference": "training latents", "quantile": q, "threshold": tau, "share_close": float(close.mean())}
+        info = {"reference": "training latents", "quantile": q, "threshold": evidence.threshold,
+                "share_close": float(close.mean())}
         return {"latent_copies": MetricValue(max(0.0, float(close.mean()) - q), False, max(0.0, low - q),
-                                             max(0.0, high - q), int(z.shape[0]), info)}
+                                             max(0.0, high - q), int(close.shape[0]), info)}
 
 
 @hookimpl

@@ -169,6 +169,19 @@ def embed_png(out_dir: Path, rel: str) -> str | None:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+def embed_image(out_dir: Path, rel: str) -> str | None:
+    """A PNG or JPEG file as a data URI, or None when it is missing or neither."""
+    try:
+        data = (out_dir / rel).read_bytes()
+    except OSError:
+        return None
+    kind = "png" if data.startswith(PNG_SIGNATURE) else "jpeg" if data.startswith(JPEG_SIGNATURE) else None
+    return None if kind is None else f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
+
+
 def _html_figure(out_dir: Path, label: str, rel: str, caption: str = "") -> str:
     uri = embed_png(out_dir, rel)
     if uri is None:
@@ -257,4 +270,4 @@ def terminal(blocks: Sequence[Block]) -> list[RenderableType]:
 
 
 __all__ = ["Block", "Cell", "Figures", "Heading", "Item", "Items", "Pairs", "Paragraph", "Table", "cells",
-           "embed_png", "html", "markdown", "md_table", "md_text", "md_url", "terminal"]
+           "embed_image", "embed_png", "html", "markdown", "md_table", "md_text", "md_url", "terminal"]

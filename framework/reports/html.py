@@ -1,5 +1,5 @@
-"""report.html: one self-contained file (inline CSS, figures embedded as base64 PNG data URIs, no
-scripts, no external assets), written by walking the report's sections (`aebench.reports.sections`), the
+"""report.html: one self-contained file (inline CSS, figures embedded as base64 PNG data URIs, one inline
+script: the latent-plane explorer's; no external assets), written by walking the report's sections (`aebench.reports.sections`), the
 same list report.md and the terminal walk, so it says what report.md says plus every figure."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from aebench.infra.io import write_text_atomic
+from aebench.reports.explorer import CSS as EXPLORER_CSS
 from aebench.reports.sections import Report, render_html_sections
 
 REPORT_NAME = "report.html"
@@ -28,7 +29,7 @@ dl.prov dt { font-weight: bold; } dl.prov dd { margin: 0; }
 .figs { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 figure { margin: 0; } figure img { max-width: 560px; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
-"""
+""" + EXPLORER_CSS
 
 
 def render_html(results: Mapping[str, Any], out_dir: str | Path) -> str:

@@ -28,6 +28,8 @@ from rich.text import Text
 
 from aebench.infra.numbers import format_number
 from aebench.reports import blocks as b
+from aebench.reports.copies import copies_blocks
+from aebench.reports.explorer import explorer_html
 from aebench.reports.layout import results_renderables
 from aebench.reports.table import GROUP_TITLES, ColumnView, ResultsTable, build_table, result_rows
 from aebench.reports.validation import validation_blocks
@@ -365,6 +367,14 @@ def _figures_blocks(report: Report) -> list[b.Block]:
     return [b.Figures(tuple(figs.items()), heading=name) for name, figs in figure_links(report.results)]
 
 
+def _copies_blocks(report: Report) -> list[b.Block]:
+    return copies_blocks(report.results)
+
+
+def _explorer_html(report: Report) -> list[str]:
+    return explorer_html(report.results, report.out_dir)
+
+
 def _validation_blocks(report: Report) -> list[b.Block]:
     return validation_blocks(report.results)
 
@@ -375,10 +385,12 @@ SECTIONS: list[Section] = [
     Section("provenance", "", _provenance_blocks),
     Section("verdict", "Verdict", _verdict_blocks, formats=ALL_FORMATS, terminal=_verdict_terminal),
     Section("metrics", "Metrics", _metrics_blocks),
+    Section("copies", "Memorisation: the copies behind latent copies", _copies_blocks),
     Section("samplers", "Samplers", _samplers_blocks, formats=ALL_FORMATS, terminal=_samplers_terminal),
     Section("failed", "Failed", _failed_blocks, formats=ALL_FORMATS, terminal=_failed_terminal),
     Section("regions", "Regions", _regions_blocks),
     Section("notes", "Notes", _notes_blocks),
+    Section("explorer", "Latent-plane explorer", lambda report: [], formats=frozenset({"html"}), html=_explorer_html),
     Section("figures", "Figures", _figures_blocks),
     Section("validation", "Validation: known-answer ladders", _validation_blocks),
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from aebench.reports.blocks import Block, Cell, Figures, Item, Items, Paragraph, Table, cells
+from aebench.reports.blocks import Block, Cell, Figures, Heading, Item, Items, Paragraph, Table, cells
 
 MARK = {"holds": "✓", "broken": "✗", "flat": "~", "untested": "?"}
 SHORT = {"collapse": "collapse", "spread": "spread", "contamination": "contam", "mode_drop": "modes",
@@ -104,6 +104,16 @@ def summary(validation: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def level_text(ladder: str, level: float) -> str:
+    """A step's level in words, short enough for a caption under an image: '×0.46', '40% replaced', '3 clusters kept'."""
+    if ladder in ("collapse", "spread"):
+        return f"×{level:.2g}"
+    if ladder == "mode_drop":
+        kept = int(level)
+        return f"{kept} cluster{'s' if kept != 1 else ''} kept"
+    return f"{level:.0%} replaced"
+
+
 def ladder_rows(validation: Mapping[str, Any]) -> list[list[str]]:
     """One row per ladder: name, what the level means, the levels."""
     return [[name, str(spec.get("param", "")), ", ".join(f"{x:g}" for x in spec.get("levels", []))]
@@ -171,4 +181,15 @@ def validation_blocks(doc: Mapping[str, Any]) -> list[Block]:
     if validation.get("figure"):
         out.append(Figures((("metric values along each ladder", str(validation["figure"])),), inline=False,
                            caption=FIGURE_CAPTION))
+    strips = validation.get("strips") or {}
+    if strips:
+        ladders = validation.get("ladders", {})
+        out += [Heading("What each step looks like", 3), Paragraph(STRIPS_LEAD, "caption"),
+                Figures(tuple((f"{name}: {(ladders.get(name) or {}).get('param', '')}", str(path))
+                              for name, path in strips.items()), inline=False)]
     return out
+
+
+STRIPS_LEAD = ("Decoded images of each ladder, step by step: the same few base points at every step (chosen so "
+               "that mixture ladders show their replacement spreading), so a step where a metric's curve above "
+               "bends can be seen.")

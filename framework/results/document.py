@@ -107,12 +107,18 @@ def reference_row(name: str, n: int, seeds: Sequence[int], values: Mapping[str, 
 def sampler_row(label: str, sampler: str, n: int, seeds: Sequence[int], per_seed: Sequence[Mapping[str, MetricValue]],
                 errors: Sequence[str], *, options: Mapping[str, Any], is_path_sampler: bool,
                 along_t: Mapping[str, Any], timing: Mapping[str, float], figures: Mapping[str, str],
-                fit_info: Mapping[str, Any]) -> Row:
+                fit_info: Mapping[str, Any], pictures: Mapping[str, Any] | None = None) -> Row:
     """The row of a sampler spec: its cells' values aggregated over seeds (see `aggregate`), what it is
-    (registered sampler, resolved options, path sampler), what it cost, its figures and what its fit learned."""
+    (registered sampler, resolved options, path sampler), what it cost, its figures and what its fit learned;
+    from the first seed's `pictures` its memorisation gallery ('copies') and explorer points ('explorer')."""
     row = _row(label, "sampler", n, seeds, [dict(v) for v in per_seed], errors)
     row.update({"sampler": sampler, "options": dict(options), "is_path_sampler": is_path_sampler,
                 "along_t": dict(along_t), "timing": dict(timing), "figures": dict(figures), "fit_info": dict(fit_info)})
+    pictures = pictures or {}
+    if pictures.get("copies"):
+        row["copies"] = pictures["copies"]
+    if pictures.get("explorer"):
+        row["explorer"] = str(pictures["explorer"])
     return row
 
 

@@ -89,6 +89,32 @@ class _RowBase(TypedDict):
     metrics: dict[str, MetricEntry]
 
 
+class CopyShown(TypedDict):
+    """One copied sample of the memorisation gallery."""
+
+    sample: int  # the sample's row (first seed)
+    train: int  # the row of its nearest training latent
+    score: float  # the statistic the copy is flagged by (below the threshold)
+    train_distance: float  # distance to that training latent
+
+
+class _CopiesBase(TypedDict):
+    metric: str  # the metric whose copy_evidence this is
+    statistic: str  # what `score` is, in words
+    rule: str  # when a sample is a copy, in words
+    threshold: float
+    copied: int  # copies among the first seed's samples
+    n: int
+    shown: list[CopyShown]  # the most copied first
+
+
+class Copies(_CopiesBase, total=False):
+    """The memorisation gallery of a sampler with copies beyond chance (first seed)."""
+
+    figure: str  # the gallery, relative to the output folder
+    training_images: bool  # its third row shows the data set's training images (else only decoded latents)
+
+
 class Row(_RowBase, total=False):
     """One reference or sampler row (the sampler fields only on sampler rows)."""
 
@@ -103,6 +129,8 @@ class Row(_RowBase, total=False):
     figures: dict[str, str]  # figure kind -> path relative to the output folder (first seed)
     fit_info: dict[str, Any]  # what the sampler's fit learned (its own keys)
     left_round: int  # racing rounds (--decide): the round after which this sampler got no more seeds
+    copies: Copies  # the memorisation gallery (a sampler with copies beyond chance)
+    explorer: str  # its points in the latent-plane explorer: a JSON file relative to the output folder
 
 
 class CellValue(TypedDict):
@@ -136,6 +164,7 @@ class CellRecord(TypedDict):
     timing: dict[str, float]
     along_t: dict[str, list[list[float]]]
     figures: dict[str, str]
+    pictures: dict[str, Any]  # first seed: 'copies' (Copies) and 'explorer' (a path), each when made
     backoffs: list[Backoff]
 
 
@@ -423,6 +452,7 @@ class Validation(_ValidationBase, total=False):
     """Known-answer ladders run on this model: which metrics held on which failure mode."""
 
     figure: str  # the ladder plot, relative to the output folder
+    strips: dict[str, str]  # ladder -> its decoded steps (a few base points at every step), relative to it too
 
 
 class _DocumentBase(TypedDict):
@@ -450,6 +480,7 @@ class ResultsDocument(_DocumentBase, total=False):
     cells: list[CellRecord]  # `aebench run` only
     fits: dict[str, FitRecord]  # sampler label -> its fit; `aebench run` only
     race: Race  # `aebench run --decide` only
+    explorer: str  # the latent-plane explorer's planes (JSON, relative to the output folder); with figures
 
 
 # ----------------------------------------------------------------------------------------- checks

@@ -53,6 +53,8 @@ class CellResult:
     timing: dict[str, float] = field(default_factory=dict)
     along_t: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
+    # first seed: the memorisation gallery's copies ('copies') and the explorer's points file ('explorer')
+    pictures: dict[str, Any] = field(default_factory=dict)
     # out-of-memory retries during this cell (batch sizes halved), wherever it ran; the runner adds them to
     # the run's environment.backoffs
     backoffs: list[dict[str, Any]] = field(default_factory=list)
@@ -172,7 +174,35 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
             result.along_t = along_t(setup, fake)
         if options.figures:
             result.figures = draw(setup, sampler, fake, result.along_t, Path(options.out), label)
+        result.pictures = pictures(setup, sampler, fake, metrics, result, Path(options.out), options.figures)
     return result
+
+
+def pictures(setup: Any, sampler: Any, fake: FakeSide, metrics: list[Metric], result: CellResult, out: Path,
+             figures: bool) -> dict[str, Any]:
+    """The first seed's memorisation gallery record (its figure when `figures`) and explorer points file."""
+    from aebench.run import pictures as pic
+    from aebench.run.folder import FIGURE_DIR
+
+    made: dict[str, Any] = {}
+    stem, name = _figure_names(sampler, result.sampler)
+    found = pic.copy_evidence(fake, setup.real, metrics, result.values, result.producers)
+    if found is not None:
+        made["copies"] = pic.copies_record(*found)
+        if figures and fake.images is not None:
+            path = pic.draw_copies(setup, fake, made["copies"], out / FIGURE_DIR / f"{stem}_copies.png", name)
+            made["copies"]["figure"] = str(path.relative_to(out))
+            made["copies"]["training_images"] = pic.has_training_images(setup)
+    if figures and fake.images is not None:
+        made["explorer"] = pic.sampler_points(setup, fake, out / FIGURE_DIR, stem, result.sampler, out)
+    return made
+
+
+def _figure_names(sampler: Any, label: str) -> tuple[str, str]:
+    """A file-safe stem of a row's label, and its name in figure titles (a labelled variant names its base
+    sampler too: "plane_conditional (plane_paths)")."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+    return safe, label if sampler.name == label else f"{label} ({sampler.name})"
 
 
 def score(fake: FakeSide, setup: Any, metrics: list[Metric]) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:

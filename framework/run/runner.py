@@ -112,6 +112,12 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
         note_metric_info(doc, values, producers)
     write_results(doc, out)
 
+    if config.figures:  # the explorer's planes: decoded once per run, every sampler's points land on them
+        from aebench.run.pictures import explorer_planes
+
+        doc["explorer"] = explorer_planes(setup, out, quiet)
+        write_results(doc, out)
+
     # the known-answer ladders, scored by the same metric instances; before the samplers, so a bad setting fails fast
     if config.validation is not None:
         from aebench.validation.ladders import ValidationOptions
@@ -288,7 +294,7 @@ class CellBook:
                           errors, options=fit.get("options") or dict(spec.options),
                           is_path_sampler=bool(get_registry("sampler").get(spec.name).is_path_sampler),
                           along_t=first.along_t, timing=timing, figures=first.figures,
-                          fit_info=fit.get("fit_info") or {})
+                          fit_info=fit.get("fit_info") or {}, pictures=first.pictures)
         if spec.label in self.left:
             row["left_round"] = self.left[spec.label]
         return row

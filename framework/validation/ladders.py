@@ -91,6 +91,23 @@ class LadderSet:
         return self.gather(step, self.pools)
 
 
+def example_rows(ladder: Ladder, k: int) -> torch.Tensor:
+    """`k` base rows that show a ladder's degradation in pictures: rows ordered by the step at which they
+    first leave their step-0 point (mixture ladders replace rows one after another; collapse and spread
+    move every row at step 1), then `k` evenly spaced in that order, so a strip shows the replacement
+    spreading step by step."""
+    first, m = ladder.steps[0], int(ladder.steps[0].row.shape[0])
+    changed_at = torch.full((m,), len(ladder.steps), dtype=torch.long)
+    for index in range(len(ladder.steps) - 1, 0, -1):
+        step = ladder.steps[index]
+        moved = (step.pool != first.pool) | (step.row != first.row)
+        changed_at[moved] = index
+    order = torch.argsort(changed_at, stable=True)
+    if m <= k:
+        return order
+    return order[torch.linspace(0, m - 1, k).round().long()]
+
+
 def levels_for(ladder: str, steps: int, clusters: int | None = None) -> list[float]:
     """The level of each step of a ladder: collapse 1 -> 0.1, spread 1 -> 3, shares 0 -> 1, and for
     mode dropping the number of clusters kept, from all of them down to one."""

@@ -29,10 +29,11 @@ from aebench.infra.hashing import tensor_sha256
 from aebench.metric import FakeSide, Metric, MetricValue, RealSide
 from aebench.results.schema import ResultsDocument
 from aebench.run.setup import RunSetup, prepare, subset_index
-from aebench.validation.ladders import LadderSet, ValidationOptions, build_ladders
+from aebench.validation.ladders import LadderSet, ValidationOptions, build_ladders, example_rows
 from aebench.validation.trust import FLAT_BELOW, HOLDS_AT, ladder_verdict, metric_verdict, uncovered
 
 FIGURE_NAME = "validation.png"
+STRIP_EXAMPLES = 4  # base points shown at every step of a ladder strip
 
 
 def rows_in(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -345,6 +346,11 @@ def metric_entries(scores: Scores, ladders: LadderSet, metrics: Sequence[Metric]
 def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: ValidationOptions | None = None, *,
                    quiet: bool = False) -> dict[str, Any]:
     """The `validation` section of a results document for this setup and these metric instances."""
+    return _run_validation(setup, metrics, options, quiet)[0]
+
+
+def _run_validation(setup: RunSetup, metrics: Sequence[Metric], options: ValidationOptions | None,
+                    quiet: bool) -> tuple[dict[str, Any], LadderSet]:
     options = options or ValidationOptions()
     options.check()
     timing: dict[str, float] = {}
@@ -388,13 +394,37 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
         "ladders": {name: {"param": ladder.param, "levels": ladder.levels} for name, ladder in ladders.ladders.items()},
         "metrics": entries,
         "uncovered": uncovered(entries, ladders.ladders),
-    }
+    }, ladders
+
+
+def draw_strips(setup: RunSetup, ladders: LadderSet, folder: Path, out: Path,
+                examples: int = STRIP_EXAMPLES) -> dict[str, str]:
+    """Per ladder, a strip of its steps decoded: the same `examples` base points (see `example_rows`) at
+    every step; paths relative to `out`."""
+    from aebench.reports.pictures import ladder_strip
+    from aebench.reports.validation import level_text
+    from aebench.run import image_pipeline
+
+    picks = []
+    for ladder in ladders.ladders.values():
+        rows = example_rows(ladder, examples)
+        picks.append(torch.stack([ladders.latents(step)[rows] for step in ladder.steps]))  # [steps, k, N]
+    images = image_pipeline.decode(setup, torch.cat([p.reshape(-1, p.shape[-1]) for p in picks]), quiet=True)
+    strips, start = {}, 0
+    for (name, ladder), latents in zip(ladders.ladders.items(), picks):
+        steps, k = latents.shape[:2]
+        block = images[start:start + steps * k].reshape(steps, k, *images.shape[1:])
+        start += steps * k
+        levels = [f"step {i}\n{level_text(name, level)}" for i, level in enumerate(ladder.levels)]
+        path = ladder_strip(block, levels, folder / f"ladder_{name}.png", title=f"{name}: {ladder.param}")
+        strips[name] = str(path.relative_to(out))
+    return strips
 
 
 def add_validation(doc: ResultsDocument, setup: RunSetup, metrics: Sequence[Metric], out: Path,
                    options: ValidationOptions | None = None, *, figures: bool = True, quiet: bool = False) -> dict[str, Any]:
     """Run the ladders, store the section as `doc["validation"]` and draw its plot under `out/figures`."""
-    section = run_validation(setup, metrics, options, quiet=quiet)
+    section, ladders = _run_validation(setup, metrics, options, quiet)
     if figures:
         from aebench.reports.validation_plot import ladder_plot
         from aebench.run.folder import FIGURE_DIR
@@ -404,6 +434,7 @@ def add_validation(doc: ResultsDocument, setup: RunSetup, metrics: Sequence[Metr
                            title=f"Known-answer ladders on {dataset} ({section['settings']['size']} points, "
                                  f"features: {section['settings']['extractor'] or 'none'})")
         section["figure"] = str(path.relative_to(out))
+        section["strips"] = draw_strips(setup, ladders, Path(out) / FIGURE_DIR, Path(out))
     doc["validation"] = section  # type: ignore[typeddict-item]
     return section
 
