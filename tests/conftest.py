@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from aebench.testing import isolated_aebench, use_only_plugins  # noqa: F401  (s
 
 # fixtures that train a model or run the whole pipeline: a test using one is `slow` (the fast loop is
 # `pytest -m "not slow"`)
-SLOW_FIXTURES = {"tiny_model", "tiny_orl_checkpoint", "toy_run"}
+SLOW_FIXTURES = {"tiny_model", "tiny_orl_checkpoint", "toy_run", "hostile_run"}
 
 
 def pytest_collection_modifyitems(items):
@@ -104,3 +106,26 @@ def toy_run(tmp_path_factory, tiny_model):
         return result
 
     return run
+
+
+# ------------------------------------------------------------------ a run with hostile labels
+
+HOSTILE = "<script>alert(1)</script>"
+DATA = ["--set", "dataset.size=32", "--features", "fast", "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def hostile_run(tmp_path_factory, tiny_orl_checkpoint):
+    """The folder of a real run (with figures) whose copying sampler carries a label made of HTML:
+    interpolate (it replays training latents near its ends) and gmm. For the pictures and browser tests."""
+    from aebench.cli import main
+
+    folder = tmp_path_factory.mktemp("hostile")
+    suite = folder / "suite.toml"
+    suite.write_text(f'n = 48\ncheckpoint = "{tiny_orl_checkpoint}"\n'
+                     f'metrics = ["latent_copies", "latent_fd", "region_hits"]\n'
+                     f'[[samplers]]\nname = "interpolate"\nlabel = {json.dumps(HOSTILE)}\n'
+                     f'[[samplers]]\nname = "gmm"\n')
+    out = folder / "out"
+    assert main(["run", "--config", str(suite), *DATA, "--out", str(out)]) == 0
+    return out

@@ -79,11 +79,11 @@ def explorer_data(results: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
         return len(images) - 1
 
     try:
-        bases = [{"name": str(b["name"]), "title": str(b["title"]), "labels": [str(x) for x in b["labels"]],
+        bases: list[dict[str, Any]] = [{"name": str(b["name"]), "title": str(b["title"]), "labels": [str(x) for x in b["labels"]],
                   "centre": _numbers(b["centre"]), "origin": _numbers(b["origin"]), "low": _numbers(b["low"]),
                   "high": _numbers(b["high"]), "train": [_numbers(p) for p in b["train"]],
                   "planes": {str(k): embed(v) for k, v in b["planes"].items()}} for b in planes["bases"]]
-        samplers = []
+        samplers: list[dict[str, Any]] = []
         for row in results.get("samplers", []):
             if not row.get("explorer"):
                 continue
