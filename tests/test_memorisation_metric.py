@@ -14,8 +14,9 @@ import torch
 from scipy.spatial.distance import cdist
 
 from aebench.errors import AebenchError
+from aebench.maths.knn import kth_neighbour_distance
 from aebench.metric import FakeSide, RealSide
-from aebench.metrics.memorisation import LatentCopies, copy_share_interval, copy_threshold
+from aebench.metrics.memorisation import LatentCopies, copy_share_interval, copy_threshold, left_out_training_distance
 from aebench.plugins import get_registry
 from aebench.stats import compute_stats
 
@@ -122,6 +123,18 @@ def test_latent_copies_rises_along_a_memorisation_ladder_and_never_rewards_sprea
     centre = real.train_latents.mean(0)
     collapse = metric.compute(FakeSide("collapse", new * 0.05 + centre), real)["latent_copies"].value
     assert spread == 0.0 and collapse == 0.0
+
+
+def test_calibration_on_part_of_a_large_training_set_is_exact_for_the_rows_it_uses():
+    train = torch.cat([gauss(400, 1), gauss(20, 7) * 0.01])  # some near-duplicates, so 'other' matters
+    rows = torch.randperm(420, generator=torch.Generator().manual_seed(3))[:150]
+    full = kth_neighbour_distance(train, 1)
+    assert torch.equal(left_out_training_distance(train, rows), full[rows])
+    held = gauss(100, 2)
+    part = copy_threshold(train, held, 0.05, calibration_size=150, seed=3)
+    ratios = np.sort((full[rows] / torch.cdist(train[rows].double(), held.double()).min(1).values).numpy())
+    assert part.rank == 7 and part.null.size == 150 and part.value == pytest.approx(ratios[6], rel=1e-12)
+    assert copy_threshold(train, held, 0.05, calibration_size=420).null.size == 420
 
 
 def test_latent_copies_rejects_heldout_equal_to_training():

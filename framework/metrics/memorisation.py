@@ -8,12 +8,13 @@ z gets the ratio
 
 and counts as a copy when r(z) < c. The threshold c is calibrated so that new draws from the training
 distribution are copies at the chance rate `quantile`: c is the k-th smallest of the same ratio for
-every *training* latent left out of the training set (its nearest *other* training latent over its
-nearest held-out latent), k = floor(quantile * (n_train + 1)). A new point exchangeable with the
-training latents then falls below c with probability k / (n_train + 1) <= quantile (the conformal
-rank argument), and the metric is the excess over that chance rate, clipped at 0:
+the n *training* latents each left out of the training set (its nearest *other* training latent over
+its nearest held-out latent), k = floor(quantile * (n + 1)); n is all training latents, or
+`calibration_size` of them drawn at random on a large training set. A new point exchangeable with the
+training latents then falls below c with probability k / (n + 1) <= quantile (the conformal rank
+argument), and the metric is the excess over that chance rate, clipped at 0:
 
-    latent_copies = max(0, P(r(z) < c) - k / (n_train + 1))
+    latent_copies = max(0, P(r(z) < c) - k / (n + 1))
 
 c is also capped at 1: a sample at least as close to some unseen latent as to every training latent is
 never a copy.
@@ -76,19 +77,39 @@ class CopyThreshold:
         return self.rank / (self.null.size + 1)
 
 
-def copy_threshold(train: torch.Tensor, heldout: torch.Tensor, quantile: float) -> CopyThreshold:
-    """Calibrate c on the training latents, each left out in turn (see the module docstring)."""
+def left_out_training_distance(train: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Distance of training latents `rows` (default all) to their nearest *other* training latent, exactly:
+    the nearest among the rest of the training set, or among the chosen rows themselves, whichever is nearer.
+    Choosing rows keeps the cost at rows x n instead of n x n on a large training set."""
+    if rows is None or rows.numel() == train.shape[0]:
+        return kth_neighbour_distance(train, 1)
+    chosen = train[rows]
+    rest = torch.ones(train.shape[0], dtype=torch.bool)
+    rest[rows] = False
+    to_rest, _ = nearest_distance(chosen, train[rest])
+    return torch.minimum(to_rest, kth_neighbour_distance(chosen, 1)) if rows.numel() > 1 else to_rest
+
+
+def copy_threshold(train: torch.Tensor, heldout: torch.Tensor, quantile: float, calibration_size: int | None = None,
+                   seed: int = 0) -> CopyThreshold:
+    """Calibrate c on the training latents, each left out in turn (see the module docstring); on at most
+    `calibration_size` of them, drawn at random with `seed`, when the training set is larger."""
     n = int(train.shape[0])
-    rank = math.floor(quantile * (n + 1))
+    rows = None
+    if calibration_size is not None and n > calibration_size:
+        rows = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:calibration_size]
+    size = n if rows is None else int(rows.numel())
+    rank = math.floor(quantile * (size + 1))
     if rank < 1:
         raise AebenchError(f"Metric 'latent_copies' needs at least {math.ceil(1 / quantile) - 1} training latents "
-                           f"for quantile {quantile:g}, got {n}; raise --set latent_copies.quantile or use more "
-                           f"training data.")
-    d_heldout, _ = nearest_distance(train, heldout)
+                           f"to calibrate quantile {quantile:g}, got {size}; raise --set latent_copies.quantile, "
+                           f"latent_copies.calibration_size or the training data.")
+    queries = train if rows is None else train[rows]
+    d_heldout, _ = nearest_distance(queries, heldout)
     if float((d_heldout == 0).to(torch.float64).mean()) >= quantile:
         raise AebenchError("Metric 'latent_copies': held-out latents coincide with training latents; use a "
                            "held-out split disjoint from the training set.")
-    null = np.sort(copy_ratio(kth_neighbour_distance(train, 1), d_heldout).numpy())
+    null = np.sort(copy_ratio(left_out_training_distance(train, rows), d_heldout).numpy())
     if not null[rank - 1] > 0:
         raise AebenchError(f"Metric 'latent_copies': at least {rank} training latents have an exact duplicate in "
                            f"the training set, so no copy can be told from chance; remove duplicate training "
@@ -146,14 +167,18 @@ class LatentCopies(Metric):
     class Options:
         quantile: float = option(0.05, "chance rate: the share of new draws of the training distribution counted "
                                        "as copies (sets the ratio threshold)", min=0.001, max=0.5)
+        calibration_size: int = option(5000, "training latents (at most; drawn at random) whose left-out ratio "
+                                             "calibrates the threshold: cost calibration_size x n_train", min=1)
         n_boot: int = option(1000, "bootstrap resamples for the 95% interval", min=1)
 
     def threshold(self, real: RealSide) -> CopyThreshold:
         """The calibrated threshold, once per run and quantile."""
         cache = real.cache.setdefault(self.name, {})
-        key = (self.options.quantile, id(real.train_latents), id(real.heldout_latents))
+        opts = self.options
+        key = (opts.quantile, opts.calibration_size, real.seed, id(real.train_latents), id(real.heldout_latents))
         if key not in cache:
-            cache[key] = copy_threshold(real.train_latents, real.heldout_latents, self.options.quantile)
+            cache[key] = copy_threshold(real.train_latents, real.heldout_latents, opts.quantile, opts.calibration_size,
+                                        real.seed)
         return cache[key]
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
