@@ -160,7 +160,8 @@ class LatentCopies(Metric):
                            "latent over that to the nearest held-out latent is below the 5% quantile of the same "
                            "ratio for training latents left out in turn, beyond that 5% chance: 0 is like new data; "
                            "it rises toward 95% as a sampler replays training latents. A point as close to unseen "
-                           "latents as to training ones (the centre, a spread or collapsed sampler) is never a copy."),
+                           "latents as to training ones (the centre, a spread or collapsed sampler) is never a copy.",
+               margin="0.02"),
     )
 
     @dataclass(frozen=True)
