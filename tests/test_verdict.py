@@ -127,6 +127,7 @@ def test_validation_decides_which_headline_metrics_rank(toy_run):
     assert v.basis == "Ranked by radius error: they held on this model's known-answer ladders."
     # a ladder no ranking metric sees is named in the basis: ties and order say nothing about it
     doc["validation"]["uncovered"] = ["moments"]
+    assert judge(doc).order == v.order and len(v.order) == 5  # the samplers' order, untouched by the sentence
     assert judge(doc).basis == ("Ranked by radius error: they held on this model's known-answer ladders. That ranking "
                                 "sees only collapse, spread: it says nothing about moments, which no metric trusted "
                                 "here detects.")

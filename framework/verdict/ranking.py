@@ -180,12 +180,11 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         basis = "No metric ranks these samplers: no headline metric is both trusted and informative on this run."
     elif validation is not None:
         basis = f"Ranked by {names}: they held on this model's known-answer ladders."
-        trusted = {ladder for m in ranking for ladder in
-                   (validation.get("metrics") or {}).get(m.key, {}).get("trusted_for") or []}
+        trusted = {ladder for m in ranking for ladder in _trusted_for(m.key, validation)}
         blind = [ladder for ladder in validation.get("uncovered") or [] if ladder not in trusted]
         if blind:
-            order = list(validation.get("ladders") or [])
-            seen = [ladder for ladder in order if ladder in trusted] + sorted(trusted - set(order))
+            ladders = list(validation.get("ladders") or [])
+            seen = [ladder for ladder in ladders if ladder in trusted] + sorted(trusted - set(ladders))
             basis += (f" That ranking sees only {', '.join(seen) or 'the ladders they were checked on'}: it says "
                       f"nothing about {', '.join(blind)}, which no metric trusted here detects.")
     else:
@@ -303,6 +302,11 @@ def _untrusted_because(results: Mapping[str, Any], key: str, info: MetricInfo,
     if verdict == "untested":
         return "untested: no ladder it claims to detect was run"
     return f"{verdict} on this model's validation" + (f": {', '.join(failed)}" if failed else "")
+
+
+def _trusted_for(key: str, validation: Mapping[str, Any]) -> list[str]:
+    """The ladders this model's validation trusts `key` for."""
+    return list((validation.get("metrics") or {}).get(key, {}).get("trusted_for") or [])
 
 
 def _trusted_because(key: str, validation: Mapping[str, Any] | None) -> str:
