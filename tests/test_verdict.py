@@ -128,6 +128,11 @@ def test_validation_decides_which_headline_metrics_rank(toy_run):
     # a ladder no ranking metric sees is named in the basis: ties and order say nothing about it
     doc["validation"]["uncovered"] = ["moments"]
     assert judge(doc).order == v.order and len(v.order) == 5  # the samplers' order, untouched by the sentence
+    # a recommendation names what it cannot see
+    set_value(doc, "gaussian", "radius_error", 0.5, 0.45, 0.55)
+    top = build_table(doc).top_line()
+    assert top.startswith("Use gaussian: ")
+    assert top.endswith(" Nothing trusted here judges moments: choose on those by other means.")
     assert judge(doc).basis == ("Ranked by radius error: they held on this model's known-answer ladders. That ranking "
                                 "sees only collapse, spread: it says nothing about moments, which no metric trusted "
                                 "here detects.")
