@@ -135,7 +135,7 @@ def race_config(known, out, samplers, budget="20000", seeds=(0,), **extra) -> Ru
                        heldout_latents=str(folder / "heldout.npy"), checkpoint=str(checkpoint), samplers=specs,
                        n=128, seeds=list(seeds), metrics=LATENT_METRICS, out=str(out), cache_dir=str(cache),
                        figures=False, threads=1, **{"decide": True, "budget": budget, **extra})
-    config.validate()
+    config.check()
     return config
 
 
