@@ -75,8 +75,8 @@ def test_overlapping_intervals_share_ranks_instead_of_a_false_winner(toy_run):
     assert v.overall == m.ranks and v.order[:2] == ["gaussian", "correlated"] and v.order[2] == "origin_line"
     assert v.basis == f"Ranked by radius error: {NOT_ON_THIS_MODEL}."
     table = build_table(doc)
-    assert table.top_line().startswith("Not decided yet between gaussian, correlated: open gaussian vs "
-                                       "correlated (radius error ")
+    assert table.top_line().startswith("Not decided yet between gaussian, correlated: 1 pair(s) still open (for "
+                                       "instance gaussian vs correlated on radius error: ")
     assert [r.name for r in table.rows if r.best] == ["gaussian", "correlated"]
 
 
