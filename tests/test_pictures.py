@@ -71,7 +71,8 @@ def test_copy_evidence_is_what_latent_copies_counts():
     fake = FakeSide("replay", samples)
     evidence = metric.copy_evidence(fake, real)
     value = metric.compute(fake, real)["latent_copies"]
-    assert value.value == pytest.approx(float(evidence.copied.double().mean()) - 0.05)
+    assert value.value == pytest.approx(float(evidence.copied.double().mean()) - value.info["chance"])
+    assert value.info["share_copies"] == pytest.approx(float(evidence.copied.double().mean()))
     assert evidence.copied[:30].all() and torch.equal(evidence.nearest_train[:30], torch.arange(30))
     top = evidence.most_copied(8)
     assert len(top) == 8 and (evidence.score[top].diff() >= 0).all() and evidence.copied[top].all()
@@ -120,7 +121,7 @@ def test_the_gallery_shows_the_copies_the_metric_counted(hostile_run):
     assert [s["score"] for s in copies["shown"]] == sorted(s["score"] for s in copies["shown"])
     # the first seed's share of copies is the metric's (value = share - the 5% chance rate)
     cell = next(c for c in doc["cells"] if c["sampler"] == HOSTILE)
-    assert copies["copied"] / copies["n"] == pytest.approx(cell["values"]["latent_copies"]["info"]["share_close"])
+    assert copies["copied"] / copies["n"] == pytest.approx(cell["values"]["latent_copies"]["info"]["share_copies"])
     with Image.open(hostile_run / copies["figure"]) as img:
         assert img.width > 600 and img.height > 300  # three rows of images under a title
     assert copies["training_images"] is True
