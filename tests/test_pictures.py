@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import DATA, HOSTILE
 from PIL import Image
 
 from aebench.cli import main
@@ -19,8 +20,6 @@ from aebench.reports.explorer import explorer_data, script_json
 from aebench.run.planes import plane_bases, plane_pairs, spaced_rows
 from aebench.stats import compute_stats
 from aebench.validation.ladders import build_ladders, example_rows
-
-from conftest import DATA, HOSTILE
 
 
 def _latents(n: int, dim: int = 6, seed: int = 0) -> torch.Tensor:

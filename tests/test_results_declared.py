@@ -48,11 +48,12 @@ def test_a_run_with_validation_writes_only_declared_fields(tmp_path, tiny_orl_ch
     aebench.plugins.get_plugin_manager().register(_Plugin(), name="fails-plugin")
     out = tmp_path / "run"
     rc = main(["run", "--checkpoint", str(tiny_orl_checkpoint), *DATA_OPTS, "--out", str(out), "--seeds", "2",
-               "--sampler", "gaussian,origin_line,fails_to_sample", "--validate"])
+               "--sampler", "gaussian,origin_line,interpolate,fails_to_sample", "--validate"])
     assert rc == 1  # the failing sampler
     doc = _document(out / "results.json")
     assert {"plan", "cells", "fits", "validation"} <= set(doc)
     assert any(row.get("along_t") for row in doc["samplers"]) and doc["validation"].get("figure")
+    assert any(row.get("copies") for row in doc["samplers"]) and doc["validation"].get("strips") and doc["explorer"]
     assert any(row["status"] == "failed" for row in doc["samplers"])
     assert shape_mismatches(doc, ResultsDocument) == []
 

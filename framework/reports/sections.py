@@ -29,6 +29,7 @@ from rich.text import Text
 from aebench.infra.numbers import format_number
 from aebench.reports import blocks as b
 from aebench.reports.copies import copies_blocks
+from aebench.reports.explorer import TITLE as EXPLORER_TITLE
 from aebench.reports.explorer import explorer_html
 from aebench.reports.layout import results_renderables
 from aebench.reports.table import GROUP_TITLES, ColumnView, ResultsTable, build_table, result_rows
@@ -375,6 +376,16 @@ def _explorer_html(report: Report) -> list[str]:
     return explorer_html(report.results, report.out_dir)
 
 
+def _explorer_markdown(report: Report) -> list[str]:
+    """report.md cannot run the explorer: one line says where it is."""
+    if not report.results.get("explorer"):
+        return []
+    return [f"## {EXPLORER_TITLE}", "", b.md_text(
+        "Interactive in report.html: images decoded across planes of the leading principal axes or the dominant "
+        "components, with the training latents and each sampler's points; its data is in "
+        f"{report.results['explorer']} and figures/explorer/."), ""]
+
+
 def _validation_blocks(report: Report) -> list[b.Block]:
     return validation_blocks(report.results)
 
@@ -390,7 +401,7 @@ SECTIONS: list[Section] = [
     Section("failed", "Failed", _failed_blocks, formats=ALL_FORMATS, terminal=_failed_terminal),
     Section("regions", "Regions", _regions_blocks),
     Section("notes", "Notes", _notes_blocks),
-    Section("explorer", "Latent-plane explorer", lambda report: [], formats=frozenset({"html"}), html=_explorer_html),
+    Section("explorer", EXPLORER_TITLE, lambda report: [], html=_explorer_html, markdown=_explorer_markdown),
     Section("figures", "Figures", _figures_blocks),
     Section("validation", "Validation: known-answer ladders", _validation_blocks),
 ]
