@@ -47,7 +47,7 @@ def copies_blocks(results: Mapping[str, Any]) -> list[Block]:
             out.append(Figures(((f"{row['name']}: the most copied samples", str(c["figure"])),), inline=False))
         shown = c.get("shown") or []
         same = all(abs(s["score"] - s["train_distance"]) <= 1e-12 * max(1.0, abs(s["score"])) for s in shown)
-        header = ["sample", "nearest training latent", "score", "threshold"] + ([] if same else ["distance"])
+        header = ["sample", "nearest training latent", "score", "threshold"] + ([] if same else ["distance to it"])
         body = []
         for s in shown:
             texts = [f"#{s['sample']}", f"#{s['train']}", f"{s['score']:.4g}", f"{c['threshold']:.4g}"]

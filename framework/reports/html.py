@@ -28,6 +28,7 @@ dl.prov dt { font-weight: bold; } dl.prov dd { margin: 0; }
 .failed { color: #b00020; } .caption { color: #555; font-size: 0.9em; }
 .figs { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 figure { margin: 0; } figure img { max-width: 560px; height: auto; border: 1px solid #eee; }
+.figs figure:only-child img { max-width: 100%; }
 figcaption { color: #555; font-size: 0.9em; }
 """ + EXPLORER_CSS
 

@@ -40,16 +40,17 @@ def tile_sprite(images: Any, path: str | Path, *, ncols: int) -> Path:
     return path
 
 
-def copies_gallery(samples: Any, decoded_train: Any, train_images: Any | None, sample_captions: Sequence[str],
-                   train_captions: Sequence[str], path: str | Path, *, title: str) -> Path:
+def copies_gallery(samples: Any, decoded_train: Any, train_images: Any | None, captions: Sequence[str],
+                   path: str | Path, *, title: str) -> Path:
     """The memorisation gallery: one column per copied sample, most copied first; rows: the decoded
-    sample, the decoder's image of its nearest training latent, and (when known) that training image."""
+    sample, the decoder's image of its nearest training latent, and (when known) that training image;
+    `captions` (one per column) go under the last row."""
     rows: list[tuple[str, Any, Sequence[str] | None]] = [
-        ("sample\n(decoded)", samples, sample_captions),
-        ("nearest training\nlatent, decoded", decoded_train, None if train_images is not None else train_captions),
+        ("sample\n(decoded)", samples, None),
+        ("nearest training\nlatent, decoded", decoded_train, None if train_images is not None else captions),
     ]
     if train_images is not None:
-        rows.append(("its training\nimage", train_images, train_captions))
+        rows.append(("its training\nimage", train_images, captions))
     return image_rows(rows, path, title=title, xlabel=" ")
 
 

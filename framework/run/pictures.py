@@ -84,14 +84,11 @@ def draw_copies(setup: Any, fake: FakeSide, record: dict[str, Any], path: Path, 
     samples = torch.tensor([s["sample"] for s in shown])
     train_rows = torch.tensor([s["train"] for s in shown])
     decoded = image_pipeline.decode(setup, setup.real.train_latents[train_rows], quiet=True)
-    threshold = record["threshold"]
     return copies_gallery(
         fake.images[samples], decoded, training_images(setup, train_rows),
-        [f"#{s['sample']}: {s['score']:.3g} < {threshold:.3g}" for s in shown],
-        [f"train #{s['train']}" for s in shown], path,
-        title=f"{name}: {record['copied']} of {record['n']} samples are copies (seed {fake.seed}); "
-              f"the {len(shown)} most copied, left to right (score < threshold under each).\n"
-              f"Score: {record['statistic']}; a copy is {record['rule']}")
+        [f"#{s['sample']} → train #{s['train']}\nscore {s['score']:.2g}" for s in shown], path,
+        title=f"{name}: {record['copied']} of {record['n']} samples are copies (seed {fake.seed}); the {len(shown)} "
+              f"most copied, left to right\nscore: the {record['statistic']}\na copy when {record['rule']}")
 
 
 def sampler_points(setup: Any, fake: FakeSide, folder: Path, stem: str, label: str, out: Path) -> str:
