@@ -20,7 +20,10 @@ from aebench.infra.console import console, err_console
 @click.option("--sampler", "samplers", multiple=True,
               help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
 @click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler.")
-@click.option("--n", type=int, help="Latent points per sampler and seed (default 128 on a CPU, 2048 on a GPU).")
+@click.option("--n", type=int, help="Decoded images per sampler and seed for the image metrics (default 128 on a CPU, "
+                                   "2048 on a GPU).")
+@click.option("--n-latent", type=int, help="Latent points per sampler and seed for the latent-space metrics (default "
+                                          "4096, at least --n); the first --n of them are decoded.")
 @click.option("--seed", type=int, help="First seed (default 0).")
 @click.option("--seeds", "n_seeds", type=int, help="Repeat every sampler over this many seeds and report mean and spread.")
 @click.option("--set", "assignments", multiple=True, metavar="NAME.OPTION=VALUE",
@@ -55,7 +58,8 @@ from aebench.infra.console import console, err_console
                                           "(default: one per core, or one per GPU).")
 @click.option("--scheduler", metavar="ADDRESS", help="With --executor dask: use this running cluster (tcp://host:port).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
+def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, n_latent, seed,
+                n_seeds,
                 assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size,
                 feature_batch_size, batch_memory, precision, threads, out, cache_dir, config_path, no_figures,
                 validate, force, resume, executor, workers, scheduler, quiet) -> int:
@@ -74,7 +78,7 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
     # the options that define the run's configuration (the rest say how to execute it)
     options = dict(
         dataset=dataset, model=model, checkpoint=checkpoint, train_latents=train_latents,
-        heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, seed=seed,
+        heldout_latents=heldout_latents, samplers=samplers, all_samplers=all_samplers, n=n, n_latent=n_latent, seed=seed,
         n_seeds=n_seeds, assignments=assignments, regions=regions, metrics=metrics, features=features,
         reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
         batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
@@ -135,7 +139,7 @@ def _run_suite(entries: list[dict[str, Any]], options: dict[str, Any], runner: A
 
 
 def config_from_options(*, dataset=None, model=None, checkpoint=None, train_latents=None, heldout_latents=None,
-                        samplers=(), all_samplers=False, n=None, seed=None, n_seeds=None, assignments=(), regions=(),
+                        samplers=(), all_samplers=False, n=None, n_latent=None, seed=None, n_seeds=None, assignments=(), regions=(),
                         metrics=(), features=None, reference=None, n_real=None, target=None, latent_dim=None,
                         device=None, batch_size=None, feature_batch_size=None, batch_memory=None, precision=None,
                         threads=None, out=None, cache_dir=None, config_path=None, no_figures=False,
@@ -148,7 +152,7 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
     from aebench.run.config import LATENT_METRICS, RunConfig, SamplerSpec
 
     overrides: dict[str, Any] = {
-        "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n,
+        "dataset": dataset, "train_latents": train_latents, "heldout_latents": heldout_latents, "n": n, "n_latent": n_latent,
         "features": features, "reference": reference, "n_real": n_real, "target": target, "latent_dim": latent_dim,
         "device": device, "batch_size": batch_size, "feature_batch_size": feature_batch_size,
         "batch_memory": batch_memory, "precision": precision, "threads": threads, "out": out, "cache_dir": cache_dir,

@@ -82,7 +82,8 @@ class _RowBase(TypedDict):
 class Row(_RowBase, total=False):
     """One reference or sampler row."""
 
-    n: int
+    n: int  # decoded images per seed (what the image metrics saw)
+    n_latent: int  # latent points per seed behind the latent-space metrics (sampler rows; the first n were decoded)
     seeds: list[int]
     error: str  # why a failed row failed
     sampler: str  # registered sampler behind the label

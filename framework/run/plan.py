@@ -20,9 +20,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from aebench.errors import OptionError
 from aebench.run.config import (
     DEFAULT_N_CPU,
     DEFAULT_N_GPU,
+    DEFAULT_N_LATENT,
     DEFAULT_N_REAL_CPU,
     DEFAULT_N_REAL_GPU,
     RunConfig,
@@ -35,7 +37,7 @@ _NOT_HASHED = ("out", "threads", "figures", "cache_dir")
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A resolved run: `config` holds the final values (n, n_real set); `device` is the resolved device
+    """A resolved run: `config` holds the final values (n, n_latent, n_real set); `device` is the resolved device
     string; `latent_files` says whether latents come from the user's files instead of encoding a data set."""
 
     config: RunConfig
@@ -67,6 +69,11 @@ def resolve_plan(config: RunConfig) -> RunPlan:
     gpu = device.type == "cuda"
     if resolved.n is None:
         resolved.n = DEFAULT_N_GPU if gpu else DEFAULT_N_CPU
+    if resolved.n_latent is None:
+        resolved.n_latent = max(DEFAULT_N_LATENT, resolved.n)
+    elif resolved.n_latent < resolved.n:
+        raise OptionError(f"--n-latent {resolved.n_latent} is below the default --n {resolved.n} on {device.type}: the "
+                          f"decoded images are the first n of the latent points; raise --n-latent or lower --n.")
     if resolved.n_real is None:
         resolved.n_real = DEFAULT_N_REAL_GPU if gpu else DEFAULT_N_REAL_CPU
     fit_seed = int(resolved.seeds[0])
@@ -84,6 +91,7 @@ def plan_hash(config: RunConfig, device: str, fit_seed: int) -> str:
 
 def plan_summary(plan: RunPlan) -> dict[str, Any]:
     """What the results document records about the plan."""
-    return {"hash": plan.hash, "device": plan.device, "n": plan.config.n, "n_real": plan.config.n_real,
+    return {"hash": plan.hash, "device": plan.device, "n": plan.config.n, "n_latent": plan.config.n_latent,
+            "n_real": plan.config.n_real,
             "seeds": plan.seeds, "fit_seed": plan.fit_seed, "latent_files": plan.latent_files,
             "cells": [{"sampler": label, "seed": seed} for label, seed in plan.cells()]}

@@ -223,6 +223,9 @@ class CellBook:
         row.update(sampler=spec.name, options=fit.get("options") or dict(spec.options),
                    is_path_sampler=bool(get_registry("sampler").get(spec.name).is_path_sampler),
                    along_t=first.along_t, timing=timing, figures=first.figures, fit_info=fit.get("fit_info") or {})
+        drawn = [c.n_latent for c in scored if c.n_latent is not None]
+        if drawn:  # latent points per seed behind the latent-space metrics (n: the decoded ones)
+            row["n_latent"] = max(drawn)
         return row
 
 
