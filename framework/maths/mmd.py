@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -88,26 +88,35 @@ class RBFKernel:
         return chain
 
 
+# anything that maps point sets x [n, d], y [m, d] to their kernel matrix [n, m] in float64
+Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 def _blocks(n: int, m: int, block_bytes: int = BLOCK_BYTES) -> list[tuple[int, int]]:
     step = max(1, block_bytes // (8 * max(1, m) * 2))
     return [(s, min(n, s + step)) for s in range(0, n, step)]
 
 
-def row_means(kernel: RBFKernel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def row_means(kernel: Kernel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """mean_j k(x_i, y_j) for each i [n], float64."""
     return torch.cat([kernel(x[s:e], y).mean(1) for s, e in _blocks(x.shape[0], y.shape[0])])
 
 
-def offdiag_mean(kernel: RBFKernel, x: torch.Tensor) -> float:
-    """mean over i != j of k(x_i, x_j) (the diagonal is 1 by construction)."""
+def offdiag_mean(kernel: Kernel, x: torch.Tensor) -> float:
+    """mean over i != j of k(x_i, x_j) (the diagonal is k(x, x): 1 for the RBF kernel)."""
     n = x.shape[0]
     if n < 2:
         raise DataError(f"Unbiased MMD needs at least 2 points per set, got {n}.")
     total, _ = subset_kernel_sums(kernel, x)  # the upper triangle's tiles only: K is symmetric
-    return (total - n) / (n * (n - 1))
+    return (total - n * _self_value(kernel)) / (n * (n - 1))
 
 
-def mmd2_unbiased(kernel: RBFKernel, x: torch.Tensor, y: torch.Tensor) -> float:
+def _self_value(kernel: Kernel) -> float:
+    """k(x, x), the same for every x: 1 for RBF kernels (default), 0 for a distance (its `self_value`)."""
+    return float(getattr(kernel, "self_value", 1.0))
+
+
+def mmd2_unbiased(kernel: Kernel, x: torch.Tensor, y: torch.Tensor) -> float:
     """Unbiased MMD^2 of sets x [n, d] and y [m, d] (sizes may differ)."""
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise DataError(f"MMD needs two point sets of one dimension, got {tuple(x.shape)} and {tuple(y.shape)}.")
@@ -122,11 +131,13 @@ def _tiles(n: int, block_bytes: int) -> list[tuple[int, int]]:
     return [(s, min(n, s + side)) for s in range(0, n, side)]
 
 
-def subset_kernel_sums(kernel: RBFKernel, x: torch.Tensor, subsets: Sequence[torch.Tensor] | torch.Tensor = (),
+def subset_kernel_sums(kernel: Kernel, x: torch.Tensor, subsets: Sequence[torch.Tensor] | torch.Tensor = (),
                        block_bytes: int | None = None) -> tuple[float, torch.Tensor]:
     """(sum over all i, j of k(x_i, x_j), and for each subset S the sum over i, j in S), diagonals included.
 
-    `subsets`: row-index tensors, or a 0/1 indicator matrix [n, r]. The kernel matrix is formed one tile
+    `subsets`: row-index tensors, or a 0/1 indicator matrix [n, r]. A kernel with `exact_diagonal` gets its
+    `self_value` on the diagonal rather than what rounding makes of k(x_i, x_i) (a distance's sqrt of a
+    rounded 0 is not small). The kernel matrix is formed one tile
     of its upper triangle at a time (an off-diagonal tile stands for its mirror image too), so memory
     stays at a few tiles however large n is."""
     n = x.shape[0]
@@ -145,6 +156,8 @@ def subset_kernel_sums(kernel: RBFKernel, x: torch.Tensor, subsets: Sequence[tor
     for a, (s0, e0) in enumerate(tiles):
         for s1, e1 in tiles[a:]:
             k = kernel(x[s0:e0], x[s1:e1])
+            if s0 == s1 and getattr(kernel, "exact_diagonal", False):
+                k.fill_diagonal_(_self_value(kernel))  # a point's own entry, without rounding
             weight = 1.0 if s0 == s1 else 2.0
             total += weight * float(k.sum())
             if sums.numel():
