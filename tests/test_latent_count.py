@@ -25,7 +25,7 @@ def tiny_config(tiny_model, samplers=("gaussian",), n=24, n_latent=200, **extra)
                        samplers=[SamplerSpec(s) for s in samplers], n=n, n_latent=n_latent, seeds=[3],
                        features="fast", metrics=["latent_fd", "latent_copies", "region_hits", "reencode", "fid"],
                        regions=["box"], out="unused", cache_dir=str(cache), figures=False, threads=1, **extra)
-    config.validate()
+    config.check()
     return config
 
 
