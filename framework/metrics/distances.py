@@ -33,13 +33,15 @@ from aebench.metrics.image import feature_pair, provenance, real_cache
 from aebench.metrics.latent import _check_latents
 from aebench.options import option
 
-# Ladders (aebench.metric.LADDERS) each key was measured to worsen along, step by step, with `aebench
-# validate` on the ORL (N=64) and Fashion-MNIST (N=32) models: see docs/metrics.md. A ladder is claimed
-# only where the key held on both.
-SWD_DETECTS = ("collapse", "spread", "contamination", "mode_drop")
-ENERGY_DETECTS = ("collapse", "spread", "contamination", "mode_drop")
-SWD_RECON_DETECTS = ("collapse", "spread", "contamination", "mode_drop", "moments")
-ENERGY_RECON_DETECTS = ("collapse", "spread", "contamination", "mode_drop", "moments")
+# Ladders (aebench.metric.LADDERS) a key may claim once `aebench validate` (seed 0, 6 steps) showed it
+# worsening step by step on both the ORL (N=64) and the Fashion-MNIST (N=32) model: see docs/metrics.md.
+# On ORL the latent pair held on collapse, spread, contamination and dropped modes (not on moments:
+# latent_swd rho 0.77, latent_energy 0.31), the decoder-matched pair on all five image ladders. Their
+# Fashion-MNIST validation did not finish in the session that added them, so none claims a ladder yet.
+SWD_DETECTS: tuple[str, ...] = ()
+ENERGY_DETECTS: tuple[str, ...] = ()
+SWD_RECON_DETECTS: tuple[str, ...] = ()
+ENERGY_RECON_DETECTS: tuple[str, ...] = ()
 
 INTERVAL = "value +- 1.96 sd over random halves of the samples"
 
