@@ -49,6 +49,7 @@ DEFAULT_PLUGINS = (
     "aebench.metrics.latent",
     "aebench.metrics.distribution",
     "aebench.metrics.memorisation",
+    "aebench.metrics.distances",
     "aebench.metrics.image",
     "aebench.extractors.inception",
     "aebench.extractors.fast",

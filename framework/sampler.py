@@ -62,6 +62,12 @@ class Sampler(Plugin):
     """
 
     is_path_sampler: ClassVar[bool] = False
+    # Most latent points drawn per seed for the latent-space metrics (`--n-latent`); None: no cap. The runner
+    # draws `latent_draws(n, n_latent)` points and decodes the first n, so never fewer than n: a cap below n
+    # (0) means "exactly the decoded points". Path samplers whose first n points are not a fair subset of
+    # more (an even grid along each path fills path 0 first) declare 0; a sampler whose draws are expensive
+    # may declare a number. An instance may set it in `_fit` when it depends on the options.
+    max_latent_draws: int | None = None
 
     def __init__(self, options: Any = None, **values: Any):
         super().__init__(options, **values)
@@ -110,6 +116,13 @@ class Sampler(Plugin):
             None if out.t is None else out.t.to(torch.float32),
         )
         return out.to(device)
+
+    def latent_draws(self, n: int, n_latent: int) -> int:
+        """How many points to draw for a cell that decodes `n` and asks `n_latent` for its latent metrics:
+        n_latent capped at `max_latent_draws`, never below n."""
+        cap = self.max_latent_draws
+        wanted = max(n, n_latent)
+        return wanted if cap is None else max(n, min(wanted, int(cap)))
 
     def check_space(self, latent_dim: int, n_train: int) -> None:
         """Raise OptionError when the options cannot work in a latent space of `latent_dim` components

@@ -20,7 +20,7 @@ from aebench.options import parse_assignments
 @click.option("--sampler", "samplers", multiple=True,
               help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
 @click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler that can run here.")
-@options("n", "seed")
+@options("n", "n_latent", "seed")
 @click.option("--seeds", "n_seeds", type=int, help="Repeat every sampler over this many seeds (from --seed) and report "
                                                    "mean and spread.")
 @options("assignments", "regions", "metrics", "features", "reference", "n_real", "target", "latent_dim", "device",

@@ -56,6 +56,9 @@ class CellResult:
     # out-of-memory retries during this cell (batch sizes halved), wherever it ran; the runner adds them to
     # the run's environment.backoffs
     backoffs: list[dict[str, Any]] = field(default_factory=list)
+    # latent points drawn (what the latent-space metrics saw; the first n were decoded): the plan's n_latent
+    # unless the sampler caps its draws (Sampler.max_latent_draws)
+    n_latent: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -132,22 +135,25 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
     t1 = time.perf_counter()
     stage = "sample"
     try:
-        samples = sampler.sample(setup.config.n, torch.Generator().manual_seed(seed), device="cpu")
+        n = int(setup.config.n)
+        draws = sampler.latent_draws(n, int(setup.config.n_latent or n))
+        samples = sampler.sample(draws, torch.Generator().manual_seed(seed), device="cpu")
         finite_or_raise(samples.latents, label)
         t2 = time.perf_counter()
         fake = FakeSide(label, samples.latents, samples.path, samples.t, seed=seed)
+        decoded = decoded_part(fake, n)
         stage = "decode"
         quiet = options.quiet
-        fake.images = image_pipeline.decode(setup, fake.latents, None if quiet else f"{label} (seed {seed}): decode",
-                                            quiet=quiet)
+        decoded.images = image_pipeline.decode(setup, decoded.latents,
+                                               None if quiet else f"{label} (seed {seed}): decode", quiet=quiet)
         t3 = time.perf_counter()
         if any("reencoded" in m.needs for m in metrics):
             stage = "re-encode"
-            fake.reencoded = image_pipeline.reencode(setup, fake.images, quiet=quiet)
+            decoded.reencoded = image_pipeline.reencode(setup, decoded.images, quiet=quiet)
         if setup.extractor is not None:
             stage = "features"
-            fake.features = image_pipeline.features(setup, fake.images, f"{label}: features ({setup.extractor.name})",
-                                                    quiet=quiet)
+            decoded.features = image_pipeline.features(setup, decoded.images,
+                                                       f"{label}: features ({setup.extractor.name})", quiet=quiet)
         t4 = time.perf_counter()
     except AebenchError as exc:
         result.error = f"seed {seed}: {exc}"
@@ -160,33 +166,57 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
             err_console.print(f"[red]{label} failed in {stage}:[/red] {type(exc).__name__}: {exc}")
             err_console.print(f"[dim]{traceback.format_exc(limit=3)}[/dim]")
         return result
-    values, producers, errors = score(fake, setup, metrics)
+    values, producers, errors = score(fake, setup, metrics, decoded)
     result.values = {key: asdict(value) for key, value in values.items()}
     result.producers = producers
     if errors:
         result.error = "; ".join(f"seed {seed}: {e}" for e in errors)
     t5 = time.perf_counter()
     result.timing = {"sample_s": t2 - t1, "decode_s": t3 - t2, "features_s": t4 - t3, "metrics_s": t5 - t4}
+    result.n_latent = int(fake.latents.shape[0])
     if seed == options.first_seed:
         if sampler.is_path_sampler and fake.t is not None:
             result.along_t = along_t(setup, fake)
         if options.figures:
-            result.figures = draw(setup, sampler, fake, result.along_t, Path(options.out), label)
+            result.figures = draw(setup, sampler, decoded, result.along_t, Path(options.out), label)
     return result
 
 
-def score(fake: FakeSide, setup: Any, metrics: list[Metric]) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
-    """Every metric's values for one set of samples, the name of the metric that made each key, and errors."""
+# what a metric may need and still score every latent draw; anything else (images, features, re-encodings)
+# exists for the decoded points only
+LATENT_NEEDS = frozenset({"latents", "t"})
+
+
+def decoded_part(fake: FakeSide, n: int) -> FakeSide:
+    """The first n of a cell's latent draws, the ones that are decoded, with their path and t rows: what
+    image metrics, re-encoding and the figures see. The whole draw when it has no more than n points.
+    Its own work cache: cached per-sample work (nearest training latents) belongs to one sample set."""
+    if fake.latents.shape[0] <= n:
+        return fake
+    cut = lambda x: None if x is None else x[:n]  # noqa: E731
+    return FakeSide(fake.name, fake.latents[:n], cut(fake.path), cut(fake.t), seed=fake.seed)
+
+
+def score(fake: FakeSide, setup: Any, metrics: list[Metric],
+          decoded: FakeSide | None = None) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
+    """Every metric's values for one set of samples, the name of the metric that made each key, and errors.
+    Metrics that need only latents (and t) score all of `fake`; the others score `decoded` (default: `fake`),
+    the decoded subset that carries images, features and re-encodings."""
     values: dict[str, MetricValue] = {}
     producers: dict[str, str] = {}
     errors: list[str] = []
-    available = {"latents", "images" if fake.images is not None else "", "features" if fake.features is not None else "",
-                 "reencoded" if fake.reencoded is not None else "", "t" if fake.t is not None else ""}
+    decoded = fake if decoded is None else decoded
+
+    def has(side: FakeSide) -> set[str]:
+        return {"latents", "images" if side.images is not None else "", "features" if side.features is not None else "",
+                "reencoded" if side.reencoded is not None else "", "t" if side.t is not None else ""}
+
     for metric in metrics:
-        if not set(metric.needs) <= available:
+        side = fake if set(metric.needs) <= LATENT_NEEDS else decoded
+        if not set(metric.needs) <= has(side):
             continue
         try:
-            out = metric.compute(fake, setup.real)
+            out = metric.compute(side, setup.real)
         except Exception as exc:  # a metric plugin that raises fails this row, not the run
             errors.append(f"metric '{metric.name}': {type(exc).__name__}: {exc}")
             continue

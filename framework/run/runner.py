@@ -291,4 +291,7 @@ class CellBook:
                           fit_info=fit.get("fit_info") or {})
         if spec.label in self.left:
             row["left_round"] = self.left[spec.label]
+        drawn = [c.n_latent for c in scored if c.n_latent is not None]
+        if drawn:  # latent points per seed behind the latent-space metrics (n: the decoded ones)
+            row["n_latent"] = max(drawn)
         return row
