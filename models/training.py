@@ -38,6 +38,7 @@ from aebench.options import build_options, option, options_to_dict
 AUTO_STEPS = 1000  # optimiser steps when epochs=0 (automatic): 50 ORL epochs, about 70-130 s on 2 CPU cores
 MIN_AUTO_EPOCHS = 3
 GRID_IMAGES = 16
+DEFAULT_ARCHITECTURE = "conv_ae"  # trained when a caller names none (registered by aebench.models.conv_ae)
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,12 @@ def mean_image_mse(train: torch.Tensor, heldout: torch.Tensor, *, train_index: t
 
 
 def _architecture(config: Any) -> Architecture:
+    """`config` itself when it is an Architecture, else the options (a dict or config) of the default one."""
     if isinstance(config, Architecture):
         return config
-    from aebench.models.conv_ae import ConvAE
+    from aebench.plugins import get_registry
 
-    return ConvAE(config)
+    return get_registry("architecture").get(DEFAULT_ARCHITECTURE)(config)
 
 
 def training_config(training: TrainingConfig | dict | None, **overrides: Any) -> TrainingConfig:
@@ -244,8 +246,8 @@ def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Pat
                         title: str = "Held-out images and their reconstructions") -> Path:
     """PNG of `n` evenly spaced images (uint8; rows `index` of `images`, or all), each row of originals
     followed by a row of their reconstructions, rows labelled, under `title`."""
+    from aebench.models.encoding import decode_latents, encode_images
     from aebench.reports.figures import image_rows
-    from aebench.run.encoding import decode_latents, encode_images
 
     size = images.shape[0] if index is None else index.shape[0]
     pick = torch.linspace(0, size - 1, min(n, size)).round().long()
@@ -273,7 +275,7 @@ def _rescue(module: nn.Module, sidecar: dict[str, Any]) -> Path:
 def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | None = None,
                    model_options: dict[str, Any] | None = None, training: TrainingConfig | dict | None = None,
                    epochs: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
-                   progress: bool = True, architecture: str = "conv_ae") -> TrainedModel:
+                   progress: bool = True, architecture: str = DEFAULT_ARCHITECTURE) -> TrainedModel:
     """Train the registered `architecture` (default conv_ae) for `dataset`, write the checkpoint to `out` and a
     reconstruction PNG beside it."""
     from aebench.models.checkpoint import save_checkpoint, versions

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 
 from aebench.caches.features import cache_key, cached_tensor
-from aebench.dataset import ImageDataset, load_dataset
+from aebench.dataset import ImageDataset, default_latent_dim, load_dataset
 from aebench.errors import AebenchError
 from aebench.infra.console import err_console
 from aebench.infra.paths import cache_root
@@ -51,10 +51,6 @@ class RunSetup:
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
 
-    @property
-    def latent_dim(self) -> int:
-        return int(self.real.train_latents.shape[1])
-
 
 def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     """The real side of `config`'s plan (resolved here when a RunConfig is given), built once and final."""
@@ -76,8 +72,6 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
         dataset = load_dataset(config.dataset, config.dataset_options, cache_dir=root)
     if files is None and config.checkpoint is None and config.model is None:
         # the cached model's N is known before it is loaded (or trained): check before that work
-        from aebench.models.conv_ae import default_latent_dim
-
         n_dim = config.latent_dim if config.latent_dim is not None else default_latent_dim(dataset.name)
         preflight.check_run(config, n_dim, int(dataset.train_index.numel()), dataset.image_shape)
     model = resolve_model(
