@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from aebench.errors import OptionError
+from aebench.results.schema import Race as RaceRecord
 from aebench.verdict.decision import Decision
 
 DEFAULT_BUDGET_FACTOR = 4  # without --budget: four times the images of the first round
@@ -166,7 +167,7 @@ class Race:
         for label, seeds in new.items():
             self.schedule[label] = [*self.schedule[label], *seeds]
 
-    def summary(self, decision: Decision | None) -> dict[str, Any]:
+    def summary(self, decision: Decision | None) -> RaceRecord:
         """The results document's `race` section."""
         out: dict[str, Any] = {"budget": self.budget.to_dict(), "stopped": self.stopped,
                                "rounds": [r.to_dict() for r in self.rounds], "left": dict(self.left),
@@ -177,7 +178,7 @@ class Race:
             if seeds is not None:
                 have = {c: len(self.schedule.get(c, [])) for c in decision.contenders}
                 out["images_needed"] = int(sum(max(0, seeds - k) for k in have.values()) * self.n)
-        return out
+        return cast(RaceRecord, out)
 
 
 __all__ = ["Budget", "DEFAULT_BUDGET_FACTOR", "Race", "RoundRecord", "next_seed_count"]
