@@ -69,7 +69,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         for a in allowed:
             if value == a or (isinstance(value, str) and str(a) == value):
                 return a
-        raise OptionError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}.")
+        raise OptionError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}."
+                          f"{did_you_mean(str(value), map(str, allowed))}")
     if origin is tuple:
         args = get_args(tp)
         item_tp = args[0] if args else Any
@@ -239,6 +240,6 @@ def parse_assignments(pairs: list[str] | tuple[str, ...],
             raise OptionError(f"--set {pair!r} {what}; write --set {example}={value.strip() or 'VALUE'}.")
         if owners is not None and owner not in owners:
             raise OptionError(f"--set {key}: '{owner}' is not an owner this command takes; use "
-                              f"{', '.join(o + '.OPTION' for o in owners)}.")
+                              f"{', '.join(o + '.OPTION' for o in owners)}.{did_you_mean(owner, owners)}")
         out.setdefault(owner, {})[opt] = value.strip()
     return out

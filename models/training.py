@@ -1,13 +1,12 @@
 """Training an autoencoder on a data set's training split, deterministically, and saving it.
 
-Recipe (measured on ORL faces, 320 training images, 2-core CPU; see `aebench train`):
-Adam (lr 1e-3) with a cosine decay to zero over a fixed number of steps (a fixed budget ends on a
-small learning rate instead of mid-noise: 50 epochs gave held-out MSE 5.4e-3, 80 epochs 4.7e-3,
-against 2.3e-2 for the mean image), MSE loss, mini-batches of 16, random horizontal flips and
-shifts of up to 2 pixels on training images only (320 faces overfit fast; held-out images are never
-augmented). The held-out MSE is checked after every epoch and the best
-weights are kept, so a run that starts to overfit still returns its best model. Note that this makes
-the held-out split a validation set: the reported held-out MSE is the selected epoch's.
+Recipe (chosen on ORL faces; the numbers are in docs/measurements.md, "Training recipe"): Adam (lr 1e-3)
+with a cosine decay to zero over a fixed number of steps (a fixed budget ends on a small learning rate
+instead of mid-noise), MSE loss, mini-batches of 16, random horizontal flips and shifts of up to 2 pixels
+on training images only (320 faces overfit fast; held-out images are never augmented). The held-out MSE
+is checked after every epoch and the best weights are kept, so a run that starts to overfit still returns
+its best model. Note that this makes the held-out split a validation set: the reported held-out MSE is
+the selected epoch's.
 
 Determinism: the weights are initialised under `torch.manual_seed(seed)` inside a forked RNG (the
 caller's global RNG is untouched), shuffling and augmentation draw from their own seeded CPU

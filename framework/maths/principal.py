@@ -1,11 +1,9 @@
 """A Gaussian model of latents that lives where the data varies: the principal subspace plus a residual.
 
-Few latents in high dimension give a covariance whose smallest eigenvalues are mostly estimation noise
-(ORL at N=256: 320 latents, condition number 3e6). A sampler that draws from a Ledoit-Wolf shrunk
-covariance inflates those near-empty directions to the average variance, so every sample carries a
-residual far larger than real latents show there (measured: 0% of such samples inside the ellipsoid
-region, against 95% of held-out latents). Like the `ellipsoid` region, samplers built on this model
-split a latent into
+Few latents in high dimension give a covariance whose smallest eigenvalues are mostly estimation noise;
+a sampler drawing from a shrunk full covariance inflates those near-empty directions, so its samples
+carry residuals real latents never show (docs/measurements.md, "Principal subspace plus residual").
+Like the `ellipsoid` region, samplers built on this model split a latent into
 
 - coordinates in the principal subspace carrying `variance` of the total variance (at most n/2
   dimensions, where eigenvalues are estimated well), modelled by the sampler itself;

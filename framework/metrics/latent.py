@@ -3,10 +3,8 @@
 - `region_hits`: share of points each calibrated region accepts (with a bootstrap interval);
 - `latent_coverage`: k-NN precision/recall/density/coverage of the held-out latents by the samples,
   the companion of hit rate. Collapse shows in *recall*: points bunched at the centre have tiny k-NN
-  balls that hold no held-out latent (recall ~0). Naeem's *coverage* does not expose it in high
-  dimension: there the centre is nearer to every latent than latents are to each other, so it lies
-  inside every held-out k-NN ball (measured: coverage 1.0 for a collapsed sampler at N=256, 0.55 on
-  ORL pixel-PCA latents at N=64, recall 0 in both);
+  balls that hold no held-out latent. Naeem's *coverage* does not expose it in high dimension, where
+  the centre lies inside every held-out k-NN ball (docs/measurements.md, "Coverage in high dimension");
 - `latent_distance`: distance to the nearest training latent, relative to held-out latents;
 - `reencode`: how far E(D(z)) drifts from z, relative to real held-out latents.
 

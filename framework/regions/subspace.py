@@ -1,10 +1,8 @@
 """Regions that model latents in their dominant principal subspace plus a residual-norm test.
 
 Few latents in high dimension give a covariance whose smallest eigenvalues are mostly estimation
-noise (ORL, N=256, 320 latents: condition number 2.2e6). A model fitted in all N directions then
-disagrees with its own samples: a Ledoit-Wolf ellipsoid calibrated on held-out latents accepted 0%
-of draws from that same Gaussian, and a mixture's variance-scaled regulariser inflated the
-near-empty directions until its own samples were all rejected. So these regions split a point into
+noise, and a model fitted in all N directions then rejects its own samples (docs/measurements.md,
+"Principal subspace plus residual"). So these regions split a point into
 
 - its coordinates in the principal subspace carrying `variance` of the total variance (at most
   n_train/2 dimensions, where eigenvalues are estimated well), scored by the region's own model;
@@ -16,11 +14,9 @@ subspace dimension, Satterthwaite's for the residual, moment-matched for a mixtu
 the part's median, first under the model and, once `calibrate` runs, on the held-out latents (so
 out-of-sample inflation of either part is absorbed alike). Each part then becomes an approximately
 standard normal score by the Wilson-Hilferty cube-root transform, and the region's score is the
-larger of the two. Dividing by medians alone is not enough: a part with few degrees of freedom has a
-much heavier tail relative to its median (chi2_2: 95% quantile = 4.3 medians; chi2_14: 1.8), so it
-alone would set the threshold and the other part would hardly ever reject (measured: a k=1 and a
-k=10 mixture gave the same threshold). A point far outside in the noisy directions is still caught
-by the residual part.
+larger of the two: dividing by medians alone is not enough, because a part with few degrees of freedom
+has a much heavier tail relative to its median and would set the threshold alone. A point far outside in
+the noisy directions is still caught by the residual part.
 """
 
 from __future__ import annotations

@@ -21,10 +21,11 @@ from aebench.region import Region
 from aebench.run import preflight
 from aebench.run.config import RunConfig
 from aebench.run.plan import RunPlan, resolve_plan
-from aebench.run.reference_sets import RECON_SEED, FeatureBank, index_digest, recon_reference_rows
+from aebench.run.reference_sets import RECON_SEED, SUBSET_SEED, FeatureBank, index_digest, recon_reference_rows
 from aebench.stats import LatentStats, compute_stats
 
-SELF_CONSISTENCY_N = 2000
+SELF_CONSISTENCY_N = 2000  # draws from each region's own model for its self-consistency rate
+SELF_CONSISTENCY_SEED = 12345  # those draws' generator: the same draws in every run
 
 
 @dataclass
@@ -138,7 +139,7 @@ def _fit_regions(setup: RunSetup) -> None:
         region.calibrate(real.heldout_latents, config.target)
         heldout_rate = float(region.contains(real.heldout_latents).double().mean())
         consistency = None
-        gen = torch.Generator().manual_seed(12345)
+        gen = torch.Generator().manual_seed(SELF_CONSISTENCY_SEED)
         model_points = region.sample_model(SELF_CONSISTENCY_N, gen)
         if model_points is not None:
             consistency = float(region.contains(model_points).double().mean())
@@ -239,7 +240,7 @@ def subset_index(size: int, limit: int | None) -> torch.Tensor:
     in every run, so cached features stay valid and rows stay comparable."""
     if limit is None or size <= limit:
         return torch.arange(size)
-    return torch.sort(torch.randperm(size, generator=torch.Generator().manual_seed(0))[:limit]).values
+    return torch.sort(torch.randperm(size, generator=torch.Generator().manual_seed(SUBSET_SEED))[:limit]).values
 
 
 def finite_or_raise(latents: torch.Tensor, who: str) -> None:
