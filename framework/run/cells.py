@@ -188,7 +188,7 @@ def _run_cell(fit: FitResult, seed: int, setup: RunSetup, metrics: list[Metric],
     return result
 
 
-def score(fake: FakeSide, setup: RunSetup, metrics: list[Metric]) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
+def score(fake: FakeSide, setup: Any, metrics: list[Metric]) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
     """Every metric's values for one set of samples, the name of the metric that made each key, and errors."""
     values: dict[str, MetricValue] = {}
     producers: dict[str, str] = {}
