@@ -41,7 +41,7 @@ def test_images_are_the_first_n_latents_and_each_metric_records_its_count(tiny_s
     real_decode = image_pipeline.decode
     monkeypatch.setattr(image_pipeline, "decode",
                         lambda s, z, *a, **k: (decoded_inputs.append(z.clone()), real_decode(s, z, *a, **k))[1])
-    result = run_cell(fit, 3, setup, build_metrics(setup.config), CellOptions("unused", False, 3))
+    result = run_cell(fit, 3, setup, build_metrics(setup.config), CellOptions("unused", None, 3))
     assert result.ok, result.error
     drawn = fit.sampler.sample(200, torch.Generator().manual_seed(3)).latents
     assert len(decoded_inputs) == 1 and torch.equal(decoded_inputs[0], drawn[:24])
@@ -70,12 +70,12 @@ def test_path_sampler_figures_get_consistent_rows_and_along_t_every_draw(tiny_mo
     setup = prepare(tiny_config(tiny_model, samplers=("interpolate",), n=12, n_latent=90), quiet=True)
     fit = fit_sampler(SamplerSpec("interpolate", options={"pairs": 5}), setup, 0)
     seen = {}
-    monkeypatch.setattr(cells, "draw", lambda setup, sampler, fake, along, out, label: seen.update(fake=fake) or {})
+    monkeypatch.setattr(cells, "draw", lambda setup, sampler, fake, along, out, label, drawer: seen.update(fake=fake) or {})
     along = {}
     real_along = cells.along_t
     monkeypatch.setattr(cells, "along_t", lambda s, fake: along.update(n=fake.latents.shape[0], t=fake.t.shape[0])
                         or real_along(s, fake))
-    result = run_cell(fit, 3, setup, build_metrics(setup.config), CellOptions("unused", True, 3))
+    result = run_cell(fit, 3, setup, build_metrics(setup.config), CellOptions("unused", lambda *a: {}, 3))
     assert result.ok, result.error
     assert result.n_latent == 90
     fake = seen["fake"]
@@ -91,7 +91,7 @@ def test_plane_paths_draws_only_the_decoded_points(tiny_setup):
     sampler = PlanePathsSampler()
     assert sampler.latent_draws(128, 4096) == 128  # an even grid: the first n of more would be path 0 only
     fit = fit_sampler(SamplerSpec("plane_paths"), tiny_setup, 0)
-    result = run_cell(fit, 3, tiny_setup, build_metrics(tiny_setup.config), CellOptions("unused", False, 3))
+    result = run_cell(fit, 3, tiny_setup, build_metrics(tiny_setup.config), CellOptions("unused", None, 3))
     assert result.ok and result.n_latent == 24 and result.values["latent_fd"]["n"] == 24
 
 
@@ -112,7 +112,7 @@ def test_a_samplers_cap_is_respected_and_never_below_n(tiny_setup):
     assert CappedGaussian().latent_draws(24, 30) == 30
     assert GaussianSampler().latent_draws(24, 200) == 200
     fit = fit_sampler(SamplerSpec("capped_gaussian"), tiny_setup, 0, cls=CappedGaussian)
-    result = run_cell(fit, 3, tiny_setup, build_metrics(tiny_setup.config), CellOptions("unused", False, 3))
+    result = run_cell(fit, 3, tiny_setup, build_metrics(tiny_setup.config), CellOptions("unused", None, 3))
     assert result.ok and result.n_latent == 50
     assert result.values["latent_fd"]["n"] == 50 and result.values["fid"]["n"] == 24
 

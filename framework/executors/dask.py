@@ -23,11 +23,14 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from aebench.errors import AebenchError, OptionError
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.run.config import SamplerSpec
+
+if TYPE_CHECKING:
+    from aebench.run.setup import RunSetup
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -67,7 +70,7 @@ class DaskExecutor:
         self._plan: str | None = None
         self._fits: dict[str, Any] = {}  # sampler label -> its fit's future on the cluster
 
-    def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
+    def run(self, setup: RunSetup, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
         """Run `work` on the cluster. The cluster, the real side on it and every fit stay until `close()`,
         so racing rounds of one run reuse them: a sampler is fitted once per run."""
@@ -116,7 +119,7 @@ class DaskExecutor:
                 result = CellResult(label, seed, error=f"seed {seed}: {error}")
             on_cell(result)
 
-    def _session(self, setup: Any) -> tuple[Any, str]:
+    def _session(self, setup: RunSetup) -> tuple[Any, str]:
         """The client of this run's cluster, with the real side registered on it (started on first use)."""
         from distributed import Client
 
@@ -149,7 +152,7 @@ class DaskExecutor:
             cluster.close()
 
 
-def extractor_class(setup: Any) -> type | None:
+def extractor_class(setup: RunSetup) -> type | None:
     """The driver's extractor class: it travels with the real side, so a worker need not have the plugin
     that registered it."""
     from aebench.plugins import get_registry
@@ -209,7 +212,7 @@ def local_cluster(workers: int, device_type: str) -> Any:
                             dashboard_address=None)
 
 
-def shippable(setup: Any) -> Any:
+def shippable(setup: RunSetup) -> RunSetup:
     """The part of the setup a cell reads: real side, statistics, model and batch sizes; no data set, no
     reference rows, and the feature network left for each worker to build once."""
     out = copy.copy(setup)

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, cast
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, cast
 
 import torch
 
@@ -22,6 +22,9 @@ from aebench.errors import AebenchError
 from aebench.metric import FakeSide, Metric, MetricValue
 from aebench.results.schema import CellRecord, FitRecord
 from aebench.run.config import SamplerSpec
+
+if TYPE_CHECKING:
+    from aebench.run.setup import RunSetup
 
 
 @dataclass
@@ -76,18 +79,28 @@ class CellResult:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+class FigureDrawer(Protocol):
+    """Draws one cell's figures into `folder` and returns each figure's file by kind ('grid', 'strips', ...).
+    The runner passes `aebench.reports.figures.cell_figures`: cells compute, the reports draw."""
+
+    def __call__(self, fake: FakeSide, folder: Path, *, stem: str, name: str, path_labels: Sequence[str] | None,
+                 axes: tuple[int, int], train_latents: torch.Tensor, centre: torch.Tensor, along_t: dict[str, Any],
+                 target: float) -> dict[str, Path]: ...
+
+
 @dataclass
 class CellOptions:
-    """How cells run: where figures go (the run's --out folder, shared by the workers), whether to draw
-    them, the first seed (the one whose cell draws figures and the along-t curve), progress output."""
+    """How cells run: where figures go (the run's --out folder, shared by the workers), what draws them
+    (None: no figures), the first seed (the one whose cell draws figures and the along-t curve), progress
+    output. Picklable: the drawer is a module-level function."""
 
     out: str
-    figures: bool
+    draw: FigureDrawer | None
     first_seed: int
     quiet: bool = True
 
 
-def fit_sampler(spec: SamplerSpec, setup: Any, fit_seed: int, cls: type | None = None) -> FitResult:
+def fit_sampler(spec: SamplerSpec, setup: RunSetup, fit_seed: int, cls: type | None = None) -> FitResult:
     """Fit `spec` on the training latents with torch's global seed set to `fit_seed` (restored after).
     `cls` is the sampler class when the caller resolved it already (an executor ships the driver's
     plugin classes to its workers); else it comes from the registry."""
@@ -112,7 +125,7 @@ def fit_sampler(spec: SamplerSpec, setup: Any, fit_seed: int, cls: type | None =
                      time.perf_counter() - t0)
 
 
-def run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
+def run_cell(fit: FitResult, seed: int, setup: RunSetup, metrics: list[Metric], options: CellOptions) -> CellResult:
     """Sample `fit`'s sampler with `seed`, decode, re-encode, extract features and score."""
     before = len(setup.backoffs)
     result = _run_cell(fit, seed, setup, metrics, options)
@@ -122,7 +135,7 @@ def run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], optio
     return result
 
 
-def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
+def _run_cell(fit: FitResult, seed: int, setup: RunSetup, metrics: list[Metric], options: CellOptions) -> CellResult:
     from aebench.run import image_pipeline
     from aebench.run.setup import finite_or_raise
 
@@ -177,8 +190,8 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
     if seed == options.first_seed:
         if sampler.is_path_sampler and fake.t is not None:
             result.along_t = along_t(setup, fake)
-        if options.figures:
-            result.figures = draw(setup, sampler, decoded, result.along_t, Path(options.out), label)
+        if options.draw is not None:
+            result.figures = draw(setup, sampler, decoded, result.along_t, Path(options.out), label, options.draw)
     return result
 
 
@@ -229,36 +242,27 @@ def score(fake: FakeSide, setup: Any, metrics: list[Metric],
     return values, producers, errors
 
 
-def along_t(setup: Any, fake: FakeSide) -> dict[str, Any]:
-    from aebench.metrics.latent import hit_rate_along_t
+def along_t(setup: RunSetup, fake: FakeSide) -> dict[str, Any]:
+    from aebench.region import hit_rate_along_t
 
     return {name: [list(map(float, x[:2])) + [int(x[2])] for x in hit_rate_along_t(region, fake.latents, fake.t)]
             for name, region in setup.real.regions.items()}
 
 
-def draw(setup: Any, sampler: Any, fake: FakeSide, along: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    from aebench.reports import figures as fig
+def draw(setup: RunSetup, sampler: Any, fake: FakeSide, along: dict[str, Any], out: Path, label: str,
+         drawer: FigureDrawer) -> dict[str, str]:
+    """The first seed's figures, by `drawer`, under the run's figure folder; paths relative to `out`."""
     from aebench.run.folder import FIGURE_DIR
 
     folder = out / FIGURE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
-    made: dict[str, Path] = {}
     # a labelled variant names its base sampler too: "plane_conditional (plane_paths)"
     name = label if sampler.name == label else f"{label} ({sampler.name})"
-    seed = f"seed {fake.seed}"
-    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=f"{name}, {seed}")
-    if fake.path is not None and fake.t is not None:
-        made["strips"] = fig.path_strips(fake.images, fake.path, fake.t, folder / f"{safe}_strips.png",
-                                         labels=getattr(sampler, "path_labels", None),
-                                         title=f"{name}: decoded images along each path ({seed})")
     axes = getattr(sampler, "plot_axes", None) or tuple(int(a) for a in setup.stats.dominant[:2].tolist())
-    made["scatter"] = fig.latent_scatter(setup.real.train_latents, fake.latents, tuple(axes), setup.stats.mean,
-                                         folder / f"{safe}_scatter.png",
-                                         title=f"{name}: latent components {axes[0]} and {axes[1]} ({seed})")
-    if along:
-        made["along_t"] = fig.hits_along_t(along, folder / f"{safe}_along_t.png", target=setup.config.target,
-                                           title=f"{name}: share of points inside each region along the path")
+    made = drawer(fake, folder, stem=safe, name=name, path_labels=getattr(sampler, "path_labels", None),
+                  axes=(int(axes[0]), int(axes[1])), train_latents=setup.real.train_latents, centre=setup.stats.mean,
+                  along_t=along, target=setup.config.target)
     return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
 
 

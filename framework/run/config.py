@@ -154,11 +154,8 @@ class RunConfig:
         known = {f.name for f in fields(cls)}
         unknown = [k for k in data if k not in known | {"seed"}]
         if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise OptionError(f"Unknown run setting '{unknown[0]}'.{hint} Available: {', '.join(sorted(known))}")
+            raise OptionError(f"Unknown run setting '{unknown[0]}'.{did_you_mean(unknown[0], known)} "
+                              f"Available: {', '.join(sorted(known))}")
         data = dict(data)
         if data.get("samplers") == "all":
             data["samplers"] = _every_sampler(notify)
@@ -196,7 +193,8 @@ class RunConfig:
                 names = ["dataset", *[s.label for s in self.samplers], *self.regions, *self.metrics, self.features]
                 raise OptionError(
                     f"--set {owner or '(no name)'}.{next(iter(values))}: '{owner}' is not the data set or a "
-                    f"selected sampler, region, metric or extractor; use one of: {', '.join(names)}."
+                    f"selected sampler, region, metric or extractor.{did_you_mean(owner, names)} "
+                    f"Use one of: {', '.join(names)}."
                 )
 
     def check(self) -> None:
@@ -351,8 +349,9 @@ def _sampler_spec(value: Any, index: int = 1) -> SamplerSpec:
         extra = sorted(set(value) - {"name", "label", "options"})
         if "name" not in value or extra:
             what = f"samplers entry {index}" + (f" ({value['name']})" if "name" in value else "")
-            problem = f"unknown key '{extra[0]}'" if extra else "no name"
-            raise OptionError(f"{what}: {problem}; an entry takes name, label and options (options = {{ ... }}).")
+            problem = f"unknown key '{extra[0]}'.{did_you_mean(extra[0], ('name', 'label', 'options'))}" if extra \
+                else "no name."
+            raise OptionError(f"{what}: {problem} An entry takes name, label and options (options = {{ ... }}).")
         return SamplerSpec(str(value["name"]), str(value.get("label", "")), dict(value.get("options", {})))
     raise OptionError(f"Cannot read sampler entry {value!r}; use a name or a table with name/label/options.")
 
