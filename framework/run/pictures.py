@@ -3,15 +3,18 @@ copies (from the metric's own `copy_evidence`, so the pictures show exactly what
 the latent-plane explorer's data (decoded grids across planes of the training latents, the training
 latents and each sampler's points projected onto them, the decoded images of those points).
 
-The arrays are drawn by `aebench.reports.pictures` into the run's figure folder; the explorer's numbers go
-to small JSON files beside them that report.html embeds (`aebench.reports.explorer`).
+The arrays are drawn into the run's figure folder by the functions handed in as `PictureDrawers` (the
+runner passes `aebench.reports.pictures`'s: the run computes, the reports draw, and nothing here imports
+them); the explorer's numbers go to small JSON files beside them that report.html embeds
+(`aebench.reports.explorer`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -28,6 +31,18 @@ EXPLORER_TRAIN = 2000  # training latents projected for the density (a fixed sub
 SPRITE_COLUMNS = 16
 EXPLORER_NAME = "explorer.json"
 DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class PictureDrawers:
+    """The functions that write the pictures' image files (see `aebench.reports.pictures`): `tile_sprite(images,
+    path, *, ncols) -> Path`, `sprite_stride(height, width) -> (h, w)` (a tile's cell in a sprite) and
+    `copies_gallery(samples, decoded_train, train_images, captions, path, *, title) -> Path`. Picklable
+    (module-level functions), so it travels to an executor's workers in `CellOptions.pictures`."""
+
+    tile_sprite: Callable[..., Path]
+    sprite_stride: Callable[[int, int], tuple[int, int]]
+    copies_gallery: Callable[..., Path]
 
 
 def copy_evidence(fake: FakeSide, real: Any, metrics: Sequence[Metric],
@@ -75,34 +90,36 @@ def training_images(setup: Any, rows: torch.Tensor) -> torch.Tensor | None:
     return torch.as_tensor(setup.dataset.images[setup.dataset.train_index[rows]])
 
 
-def draw_copies(setup: Any, fake: FakeSide, record: dict[str, Any], path: Path, name: str) -> Path:
-    """The gallery PNG of `record`'s shown copies."""
-    from aebench.reports.pictures import copies_gallery
+def draw_copies(setup: Any, fake: FakeSide, record: dict[str, Any], path: Path, name: str,
+                drawers: PictureDrawers) -> Path:
+    """The gallery PNG of `record`'s shown copies. The samples are decoded here: a copy may be any of the
+    cell's latent draws, not only the decoded first n."""
     from aebench.run import image_pipeline
 
     shown = record["shown"]
     samples = torch.tensor([s["sample"] for s in shown])
     train_rows = torch.tensor([s["train"] for s in shown])
-    decoded = image_pipeline.decode(setup, setup.real.train_latents[train_rows], quiet=True)
-    return copies_gallery(
-        fake.images[samples], decoded, training_images(setup, train_rows),
+    latents = torch.cat([fake.latents[samples].to(setup.real.train_latents.dtype), setup.real.train_latents[train_rows]])
+    decoded = image_pipeline.decode(setup, latents, quiet=True)
+    k = len(shown)
+    return drawers.copies_gallery(
+        decoded[:k], decoded[k:], training_images(setup, train_rows),
         [f"#{s['sample']} → train #{s['train']}\nscore {s['score']:.2g}" for s in shown], path,
-        title=f"{name}: {record['copied']} of {record['n']} samples are copies (seed {fake.seed}); the {len(shown)} "
+        title=f"{name}: {record['copied']} of {record['n']} samples are copies (seed {fake.seed}); the {k} "
               f"most copied, left to right\nscore: the {record['statistic']}\na copy when {record['rule']}")
 
 
-def sampler_points(setup: Any, fake: FakeSide, folder: Path, stem: str, label: str, out: Path) -> str:
-    """The explorer's file for one sampler (first seed): its points on every plane basis and a sprite of
-    their decoded images; returns the JSON's path relative to `out`."""
-    from aebench.reports.pictures import sprite_stride, tile_sprite
-
+def sampler_points(setup: Any, fake: FakeSide, folder: Path, stem: str, label: str, out: Path,
+                   drawers: PictureDrawers) -> str:
+    """The explorer's file for one sampler (first seed): its decoded points (`fake.images`) on every plane
+    basis and a sprite of their images; returns the JSON's path relative to `out`."""
     rows = spaced_rows(int(fake.latents.shape[0]), EXPLORER_POINTS)
-    sprite = tile_sprite(fake.images[rows], folder / f"{stem}_points.jpg", ncols=SPRITE_COLUMNS)
+    sprite = drawers.tile_sprite(fake.images[rows], folder / f"{stem}_points.jpg", ncols=SPRITE_COLUMNS)
     bases = plane_bases(setup.stats, EXPLORER_AXES)
     data = {
         "label": label, "seed": fake.seed, "n": int(fake.latents.shape[0]), "rows": rows.tolist(),
         "sprite": str(sprite.relative_to(out)), "columns": SPRITE_COLUMNS, "tile": list(fake.images.shape[1:]),
-        "stride": list(sprite_stride(*fake.images.shape[2:])),
+        "stride": list(drawers.sprite_stride(*fake.images.shape[2:])),
         "points": {b.name: _rounded(b.project(fake.latents[rows])) for b in bases},
     }
     path = folder / f"{stem}_explorer.json"
@@ -110,10 +127,9 @@ def sampler_points(setup: Any, fake: FakeSide, folder: Path, stem: str, label: s
     return str(path.relative_to(out))
 
 
-def explorer_planes(setup: Any, out: Path, quiet: bool = True) -> str:
+def explorer_planes(setup: Any, out: Path, drawers: PictureDrawers, quiet: bool = True) -> str:
     """The explorer's run-level file: for each basis and pair of its axes, a sprite of images decoded
     across the plane, and the training latents projected; returns its path relative to `out`."""
-    from aebench.reports.pictures import sprite_stride, tile_sprite
     from aebench.run import image_pipeline
     from aebench.run.folder import FIGURE_DIR
     from aebench.run.setup import subset_index
@@ -136,11 +152,11 @@ def explorer_planes(setup: Any, out: Path, quiet: bool = True) -> str:
                           "low": _rounded(low), "high": _rounded(high),
                           "train": _rounded(b.project(train[train_rows])), "planes": {}})
     for k, (b, i, j, _) in enumerate(grids):
-        sprite = tile_sprite(images[k * per_grid:(k + 1) * per_grid], folder / f"{b.name}_{i}_{j}.jpg",
+        sprite = drawers.tile_sprite(images[k * per_grid:(k + 1) * per_grid], folder / f"{b.name}_{i}_{j}.jpg",
                              ncols=EXPLORER_GRID)
         next(d for d in described if d["name"] == b.name)["planes"][f"{i},{j}"] = str(sprite.relative_to(out))
     data = {"grid": EXPLORER_GRID, "reach": REACH, "tile": list(images.shape[1:]),
-            "stride": list(sprite_stride(*images.shape[2:])), "train_n": int(train.shape[0]),
+            "stride": list(drawers.sprite_stride(*images.shape[2:])), "train_n": int(train.shape[0]),
             "train_shown": int(train_rows.numel()), "bases": described}
     path = out / FIGURE_DIR / EXPLORER_NAME
     write_text_atomic(path, json.dumps(data))
@@ -151,5 +167,5 @@ def _rounded(values: torch.Tensor) -> Any:
     return torch.round(values.to(torch.float64), decimals=DECIMALS).tolist()
 
 
-__all__ = ["COPIES_SHOWN", "EXPLORER_AXES", "EXPLORER_GRID", "EXPLORER_POINTS", "PlaneBasis", "copies_record",
+__all__ = ["COPIES_SHOWN", "EXPLORER_AXES", "EXPLORER_GRID", "EXPLORER_POINTS", "PictureDrawers", "PlaneBasis", "copies_record",
            "copy_evidence", "draw_copies", "explorer_planes", "has_training_images", "sampler_points", "training_images"]

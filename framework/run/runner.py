@@ -31,6 +31,7 @@ from aebench.results.schema import FitRecord, MetricInfo, ResultsDocument, Row
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, score
 from aebench.run.config import RunConfig, SamplerSpec
 from aebench.run.folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
+from aebench.run.pictures import PictureDrawers
 from aebench.run.plan import RunPlan, plan_summary, resolve_plan
 from aebench.run.racing import Budget, Race
 from aebench.run.setup import prepare
@@ -115,7 +116,7 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
     if config.figures:  # the explorer's planes: decoded once per run, every sampler's points land on them
         from aebench.run.pictures import explorer_planes
 
-        doc["explorer"] = explorer_planes(setup, out, quiet)
+        doc["explorer"] = explorer_planes(setup, out, picture_drawers(), quiet)
         write_results(doc, out)
 
     # the known-answer ladders, scored by the same metric instances; before the samplers, so a bad setting fails fast
@@ -153,7 +154,11 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             status = "[red]failed[/red]" if not cell.ok else "[green]done[/green]"
             err_console.print(f"{cell.sampler} (seed {cell.seed}): {status}")
 
-    options = CellOptions(str(out), config.figures, plan.seeds[0], quiet)
+    # the cells compute; the reports draw (cells never import the reports)
+    from aebench.reports.figures import cell_figures
+
+    options = CellOptions(str(out), cell_figures if config.figures else None, plan.seeds[0], quiet,
+                          picture_drawers() if config.figures else None)
     try:
         round_samplers = [spec.label for spec in plan.samplers]
         added = len(book.scheduled())  # the first round: every planned cell
@@ -195,6 +200,14 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
     doc["finished"] = now()
     write_results(doc, out)
     return doc
+
+
+def picture_drawers() -> PictureDrawers:
+    """The reports' drawers of the memorisation gallery and the explorer's sprites, handed to the cells and
+    to `explorer_planes` (the run computes, the reports draw)."""
+    from aebench.reports.pictures import copies_gallery, sprite_stride, tile_sprite
+
+    return PictureDrawers(tile_sprite=tile_sprite, sprite_stride=sprite_stride, copies_gallery=copies_gallery)
 
 
 class CellBook:
@@ -297,4 +310,7 @@ class CellBook:
                           fit_info=fit.get("fit_info") or {}, pictures=first.pictures)
         if spec.label in self.left:
             row["left_round"] = self.left[spec.label]
+        drawn = [c.n_latent for c in scored if c.n_latent is not None]
+        if drawn:  # latent points per seed behind the latent-space metrics (n: the decoded ones)
+            row["n_latent"] = max(drawn)
         return row
