@@ -121,7 +121,10 @@ def test_validate_json_results_report_and_plot(tmp_path, tiny_orl_checkpoint, ca
     md = (out / "report.md").read_text()
     assert "## Validation: known-answer ladders" in md and "| collapse |" in md and "validation.png" in md
     html = (out / "report.html").read_text()
-    assert "Validation: known-answer ladders" in html and html.count("data:image/png;base64") == 1
+    # the ladder plot and one strip per ladder (what each step looks like), embedded
+    assert section["strips"] == {name: f"figures/ladder_{name}.png" for name in LADDERS}
+    assert all((out / path).is_file() for path in section["strips"].values())
+    assert "Validation: known-answer ladders" in html and html.count("data:image/png;base64") == 1 + len(LADDERS)
     load_results(out / "results.json")  # the rest of aebench reads (and schema-checks) it
 
 
