@@ -244,11 +244,14 @@ def subset_index(size: int, limit: int | None) -> torch.Tensor:
 
 
 def finite_or_raise(latents: torch.Tensor, who: str) -> None:
-    """Reject NaN/Inf latents with a message that names the sampler."""
+    """Reject NaN/Inf latents with a message that names the sampler and counts the bad draws. Finite but
+    huge draws pass (they are the sampler's honest output, and its metrics say so); the k-NN code takes
+    them in float64 (aebench.maths.knn)."""
     bad = ~torch.isfinite(latents)
     if bad.any():
         rows = int(bad.any(dim=1).sum())
-        raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors.")
+        raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors "
+                           f"(values beyond float32's 3.4e38 become Inf); fix the sampler or its options.")
 
 
 def _images_of(row: Any) -> Callable[[], torch.Tensor]:
