@@ -1,10 +1,17 @@
 """Safe file output: atomic writes (a temporary name beside the target, then a rename, so no reader
 ever sees a half-written checkpoint, cache entry or results file) with the permissions the user's
 umask asks for, and output folders that are checked before any work and leave nothing behind when
-the work fails before writing anything."""
+the work fails before writing anything.
+
+A write that finds the disk full (or the quota spent) fails as a `DiskFullError` that names the file
+and what to do, whichever writer hit it: Python's own files, matplotlib, numpy, or safetensors (whose
+Rust writer reports the OSError as text). The target keeps its previous content, since only the
+temporary file was being written.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -17,6 +24,41 @@ from typing import Any, Iterator
 from aebench.errors import AebenchError
 
 _UMASK_LOCK = threading.Lock()
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# how writers that wrap the OSError in their own exception spell it (safetensors: "I/O error: No space left
+# on device (os error 28)")
+DISK_FULL_TEXTS = (f"os error {errno.ENOSPC}", f"os error {errno.EDQUOT}", os.strerror(errno.ENOSPC),
+                   os.strerror(errno.EDQUOT))
+
+
+class DiskFullError(AebenchError):
+    """A write that found no space left on its disk. Not bad input: exit status 1, like other I/O failures."""
+
+    exit_code = 1
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` (or an exception it wraps) says the disk is full or the quota is spent."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return True
+        if not isinstance(current, OSError) and any(text in str(current) for text in DISK_FULL_TEXTS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def disk_full(path: str | Path) -> DiskFullError:
+    """The one-line error for a write of `path` that found the disk full."""
+    path = Path(path)
+    return DiskFullError(
+        f"The disk is full: no space left to write {path.name} in {path.parent}. Free space on that disk (or point "
+        f"--out / --cache-dir at another one) and run the same command again; `aebench run --resume` keeps the "
+        f"cells already finished, and the files written before are intact."
+    )
 
 
 def current_umask() -> int:
@@ -111,16 +153,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to `path` only if the block succeeds.
     The file gets the mode a plain `open()` would give it (0666 minus the umask), not mkstemp's 0600."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
+    except Exception as exc:
+        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+            raise disk_full(path) from exc
+        raise
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 
