@@ -178,7 +178,8 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
 
         # features made on another kind of device or in another precision differ: never mix them
         value, _ = cached_tensor(folder, cache_key(extractor=setup.extractor.identity, device=setup.device.type,
-                                                   precision=config.precision, **key), compute)
+                                                   precision=config.precision, **key), compute,
+                                 f"features of the {what}")
         return value.to(setup.device)
 
     fp = dataset.fingerprint()
