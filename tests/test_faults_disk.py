@@ -149,3 +149,23 @@ def test_every_spelling_of_a_full_disk_is_recognised(error):
     except ValueError as outer:
         assert is_disk_full(outer)
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied")) and not is_disk_full(ValueError("x"))
+
+
+def test_a_full_disk_while_caching_decoded_images_is_an_error_not_a_crash(tmp_path, monkeypatch):
+    """The image cache is a memory-mapped file: on a full disk, writing into the pages of a sparse file that
+    cannot grow kills the process with SIGBUS (seen on a 64 kB tmpfs). The file is allocated in full first,
+    so the full disk is reported there, as an error."""
+    from test_data import make_png_folder
+
+    from aebench.data.image_folder import ImageFolder
+    from aebench.infra.io import DiskFullError
+
+    folder = make_png_folder(tmp_path / "pngs")
+
+    def no_space(fd, offset, length):
+        raise _enospc()
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    with pytest.raises(DiskFullError, match=r"The disk is full: no space left to write \w+\.npy in .*images"):
+        ImageFolder(path=str(folder), size=8).load(tmp_path / "cache")
+    assert not [p for p in (tmp_path / "cache" / "images").iterdir() if p.suffix != ".lock"]

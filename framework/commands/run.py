@@ -61,11 +61,6 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
                 validate, force, resume, executor, workers, scheduler, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.executors import make_executor
-    from aebench.reports.html import write_html
-    from aebench.reports.markdown import write_markdown
-    from aebench.reports.terminal import render_results
-    from aebench.run.folder import FIGURE_DIR
-    from aebench.run.runner import run_benchmark
 
     runner = make_executor(executor, workers=workers, scheduler=scheduler)
     from aebench.run.suite import suite_models
@@ -80,10 +75,30 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
         precision=precision, threads=threads, out=out, cache_dir=cache_dir, config_path=config_path,
         no_figures=no_figures, validate=validate)
-    if entries:
-        return _run_suite(entries, options, runner, force=force, resume=resume, quiet=quiet)
-    config = config_from_options(**options, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
+    from aebench.run.interrupt import RunInterrupted, Terminated, sigterm_raises
 
+    try:
+        with sigterm_raises():
+            if entries:
+                return _run_suite(entries, options, runner, force=force, resume=resume, quiet=quiet)
+            return _run_one(options, runner, force=force, resume=resume, quiet=quiet)
+    except RunInterrupted as exc:  # its document is marked; one line says what is kept and how to finish
+        err_console.print(exc.message, markup=False, soft_wrap=True, highlight=False)
+        return exc.exit_code
+    except (KeyboardInterrupt, Terminated) as exc:  # before a run began, or while its reports were written
+        sigterm = isinstance(exc, Terminated)
+        err_console.print(f"Interrupted by {'SIGTERM' if sigterm else 'Ctrl-C (SIGINT)'}.", markup=False)
+        return 143 if sigterm else 130
+
+
+def _run_one(options: dict[str, Any], runner: Any, *, force: bool, resume: bool, quiet: bool) -> int:
+    from aebench.reports.html import write_html
+    from aebench.reports.markdown import write_markdown
+    from aebench.reports.terminal import render_results
+    from aebench.run.folder import FIGURE_DIR
+    from aebench.run.runner import run_benchmark
+
+    config = config_from_options(**options, notify=lambda line: err_console.print(line, markup=False, soft_wrap=True))
     started = time.perf_counter()
     doc = run_benchmark(config, quiet=quiet, force=force, resume=resume, executor=runner)
     elapsed = time.perf_counter() - started

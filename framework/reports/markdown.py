@@ -189,7 +189,11 @@ def notes(results: Mapping[str, Any]) -> list[str]:
             f"The extractor {feats.get('extractor', '?')} is not a validated judge of image quality: "
             "its image metrics check that the pipeline runs, they do not rank samplers."
         )
-    if results.get("status", "complete") != "complete":
+    stop = results.get("interrupted") or {}
+    if results.get("status") == "interrupted":
+        out.append(f"This run was interrupted ({stop.get('reason', '?')}, {stop.get('at', '?')}): only the cells it "
+                   "finished are here; run the same command with --resume to finish it.")
+    elif results.get("status", "complete") != "complete":
         out.append(f"This run is {results.get('status')}: some samplers or metrics may be missing.")
     return out
 

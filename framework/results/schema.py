@@ -7,7 +7,9 @@ Version history:
   group, role, the ladders it detects, description, which metric produced it); an optional
   `validation` section written by `aebench validate` / `aebench run --validate`; optional `plan` (the
   run plan's hash and resolved values), `cells` (every finished (sampler, seed) cell's metric values)
-  and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`.
+  and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`;
+  status "interrupted" with an `interrupted` section (reason, time) for a run stopped by a signal or a
+  lost Dask scheduler (its finished cells kept; `--resume` finishes it).
 
 A reader refuses a file of another version with a one-line message that says which aebench to use,
 rather than guessing what an older or newer shape means.
@@ -32,7 +34,7 @@ GROUPS = ("region", "latent", "image_recon", "image", "other")
 VALIDATION_VERDICTS = ("holds", "broken", "flat", "untested")
 ROW_KINDS = ("sampler", "reference")
 ROW_STATUSES = ("ok", "failed")
-RUN_STATUSES = ("running", "complete")
+RUN_STATUSES = ("running", "interrupted", "complete")
 
 
 class ResultsError(AebenchError):
@@ -109,9 +111,16 @@ class Validation(TypedDict, total=False):
     uncovered: list[str]
 
 
+class Interruption(TypedDict):
+    """Why and when a run stopped before completing (status "interrupted"; `--resume` finishes it)."""
+
+    reason: str  # "Ctrl-C (SIGINT)", "SIGTERM", or what stopped it (a lost Dask scheduler, ...)
+    at: str  # ISO time
+
+
 class _DocumentBase(TypedDict):
     schema: str
-    status: Literal["running", "complete"]
+    status: Literal["running", "interrupted", "complete"]
     metric_info: dict[str, MetricInfo]
     references: list[Row]
     samplers: list[Row]
@@ -131,6 +140,7 @@ class ResultsDocument(_DocumentBase, total=False):
     regions: dict[str, dict[str, Any]]
     figures: dict[str, str]
     validation: Validation
+    interrupted: Interruption  # only with status "interrupted"
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -240,6 +250,10 @@ def validate_results(doc: Any, source: str = "results") -> ResultsDocument:
             c.mapping(doc[section], section)
     if "validation" in doc:
         _check_validation(c, doc["validation"])
+    if "interrupted" in doc:
+        section = c.mapping(doc["interrupted"], "interrupted")
+        c.text(section.get("reason"), "interrupted.reason")
+        c.text(section.get("at"), "interrupted.at")
     return doc  # type: ignore[return-value]
 
 
@@ -325,6 +339,6 @@ def neutral_info(key: str, higher_is_better: bool | None, metric: str | None) ->
 
 __all__ = [
     "SCHEMA", "SCHEMA_FAMILY", "SCHEMA_VERSION", "ROLES", "GROUPS", "VALIDATION_VERDICTS", "ResultsError",
-    "MetricInfo", "MetricEntry", "Row", "Validation", "ValidationMetric", "ResultsDocument",
+    "MetricInfo", "MetricEntry", "Row", "Validation", "Interruption", "ValidationMetric", "ResultsDocument",
     "check_schema_version", "validate_results", "load_results", "neutral_info",
 ]
