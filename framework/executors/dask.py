@@ -15,18 +15,28 @@ result stays on the cluster and feeds that spec's cells; a fit lost with its wor
 worker that dies mid-cell gets the cell retried once on another worker (the local cluster's
 `allowed-failures` is 1); a second death records the cell as failed, with the worker's death as its
 cause however Dask reports it (`KilledWorker`, or the cell cancelled).
+
+A running cluster named by `scheduler=ADDRESS` is contacted when the executor is made, before any work,
+with a short timeout: an address nobody answers is a one-line error (exit 2) within seconds, not a
+30-second wait. A scheduler lost mid-run stops the run (`RunStopped`): the runner marks the document
+"interrupted" with the finished cells, and `--resume` finishes it, on this cluster once it is back or
+on any other executor. A full disk on a worker (figures on a shared file system) stops the run too,
+as it would locally.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from aebench.errors import AebenchError, OptionError
+from aebench.infra.io import DiskFullError
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.run.config import SamplerSpec
+from aebench.run.interrupt import RunStopped
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -34,6 +44,7 @@ except ImportError:  # the executor refuses to start without distributed (`_requ
     WorkerPlugin = object  # type: ignore[misc,assignment]
 
 ALLOWED_FAILURES = 1  # a cell whose worker died is retried once, then recorded as failed
+CONNECT_TIMEOUT_S = 5  # how long to wait for a --scheduler address to answer
 
 # worker-local state, one entry per plan: the feature network and metric instances built on that worker
 _WORKER_CACHE: dict[str, tuple[Any, list[Any]]] = {}
@@ -57,6 +68,20 @@ class DaskExecutor:
             raise OptionError(f"--workers must be a positive integer, got {workers!r}.")
         self.workers = workers
         self.scheduler = scheduler
+        if scheduler is not None:
+            self.connect(probe=True).close()  # an address nobody answers fails now, before any work
+
+    def connect(self, probe: bool = False) -> Any:
+        """A client of the `scheduler` cluster; a one-line error (exit 2) if it does not answer in time."""
+        from distributed import Client
+
+        try:
+            return Client(self.scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=not probe)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise OptionError(
+                f"Cannot reach the Dask scheduler at {self.scheduler} ({' '.join(str(exc).split())[:160]}); start it "
+                f"(`dask scheduler`) or check the --scheduler address (tcp://HOST:PORT)."
+            ) from None
 
     def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
@@ -67,7 +92,8 @@ class DaskExecutor:
             cluster = local_cluster(self.workers or default_workers(setup.device.type), setup.device.type)
         from aebench.plugins import get_registry
 
-        client = Client(cluster if cluster is not None else self.scheduler)
+        client = Client(cluster) if cluster is not None else self.connect()
+        lost = False
         key = setup.plan.hash
         plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config), extractor_class(setup)))
         try:
@@ -90,19 +116,49 @@ class DaskExecutor:
                 kind, label, seed = futures[future]
                 try:
                     result = future.result()
+                except DiskFullError:
+                    raise  # the shared disk is full: every later cell would fail the same way
                 except Exception as exc:  # the worker died (twice), or the task could not run
+                    if scheduler_lost(exc):
+                        lost = True
+                        where = self.scheduler or "the local cluster"
+                        raise RunStopped(f"Lost the connection to the Dask scheduler at {where} mid-run "
+                                         f"({str(exc).splitlines()[-1]})") from None
                     error = worker_failure(exc)
                     result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
                               else CellResult(label, seed, error=f"seed {seed}: {error}"))
                 (on_fit if kind == "fit" else on_cell)(result)
         finally:
-            try:
-                client.unregister_worker_plugin(plugin.name)
-            except Exception:  # the cluster is already gone; nothing to clean up
-                pass
-            client.close()
+            with quiet_dask_logs(lost):  # a client that lost its scheduler logs every failed reconnection
+                try:
+                    client.unregister_worker_plugin(plugin.name)
+                except Exception:  # the cluster is already gone; nothing to clean up
+                    pass
+                client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def scheduler_lost(exc: BaseException) -> bool:
+    """Whether a task failed because the client lost its scheduler (every pending task is then cancelled)."""
+    from distributed.client import FutureCancelledError
+
+    return isinstance(exc, FutureCancelledError) and "scheduler-connection-lost" in str(getattr(exc, "reason", "") or exc)
+
+
+@contextmanager
+def quiet_dask_logs(quiet: bool) -> Iterator[None]:
+    """Silence distributed's logging while the block runs, when `quiet`."""
+    import logging
+
+    log = logging.getLogger("distributed")
+    level = log.level
+    if quiet:
+        log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def extractor_class(setup: Any) -> type | None:
