@@ -54,11 +54,16 @@ from aebench.infra.console import console, err_console
 @click.option("--workers", type=int, help="With --executor dask: start a local cluster of this many workers "
                                           "(default: one per core, or one per GPU).")
 @click.option("--scheduler", metavar="ADDRESS", help="With --executor dask: use this running cluster (tcp://host:port).")
+@click.option("--cell-timeout", metavar="DURATION",
+              help="Time limit of each (sampler, seed) cell and of each fit, e.g. 90s, 10m, 1h: a cell past it "
+                   "fails with 'timed out' and the others still run (default: none).")
+@click.option("--strict", is_flag=True, help="Stop (exit 2) when the model reconstructs held-out images worse than "
+                                             "the mean image, instead of warning.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samplers, all_samplers, n, seed, n_seeds,
                 assignments, regions, metrics, features, reference, n_real, target, latent_dim, device, batch_size,
                 feature_batch_size, batch_memory, precision, threads, out, cache_dir, config_path, no_figures,
-                validate, force, resume, executor, workers, scheduler, quiet) -> int:
+                validate, force, resume, executor, workers, scheduler, cell_timeout, strict, quiet) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
     from aebench.executors import make_executor
 
@@ -74,7 +79,7 @@ def run_command(dataset, model, checkpoint, train_latents, heldout_latents, samp
         reference=reference, n_real=n_real, target=target, latent_dim=latent_dim, device=device,
         batch_size=batch_size, feature_batch_size=feature_batch_size, batch_memory=batch_memory,
         precision=precision, threads=threads, out=out, cache_dir=cache_dir, config_path=config_path,
-        no_figures=no_figures, validate=validate)
+        no_figures=no_figures, validate=validate, cell_timeout=cell_timeout, strict=strict)
     from aebench.run.interrupt import RunInterrupted, Terminated, sigterm_raises
 
     try:
@@ -154,7 +159,7 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
                         metrics=(), features=None, reference=None, n_real=None, target=None, latent_dim=None,
                         device=None, batch_size=None, feature_batch_size=None, batch_memory=None, precision=None,
                         threads=None, out=None, cache_dir=None, config_path=None, no_figures=False,
-                        validate=False, notify: Callable[[str], None] | None = None,
+                        validate=False, cell_timeout=None, strict=False, notify: Callable[[str], None] | None = None,
                         model_entry: dict[str, Any] | None = None, **_ignored: Any) -> Any:
     """The validated RunConfig that `aebench run` with these option values would use (no work done).
     Takes the click parameter names, so `ctx.params` of a parsed command line can be passed as is."""
@@ -167,13 +172,15 @@ def config_from_options(*, dataset=None, model=None, checkpoint=None, train_late
         "features": features, "reference": reference, "n_real": n_real, "target": target, "latent_dim": latent_dim,
         "device": device, "batch_size": batch_size, "feature_batch_size": feature_batch_size,
         "batch_memory": batch_memory, "precision": precision, "threads": threads, "out": out, "cache_dir": cache_dir,
-        "regions": split_list(regions), "metrics": split_list(metrics),
+        "regions": split_list(regions), "metrics": split_list(metrics), "cell_timeout": cell_timeout,
     }
     overrides.update(model_overrides(model, checkpoint))
     if no_figures:
         overrides["figures"] = False
     if validate:
         overrides["validation"] = {}
+    if strict:
+        overrides["strict"] = True
     names = split_list(samplers)
     if all_samplers and names:
         raise OptionError("Give either --sampler or --all, not both.")

@@ -21,13 +21,15 @@ with a short timeout: an address nobody answers is a one-line error (exit 2) wit
 30-second wait. A scheduler lost mid-run stops the run (`RunStopped`): the runner marks the document
 "interrupted" with the finished cells, and `--resume` finishes it, on this cluster once it is back or
 on any other executor. A full disk on a worker (figures on a shared file system) stops the run too,
-as it would locally.
+as it would locally. A cell time limit (`cell_timeout`) is kept by a `Watchdog` on the client, which
+cancels a cell (or fit) past it and restarts its worker (see aebench.run.timeouts).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -37,6 +39,7 @@ from aebench.infra.io import DiskFullError
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.run.config import SamplerSpec
 from aebench.run.interrupt import RunStopped
+from aebench.run.timeouts import parse_duration, timed_out
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -45,9 +48,12 @@ except ImportError:  # the executor refuses to start without distributed (`_requ
 
 ALLOWED_FAILURES = 1  # a cell whose worker died is retried once, then recorded as failed
 CONNECT_TIMEOUT_S = 5  # how long to wait for a --scheduler address to answer
+WATCH_INTERVAL_S = 1.0  # how often the cell time limit's watchdog asks the workers what they run
 
 # worker-local state, one entry per plan: the feature network and metric instances built on that worker
 _WORKER_CACHE: dict[str, tuple[Any, list[Any]]] = {}
+# worker-local: the key of each fit or cell task running here -> when it started (time.monotonic)
+_RUNNING: dict[str, float] = {}
 
 
 def _require_dask() -> None:
@@ -94,6 +100,7 @@ class DaskExecutor:
 
         client = Client(cluster) if cluster is not None else self.connect()
         lost = False
+        watchdog: Watchdog | None = None
         key = setup.plan.hash
         plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config), extractor_class(setup)))
         try:
@@ -112,6 +119,8 @@ class DaskExecutor:
                     cell = client.submit(_cell_task, fit, seed, key, options,
                                          key=f"cell-{key}-{spec.label}-{seed}", pure=False)
                     futures[cell] = ("cell", spec.label, seed)
+            limit = parse_duration(getattr(setup.config, "cell_timeout", None))
+            watchdog = Watchdog(client, held_fits + list(futures), limit) if limit is not None else None
             for future in as_completed(list(futures)):
                 kind, label, seed = futures[future]
                 try:
@@ -124,11 +133,13 @@ class DaskExecutor:
                         where = self.scheduler or "the local cluster"
                         raise RunStopped(f"Lost the connection to the Dask scheduler at {where} mid-run "
                                          f"({str(exc).splitlines()[-1]})") from None
-                    error = worker_failure(exc)
+                    error = (watchdog.reason(future.key, f"fit-{key}-{label}") if watchdog else None) or worker_failure(exc)
                     result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
                               else CellResult(label, seed, error=f"seed {seed}: {error}"))
                 (on_fit if kind == "fit" else on_cell)(result)
         finally:
+            if watchdog is not None:
+                watchdog.stop()
             with quiet_dask_logs(lost):  # a client that lost its scheduler logs every failed reconnection
                 try:
                     client.unregister_worker_plugin(plugin.name)
@@ -137,6 +148,71 @@ class DaskExecutor:
                 client.close()
             if cluster is not None:
                 cluster.close()
+
+
+class Watchdog:
+    """The cell time limit on a cluster: every WATCH_INTERVAL_S it asks each worker how long its fit and
+    cell tasks have run (`running_tasks`); a task past `limit` is cancelled and its worker restarted (by its
+    nanny), since a thread cannot be stopped from outside. `reason` then says why the task failed: it
+    timed out, or its sampler's fit did."""
+
+    def __init__(self, client: Any, futures: list[Any], limit: float):
+        import threading
+
+        self.client, self.limit = client, limit
+        self.by_key = {str(f.key): f for f in futures}
+        self.timed_out: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="aebench-cell-timeout", daemon=True)
+        self._thread.start()
+
+    def reason(self, key: Any, fit_key: str) -> str | None:
+        if str(key) in self.timed_out:
+            return self.timed_out[str(key)]
+        if fit_key in self.timed_out:
+            return f"fit {self.timed_out[fit_key]}"
+        return None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2 * WATCH_INTERVAL_S)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            try:
+                running = self.client.run(running_tasks, on_error="return")
+            except Exception:  # the cluster is closing or gone; the run loop reports that
+                continue
+            for worker, tasks in running.items():
+                late = [k for k, elapsed in (tasks if isinstance(tasks, dict) else {}).items()
+                        if elapsed > self.limit and k in self.by_key and k not in self.timed_out]
+                for task in late:
+                    self.timed_out[task] = timed_out(self.limit)
+                    self.client.cancel([self.by_key[task]], force=True)
+                if late:
+                    try:  # ends the hang, whatever it is; the worker's other tasks are rescheduled
+                        self.client.restart_workers([worker], raise_for_error=False)
+                    except Exception:  # no nanny to restart it: its thread stays busy
+                        pass
+
+
+def running_tasks() -> dict[str, float]:
+    """On a worker: how many seconds each of its fit and cell tasks has been running."""
+    now = time.monotonic()
+    return {key: now - started for key, started in list(_RUNNING.items())}
+
+
+@contextmanager
+def _running() -> Iterator[None]:
+    """Record the current task in `_RUNNING` while it runs (for the Watchdog)."""
+    from distributed import get_worker
+
+    key = str(get_worker().get_current_task())
+    _RUNNING[key] = time.monotonic()
+    try:
+        yield
+    finally:
+        _RUNNING.pop(key, None)
 
 
 def scheduler_lost(exc: BaseException) -> bool:
@@ -273,7 +349,8 @@ def worker_setup(plan_key: str) -> tuple[Any, list[Any]]:
 
 def _fit_task(spec: SamplerSpec, plan_key: str, fit_seed: int, cls: type) -> FitResult:
     _one_thread()
-    return fit_sampler(spec, shipment_of(plan_key).setup, fit_seed, cls)
+    with _running():
+        return fit_sampler(spec, shipment_of(plan_key).setup, fit_seed, cls)
 
 
 def _fit_summary(fit: FitResult) -> FitResult:
@@ -282,8 +359,9 @@ def _fit_summary(fit: FitResult) -> FitResult:
 
 def _cell_task(fit: FitResult, seed: int, plan_key: str, options: CellOptions) -> CellResult:
     _one_thread()
-    setup, metrics = worker_setup(plan_key)
-    return run_cell(fit, seed, setup, metrics, options)
+    with _running():
+        setup, metrics = worker_setup(plan_key)
+        return run_cell(fit, seed, setup, metrics, options)
 
 
 def _one_thread() -> None:

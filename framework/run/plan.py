@@ -4,7 +4,8 @@ choice, batch sizes, seeds, fit seed, latent-file mode), frozen, plus a hash tha
 The CLI and the Python API both go through `resolve_plan`; nothing changes the plan afterwards (the
 config it holds is a private copy). The hash covers what decides the numbers of a cell, not where or how
 fast they are made (output folder, threads, executor, figures), so `--resume` can reuse the cells of an
-interrupted run of the same plan and refuse those of another.
+interrupted run of the same plan and refuse those of another. The cell time limit and `strict` are not
+hashed either: a cell that timed out failed, and failed cells run again on `--resume`.
 
 Seeds: the *sampling* seed is the cell's seed (the `torch.Generator` passed to `sample`); the *fit* seed
 is the same for every seed of a sampler, so each (model, sampler spec) is fitted once: it is the run's
@@ -30,7 +31,7 @@ from aebench.run.config import (
 )
 
 # settings that change where or how fast a run works, never its numbers
-_NOT_HASHED = ("out", "threads", "figures", "cache_dir")
+_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "cell_timeout", "strict")
 
 
 @dataclass(frozen=True)
