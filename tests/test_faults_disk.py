@@ -169,3 +169,39 @@ def test_a_full_disk_while_caching_decoded_images_is_an_error_not_a_crash(tmp_pa
     with pytest.raises(DiskFullError, match=r"The disk is full: no space left to write \w+\.npy in .*images"):
         ImageFolder(path=str(folder), size=8).load(tmp_path / "cache")
     assert not [p for p in (tmp_path / "cache" / "images").iterdir() if p.suffix != ".lock"]
+
+
+def test_a_full_disk_while_saving_a_trained_model_still_rescues_it(tmp_path, monkeypatch):
+    """The checkpoint's real writer (safetensors) hits the full disk: the training is not lost, the model
+    goes to a temporary folder and the one-line error says so (before, safetensors' own exception escaped
+    the rescue, which caught only OSError)."""
+    import shutil
+
+    from safetensors import SafetensorError
+
+    import aebench.models.checkpoint as checkpoint
+    from aebench.dataset import load_dataset
+    from aebench.errors import CheckpointError
+    from aebench.models.training import train_and_save
+
+    real_save = checkpoint.save_file
+    calls = []
+
+    def full_disk_once(tensors, filename, metadata=None):
+        calls.append(filename)
+        if len(calls) == 1:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real_save(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk_once)
+    dataset = load_dataset("orl_faces", {"size": 16}, cache_dir=tmp_path / "cache")
+    out = tmp_path / "m" / "model.safetensors"
+    with pytest.raises(CheckpointError, match=r"\(the disk is full\); the trained model was saved to ") as info:
+        train_and_save(dataset, out, latent_dim=4, model_options={"channels": (8, 16)}, epochs=1, progress=False)
+    rescued = Path(str(info.value).split("was saved to ")[1].split(" instead")[0])
+    try:
+        module, _ = checkpoint.load_checkpoint(rescued / "model.safetensors")
+        assert module.latent_dim == 4 and not out.exists()
+        _no_temporary_files(out.parent)
+    finally:
+        shutil.rmtree(rescued)

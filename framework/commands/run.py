@@ -119,6 +119,11 @@ def _run_one(options: dict[str, Any], runner: Any, *, force: bool, resume: bool,
     pictures = f"; pictures in {out_dir / FIGURE_DIR}" if any(r.get("figures") for r in doc["samplers"]) else ""
     console.print(f"Report:  {html}  (and {md.name}){pictures}")
     console.print(f"[dim]Wall time {elapsed:.1f} s[/dim]")
+    from aebench.run.model_check import warning_text
+
+    useless = warning_text(doc["model"].get("reconstruction"))
+    if useless:  # said before the samplers ran; said again under their numbers, which it concerns
+        err_console.print(f"Warning: {useless}", markup=False, soft_wrap=True, highlight=False)
     if failed:
         err_console.print(f"[red]{len(failed)} sampler(s) failed: {', '.join(failed)}[/red]")
         return 1

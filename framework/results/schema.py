@@ -9,7 +9,9 @@ Version history:
   run plan's hash and resolved values), `cells` (every finished (sampler, seed) cell's metric values)
   and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`;
   status "interrupted" with an `interrupted` section (reason, time) for a run stopped by a signal or a
-  lost Dask scheduler (its finished cells kept; `--resume` finishes it).
+  lost Dask scheduler (its finished cells kept; `--resume` finishes it); `model.reconstruction`: the
+  model's held-out reconstruction MSE against the mean-image baseline, and whether it is worse
+  (`aebench.run.model_check`).
 
 A reader refuses a file of another version with a one-line message that says which aebench to use,
 rather than guessing what an older or newer shape means.
@@ -245,16 +247,29 @@ def validate_results(doc: Any, source: str = "results") -> ResultsDocument:
     for section in ("config", "model", "environment", "regions", "stats"):
         if doc.get(section) is not None:
             c.mapping(doc[section], section)
+    if (doc.get("model") or {}).get("reconstruction") is not None:
+        _check_reconstruction(c, doc["model"]["reconstruction"])
     for section in ("dataset", "features"):
         if doc.get(section) is not None:
             c.mapping(doc[section], section)
     if "validation" in doc:
         _check_validation(c, doc["validation"])
     if "interrupted" in doc:
-        section = c.mapping(doc["interrupted"], "interrupted")
-        c.text(section.get("reason"), "interrupted.reason")
-        c.text(section.get("at"), "interrupted.at")
+        stop = c.mapping(doc["interrupted"], "interrupted")
+        c.text(stop.get("reason"), "interrupted.reason")
+        c.text(stop.get("at"), "interrupted.at")
     return doc  # type: ignore[return-value]
+
+
+def _check_reconstruction(c: _Checker, section: Any) -> None:
+    where = "model.reconstruction"
+    section = c.mapping(section, where)
+    for field in ("heldout_mse", "baseline_mse"):
+        if not _is_number(section.get(field)) or not math.isfinite(section[field]):
+            c.fail(f"{where}.{field}", f"must be a finite number, got {section.get(field)!r}")
+    if not isinstance(section.get("worse_than_baseline"), bool):
+        c.fail(f"{where}.worse_than_baseline", f"must be true or false, got {section.get('worse_than_baseline')!r}")
+    c.one_of(section.get("source"), ("checkpoint", "measured"), f"{where}.source")
 
 
 def _check_info(c: _Checker, key: str, entry: Any) -> None:

@@ -253,6 +253,8 @@ def _document(setup: RunSetup) -> dict[str, Any]:
             "architecture": sidecar.get("architecture"),
             "heldout_mse": (sidecar.get("metrics") or {}).get("heldout_mse", sidecar.get("heldout_mse")),
             "baseline_mse": (sidecar.get("metrics") or {}).get("baseline_mse", sidecar.get("baseline_mse")),
+            # on the run's data set, for any model: {heldout_mse, baseline_mse, n, source, worse_than_baseline}
+            "reconstruction": setup.reconstruction,
         },
         "stats": setup.stats.to_dict(),
         "features": None,

@@ -50,6 +50,8 @@ class RunSetup:
     feature_batch_size: int = 16  # feature extraction batch; halved on out of memory
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
+    # held-out reconstruction error against the mean-image baseline (aebench.run.model_check); None: no images
+    reconstruction: dict[str, Any] | None = None
 
     @property
     def latent_dim(self) -> int:
@@ -93,6 +95,11 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     preflight.check_run(config, model.latent_dim,
                         int(files[0].shape[0]) if files is not None else int(dataset.train_index.numel()),
                         dataset.image_shape if dataset is not None else model.image_shape)
+    from aebench.run.model_check import check_model
+
+    # is the model worth benchmarking? before any latents are encoded, and long before any sampler runs
+    reconstruction = check_model(model, dataset, device, strict=config.strict,
+                                 batch_size=ae_batch_size(device, config.batch_size))
     if files is not None:
         train, heldout = files
         stats = compute_stats(train, meta={"source": "latent files"})
@@ -108,7 +115,7 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     real = RealSide(train_latents=train, heldout_latents=heldout, stats=stats, target=config.target,
                     seed=config.seeds[0])
     setup = RunSetup(config, device, dataset, model, stats, real, extractor=None,
-                     batch_size=ae_batch_size(device, config.batch_size), plan=plan)
+                     batch_size=ae_batch_size(device, config.batch_size), plan=plan, reconstruction=reconstruction)
     _fit_regions(setup)
 
     # reference rows: real held-out latents and their reconstructions, at most n of them so that
