@@ -101,3 +101,20 @@ def test_a_damaged_cached_model_is_trained_again(tmp_path, monkeypatch, capsys):
     resolve_model(dataset, cache_dir=tmp_path, latent_dim=8, quiet=True)
     lines = warnings(capsys.readouterr().err)
     assert len(lines) == 1 and "not valid JSON" in lines[0], lines
+
+
+def test_an_entry_without_a_checksum_is_recomputed_once_with_a_note(tmp_path, capsys):
+    """An image cache entry from an aebench that wrote no checksum is not called damaged, and not trusted."""
+    from aebench.data.image_folder import ImageFolder
+
+    folder = make_png_folder(tmp_path / "pngs")
+    cache = tmp_path / "cache"
+    first = ImageFolder(path=str(folder), size=8).load(cache).images.clone()
+    entry = next((cache / "images").glob("*.npy"))
+    entry.with_suffix(".json").unlink()  # as an older aebench left it
+    capsys.readouterr()
+    assert torch.equal(ImageFolder(path=str(folder), size=8).load(cache).images, first)
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("decoding ")]  # progress
+    assert err == [f"Note: the cached decoded images {entry} has no checksum (written by an older aebench); "
+                   f"computing it again once."]
+    assert entry.with_suffix(".json").is_file()

@@ -18,11 +18,18 @@ class DamagedEntry(Exception):
     """A cache entry that exists but cannot be trusted; the message says why (it goes into the warning)."""
 
 
-def warn_damaged(path: Path, reason: str, what: str) -> None:
+class OutdatedEntry(DamagedEntry):
+    """A cache entry written by an older aebench, without the checksum this one verifies."""
+
+
+def warn_damaged(path: Path, problem: DamagedEntry, what: str) -> None:
     from aebench.infra.console import err_console
 
-    err_console.print(f"Warning: the cached {what} {path} is damaged ({reason}); computing it again.",
-                      soft_wrap=True, markup=False, highlight=False)
+    if isinstance(problem, OutdatedEntry):
+        line = f"Note: the cached {what} {path} has no checksum (written by an older aebench); computing it again once."
+    else:
+        line = f"Warning: the cached {what} {path} is damaged ({problem}); computing it again."
+    err_console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def load_or_compute(path: str | Path, read: Callable[[Path], T], make: Callable[[], T], what: str,
@@ -42,5 +49,5 @@ def load_or_compute(path: str | Path, read: Callable[[Path], T], make: Callable[
             try:
                 return read(path), True  # made by another run while this one waited
             except DamagedEntry as exc:
-                warn_damaged(path, str(exc), what)
+                warn_damaged(path, exc, what)
         return make(), False

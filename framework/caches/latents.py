@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aebench.caches.entries import DamagedEntry, load_or_compute
+from aebench.caches.entries import DamagedEntry, OutdatedEntry, load_or_compute
 from aebench.dataset import ImageDataset
 from aebench.errors import AebenchError, DataError
 from aebench.infra.hashing import tensors_sha256
@@ -56,7 +56,7 @@ def _read_cached_latents(path: Path, record: dict[str, str], latent_dim: int) ->
     if json.loads(meta.get("record", "{}")) != record:
         raise DamagedEntry("written for another model or data set")
     if "sha256" not in meta:
-        raise DamagedEntry("it has no checksum: written by an older aebench")
+        raise OutdatedEntry("no checksum")
     if meta["sha256"] != tensors_sha256(tensors):
         raise DamagedEntry("its arrays fail their sha256 checksum")
     if tensors["train"].shape[1:] != (latent_dim,):
@@ -105,7 +105,7 @@ def _read_cached_stats(path: Path, record: dict[str, str]) -> LatentStats:
 
     with safe_open(str(path), framework="pt") as f:
         if "sha256" not in (f.metadata() or {}):
-            raise DamagedEntry("it has no checksum: written by an older aebench")
+            raise OutdatedEntry("no checksum")
     return stats
 
 

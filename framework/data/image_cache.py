@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from aebench.caches.entries import DamagedEntry, load_or_compute
+from aebench.caches.entries import DamagedEntry, OutdatedEntry, load_or_compute
 from aebench.errors import DataError
 from aebench.infra.hashing import file_sha256
 from aebench.infra.io import atomic_path, is_disk_full, write_json_atomic
@@ -63,11 +63,13 @@ def _read_verified(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
     """The entry at `path`, mapped, after checking its recorded size and sha256; DamagedEntry otherwise."""
     import json
 
+    if not checksum_path(path).exists():
+        raise OutdatedEntry("no checksum file")
     try:
         record = json.loads(checksum_path(path).read_text(encoding="utf-8"))
         size, digest = int(record["bytes"]), str(record["sha256"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise DamagedEntry(f"its checksum file {checksum_path(path).name} is missing or unreadable") from None
+        raise DamagedEntry(f"its checksum file {checksum_path(path).name} is unreadable") from None
     actual = path.stat().st_size
     if actual != size:
         raise DamagedEntry(f"{actual} bytes, not the {size} it was written with")
