@@ -15,7 +15,7 @@ from collections import Counter
 
 from test_cells import numbers_only
 
-from aebench.results.schema import validate_results
+from aebench.results.schema import check_results
 
 RUN = textwrap.dedent('''
     import os, pathlib, sys, time
@@ -73,7 +73,7 @@ def test_two_runs_sharing_a_cache_compute_each_entry_once(tmp_path):
     assert any("/latents-" in path for path in writes) and any("/stats-" in path for path in writes)
     assert all(count == 1 for count in writes.values()), writes  # each entry made by one run only
     assert any("Waiting for another aebench process that is computing the model for orl_faces" in e for e in errs), errs
-    docs = [validate_results(json.loads((tmp_path / f"out{i}" / "results.json").read_text())) for i in (1, 2)]
+    docs = [check_results(json.loads((tmp_path / f"out{i}" / "results.json").read_text())) for i in (1, 2)]
     assert all(d["status"] == "complete" for d in docs)
     assert numbers_only(docs[0]) | {"config": None} == numbers_only(docs[1]) | {"config": None}
     from aebench.caches.features import load_verified

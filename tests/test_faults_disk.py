@@ -16,7 +16,7 @@ import pytest
 from test_cells import numbers_only
 
 from aebench.cli import main
-from aebench.results.schema import validate_results
+from aebench.results.schema import check_results
 
 SAMPLERS = "gaussian,uniform,pca"
 
@@ -74,7 +74,7 @@ def test_a_full_disk_while_writing_results_keeps_the_last_document_and_resume_fi
     line = _error_line(capsys)
     assert line.startswith("Error: The disk is full: no space left to write results.json in ") and str(out) in line
     assert "Free space on that disk" in line and "--resume" in line
-    doc = validate_results(json.loads((out / "results.json").read_text()))  # the last good document, intact
+    doc = check_results(json.loads((out / "results.json").read_text()))  # the last good document, intact
     assert doc["status"] == "running" and [c["sampler"] for c in doc["cells"]] == ["gaussian"]
     _no_temporary_files(out)
     monkeypatch.setattr(Path, "write_text", real_write)
@@ -128,7 +128,7 @@ def test_a_full_disk_while_drawing_figures_keeps_the_finished_cells(tmp_path, ti
     line = _error_line(capsys)
     assert line.startswith("Error: The disk is full: no space left to write uniform_grid.png in ")
     assert str(out / "figures") in line
-    doc = validate_results(json.loads((out / "results.json").read_text()))
+    doc = check_results(json.loads((out / "results.json").read_text()))
     assert doc["status"] == "running" and [c["sampler"] for c in doc["cells"]] == ["gaussian"]
     _no_temporary_files(out)
     monkeypatch.setattr(Image.Image, "save", real_save)

@@ -17,7 +17,7 @@ import pytest
 from test_cells import numbers_only
 
 from aebench.cli import main
-from aebench.results.schema import validate_results
+from aebench.results.schema import check_results
 
 RUN = textwrap.dedent('''
     import os, pathlib, signal, sys, time
@@ -79,7 +79,7 @@ def test_a_signal_mid_run_keeps_the_finished_cells_and_resume_completes_it(tmp_p
     assert len(lines) == 1, lines
     assert lines[0] == (f"Interrupted by {said}: 2 of 6 cells finished and are kept in {out / 'results.json'} (status "
                         f"interrupted); run the same command with --resume to compute the other 4.")
-    doc = validate_results(json.loads((out / "results.json").read_text()))
+    doc = check_results(json.loads((out / "results.json").read_text()))
     assert doc["status"] == "interrupted" and doc["interrupted"]["reason"] == said and doc["finished"] is None
     assert [(c["sampler"], c["seed"]) for c in doc["cells"]] == [("gaussian", 0), ("gaussian", 1)]
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

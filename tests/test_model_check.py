@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from aebench.cli import main
-from aebench.results.schema import validate_results
+from aebench.results.schema import check_results
 
 EXTERNAL = textwrap.dedent('''
     import torch
@@ -59,7 +59,7 @@ def test_an_untrained_external_model_is_flagged_everywhere_and_strict_refuses_it
     heldout, baseline, n = WARNING.match(warnings[0]).groups()
     assert float(heldout) > float(baseline) and int(n) == 80  # ORL holds 80 faces out
 
-    doc = validate_results(json.loads((tmp_path / "out" / "results.json").read_text()))
+    doc = check_results(json.loads((tmp_path / "out" / "results.json").read_text()))
     check = doc["model"]["reconstruction"]
     assert check["worse_than_baseline"] is True and check["source"] == "measured" and check["n"] == 80
     assert f"{check['heldout_mse']:.3g}" == heldout and f"{check['baseline_mse']:.3g}" == baseline

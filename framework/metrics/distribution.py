@@ -194,7 +194,7 @@ class LatentOneNN(Metric):
                    "local, so it sees a wrong shape with the right mean and covariance.")
     columns = (
         Column("latent_1nn", "latent 1-NN acc", False, group="latent", unit="rate", role="headline",
-               detects=ONE_NN_DETECTS,
+               detects=ONE_NN_DETECTS, ideal=0.5,
                description="pool the samples and as many held-out latents, classify each point by the set of "
                            "its nearest other point; per set, the share classified right; the larger share is "
                            "reported: 0.5 = indistinguishable, 1 = separable (samples bunched together, or "

@@ -8,13 +8,12 @@ all come from the results document.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from aebench.errors import UnknownNameError, did_you_mean
-from aebench.infra.numbers import is_finite_number
-from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, validate_results
+from aebench.infra.numbers import format_number, is_finite_number
+from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, check_results
 from aebench.verdict.ranking import MetricJudgement, Status, Verdict, format_rank, judge
 
 GROUP_TITLES = {
@@ -29,38 +28,6 @@ GROUP_TITLES = {
 def result_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """References first, then samplers, in the order the run produced them."""
     return [*results.get("references", []), *results.get("samplers", [])]
-
-
-SMALL = 1e-4  # below this, numbers are written in scientific notation (5.9e-11, not 0.000000000059)
-
-
-def _decimals(value: float) -> int:
-    """Decimals that show `value` as people read it: one from 100 up, two from 1 up, else three
-    significant digits."""
-    if abs(value) >= 100:
-        return 1
-    if abs(value) >= 1:
-        return 2
-    if value == 0:
-        return 0
-    return min(12, 2 - math.floor(math.log10(abs(value))))
-
-
-def format_number(value: float | None, *, unit: str = "", like: float | None = None) -> str:
-    """A value as people read it: shares (unit 'rate') as percentages with one decimal; else one
-    decimal from 100 up, two from 1 up, three significant digits below (scientific notation under
-    1e-4). `like`: use the decimals of that value instead (a spread printed next to its mean)."""
-    if value is None:
-        return "—"
-    value = float(value)
-    if not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if unit == "rate":
-        return f"{100 * value:.1f}%"
-    ref = value if like is None or not math.isfinite(like) or like == 0 else float(like)
-    if ref != 0 and abs(ref) < SMALL:
-        return f"{value:.2g}" if like is not None and like != value else f"{value:.3g}"
-    return f"{value:.{_decimals(ref)}f}"
 
 
 def spread_text(entry: Mapping[str, Any] | None, unit: str = "", *, interval: bool = True) -> str:
@@ -245,7 +212,7 @@ def variant_text(results: Mapping[str, Any], row: Mapping[str, Any]) -> str:
 def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[str] | None = None) -> ResultsTable:
     """The table model of a results document (every metric, or the `metrics` given); the document is
     checked against the results schema first, so no report renders a malformed file."""
-    validate_results(results, "results")
+    check_results(results, "results")
     keys = metric_columns(results, metrics)
     verdict = judge(results, keys)
     columns = [_column(verdict.metrics[k]) for k in keys]

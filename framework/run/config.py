@@ -1,8 +1,13 @@
-"""What a run is: one `DEFAULTS` dict feeds the Python API, the TOML config and the CLI.
+"""What a run is: `RunConfig`, one dataclass whose defaults feed the Python API, the TOML file and the CLI.
 
-A run = model x data set x samplers x metrics x seeds. `RunConfig.from_sources` merges, in order,
-the defaults, a TOML file and CLI values, then validates every name against the plugin registries
-before any work starts, so a typo fails in a second rather than after training.
+A run = model x data set x samplers x metrics x seeds. `RunConfig.from_sources` merges, in order, the
+field defaults, a TOML file, a suite's `[[models]]` entry, command-line values and `--set NAME.OPTION=VALUE`,
+then resolves every mode one way whoever calls it (`from_dict`: the samplers, `all` included; `seed` and
+`seeds`; `model` as a checkpoint or a package.module:factory; latent files without a data set), and
+checks every name against the plugin registries before any work starts, so a typo fails in a second
+rather than after training. Commands only map their flags onto these settings; the Python API passes
+the same settings and gets the same run. `aebench.run.plan.resolve_plan` then fixes what depends on
+the machine (device, counts, batch sizes) into a frozen plan.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from aebench.errors import OptionError
 from aebench.options import build_options, options_to_dict
-from aebench.run.suite_file import check_suite, read_toml, resolve_seeds
+from aebench.run.suite_file import check_seeds, check_suite, read_toml, resolve_seeds
 
 # Inception runs at ~5 images/s on a 2-core CPU: 128 samples keep the main job under a minute warm.
 # On a GPU thousands cost seconds. FID depends on n: compare numbers only at equal n.
@@ -87,14 +92,16 @@ class RunConfig:
     @classmethod
     def from_sources(cls, toml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                      assignments: Mapping[str, Mapping[str, str]] | None = None,
-                     clear: tuple[str, ...] = (), notify: Callable[[str], None] | None = None,
+                     notify: Callable[[str], None] | None = None,
                      model_entry: Mapping[str, Any] | None = None) -> "RunConfig":
-        """Defaults <- TOML file <- CLI overrides (None values ignored) <- `--set NAME.option=value`;
-        settings named in `clear` are set to None (e.g. no data set when latent files are given).
+        """Defaults <- TOML file <- `model_entry` (one `[[models]]` entry of a suite) <- `overrides` (run
+        settings by name, as the TOML file spells them; None values ignored) <- `assignments` (parsed
+        `--set NAME.option=value`), resolved by `from_dict` and checked.
 
         `seed`/`seeds` mean the same everywhere: `seeds` is a count starting at `seed` (default 0) or an
-        explicit list. Command-line seeds replace the file's; `notify` gets one line naming every
-        suite setting the command line replaced (the suite's samplers above all)."""
+        explicit list. Overriding seeds replace the file's; a `validation` table refines the file's key by
+        key. `notify` gets one line naming every suite setting the overrides replaced (the suite's samplers
+        above all) and the samplers `all` skips."""
         data: dict[str, Any] = {}
         suite: dict[str, Any] = {}
         if toml_path is not None:
@@ -105,6 +112,8 @@ class RunConfig:
         if model_entry is not None:  # that entry's data set / model settings replace the file's
             data.update({k: v for k, v in model_entry.items() if k != "label"})
         given = {key: value for key, value in (overrides or {}).items() if value is not None}
+        if isinstance(given.get("validation"), Mapping):  # chosen ladder settings refine the file's [validation]
+            given["validation"] = {**(data.get("validation") or {}), **given["validation"]}
         if "seed" in given or "seeds" in given:
             start = given.pop("seed", data.get("seed"))
             count = given.pop("seeds", None)
@@ -116,17 +125,22 @@ class RunConfig:
         if notify is not None and suite:
             _notify_replaced(suite, given, Path(toml_path).name, notify)
         data.update(given)
-        for key in clear:
-            data[key] = None
-        config = cls.from_dict(data)
+        config = cls.from_dict(data, notify=notify)
         config.apply_assignments(assignments or {})
-        config.validate()
+        config.check()
         return config
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
-        """A config from plain values (the TOML file's spelling: `seeds` a count or a list, `seed` the
-        first seed of a count, samplers as names or {name, label, options} tables)."""
+    def from_dict(cls, data: Mapping[str, Any], notify: Callable[[str], None] | None = None) -> "RunConfig":
+        """A config from plain values (the TOML file's spelling), every mode resolved here, once:
+
+        - `samplers`: names, {name, label, options} tables, or "all" (every sampler that can run here;
+          `notify` names those an optional dependency leaves out);
+        - `seed`/`seeds`: `seeds` a count from `seed` (default 0) or a list (`resolve_seeds`);
+        - `model`: a checkpoint (a path that exists, or no ':') or package.module:factory (`model_source`);
+        - latent files: `train_latents` without a `dataset` means no data set, and without `metrics` the
+          latent-space metrics only (there are no real images to compare with).
+        """
         known = {f.name for f in fields(cls)}
         unknown = [k for k in data if k not in known | {"seed"}]
         if unknown:
@@ -136,13 +150,20 @@ class RunConfig:
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise OptionError(f"Unknown run setting '{unknown[0]}'.{hint} Available: {', '.join(sorted(known))}")
         data = dict(data)
+        if data.get("samplers") == "all":
+            data["samplers"] = _every_sampler(notify)
         if "samplers" in data:
             data["samplers"] = [_sampler_spec(s, i) for i, s in enumerate(_as_list(data["samplers"]), start=1)]
         if "seed" in data or "seeds" in data:
             data["seeds"] = resolve_seeds(data.pop("seed", None), data.get("seeds"))
         model = data.get("model")
-        if isinstance(model, str) and (":" not in model or Path(model).expanduser().exists()) and not data.get("checkpoint"):
-            data["checkpoint"], data["model"] = data.pop("model"), None  # `model` takes a checkpoint too, as --model does
+        if isinstance(model, str) and model_source(model) == "checkpoint":  # `model` takes a checkpoint too
+            if data.get("checkpoint") not in (None, model):
+                raise OptionError(f"Give either --checkpoint or --model, not both (got {data['checkpoint']} and {model}).")
+            data["checkpoint"], data["model"] = model, None
+        if data.get("train_latents") is not None and "dataset" not in data:
+            data["dataset"] = None  # latent files replace the data set
+            data.setdefault("metrics", list(LATENT_METRICS))  # no real images: latent-space metrics only
         return cls(**data)
 
     def apply_assignments(self, assignments: Mapping[str, Mapping[str, str]]) -> None:
@@ -168,15 +189,14 @@ class RunConfig:
                     f"selected sampler, region, metric or extractor; use one of: {', '.join(names)}."
                 )
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Check names and numbers before any work starts."""
         from aebench.plugins import get_registry
 
         self._check_input_files()
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n <= 0):
             raise OptionError(f"--n must be a positive integer, got {self.n!r}.")
-        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise OptionError(f"Seeds must be non-negative integers, got {self.seeds!r}.")
+        check_seeds(None, self.seeds)
         if not 0 < self.target < 1:
             raise OptionError(f"--target must be in (0, 1), got {self.target}.")
         if self.n_real is not None and (isinstance(self.n_real, bool) or not isinstance(self.n_real, int) or self.n_real < 2):
@@ -239,7 +259,7 @@ class RunConfig:
             cls = get_registry("feature extractor").get(self.features)
             build_options(cls.Options, self.feature_options, owner=self.features)
         if self.validation is not None:
-            from aebench.validation.run import ValidationOptions
+            from aebench.validation.ladders import ValidationOptions
 
             ValidationOptions.from_dict(self.validation)
 
@@ -269,6 +289,25 @@ class RunConfig:
         out = asdict(self)
         out["samplers"] = [asdict(s) for s in self.samplers]
         return out
+
+
+def model_source(spec: str) -> str:
+    """What a `--model` value (or `model` in a suite) names: 'checkpoint' for a file that exists or a name
+    without ':', else 'model' (package.module:factory, imported when the run loads it). The one rule of
+    every command."""
+    return "checkpoint" if Path(spec).expanduser().exists() or ":" not in spec else "model"
+
+
+def _every_sampler(notify: Callable[[str], None] | None) -> list[SamplerSpec]:
+    """`samplers = "all"` / `--all`: every registered sampler that can run here, in registry order."""
+    from aebench.plugins import get_registry
+    from aebench.sampler import available_samplers
+
+    usable = available_samplers()
+    skipped = [name for name in get_registry("sampler").names() if name not in usable]
+    if skipped and notify is not None:
+        notify(f"Note: --all skips {', '.join(skipped)} (not installed here; see `aebench samplers`).")
+    return [SamplerSpec(name) for name in usable]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -320,4 +359,5 @@ def _notify_replaced(suite: Mapping[str, Any], given: Mapping[str, Any], name: s
         notify(f"Note: the command line overrides {name}: {'; '.join(replaced)}.")
 
 
-__all__ = ["RunConfig", "SamplerSpec", "DEFAULT_METRICS", "DEFAULT_REGIONS", "read_toml", "options_to_dict"]
+__all__ = ["RunConfig", "SamplerSpec", "DEFAULT_METRICS", "DEFAULT_REGIONS", "LATENT_METRICS", "model_source",
+           "read_toml", "options_to_dict"]

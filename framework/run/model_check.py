@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -51,12 +51,12 @@ def reconstruction_check(model: Any, dataset: Any, device: torch.device | str, b
     return {**numbers, "worse_than_baseline": bool(float(numbers["heldout_mse"]) >= float(numbers["baseline_mse"]))}
 
 
-def numbers_text(check: dict[str, Any]) -> str:
+def numbers_text(check: Mapping[str, Any]) -> str:
     return (f"held-out MSE {check['heldout_mse']:.3g} vs {check['baseline_mse']:.3g} for the mean image, "
             f"{check['n']} held-out images")
 
 
-def warning_text(check: dict[str, Any] | None) -> str | None:
+def warning_text(check: Mapping[str, Any] | None) -> str | None:
     """The warning for a model no better than the mean image (None for a useful one, or no check)."""
     if not check or not check.get("worse_than_baseline"):
         return None

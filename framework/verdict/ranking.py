@@ -11,6 +11,8 @@ A benchmark's verdict is only as good as the metrics behind it, so the rules are
   information on this run and is set aside;
 - a gap counts only where intervals (seed spread or the metric's own bootstrap interval) do not
   overlap: overlapping rows share a rank range such as "1–2" instead of a false winner;
+- a metric whose best value is a point (its declared `ideal`, 0.5 for a two-sample accuracy) ranks by
+  the distance to that point (`directed`), everywhere: here, in `compare` and on the leaderboard;
 - reference rows are shown, never ranked; failed rows are listed, never ranked.
 
 Terminal, markdown and HTML reports all render this one object, so they always agree.
@@ -50,6 +52,30 @@ class Estimate:
         if is_finite_number(low) and is_finite_number(high):
             return cls(value, min(float(low), value), max(float(high), value), True)
         return cls(value, value, value, False)
+
+    def distance_to(self, ideal: float) -> "Estimate":
+        """|value - ideal| with its interval: from 0 when the interval holds the ideal point, else from its
+        nearer end, to its farther end."""
+        low, high = self.low - ideal, self.high - ideal
+        near = 0.0 if low <= 0.0 <= high else min(abs(low), abs(high))
+        return Estimate(abs(self.value - ideal), near, max(abs(low), abs(high)), self.has_interval)
+
+
+def directed(estimate: Estimate, info: Mapping[str, Any]) -> tuple[Estimate, bool]:
+    """The estimate to rank by and whether higher is better for it: the distance to the metric's
+    declared `ideal` (lower is better) where it has one, else the estimate and its direction. Only for
+    metrics with a direction (`higher_is_better` not None)."""
+    ideal = info.get("ideal")
+    if is_finite_number(ideal):
+        return estimate.distance_to(float(ideal)), False
+    return estimate, bool(info.get("higher_is_better"))
+
+
+def badness(value: float, info: Mapping[str, Any]) -> float:
+    """How far a point value is from the best (lower is better): the distance to `ideal`, or the value
+    signed by its direction."""
+    estimate, higher = directed(Estimate(value, value, value, False), info)
+    return -estimate.value if higher else estimate.value
 
 
 
@@ -180,8 +206,12 @@ def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, valida
     untrusted = _untrusted_because(results, key, info, validation)
     if untrusted:
         return MetricJudgement(key, info, "untrusted", untrusted)
-    estimates = {r["name"]: e for r in samplers if (e := Estimate.of(r.get("metrics", {}).get(key))) is not None}
-    ranks = rank_ranges(estimates, bool(hib))
+    estimates: dict[str, Estimate] = {}
+    higher = bool(hib)
+    for r in samplers:
+        if (e := Estimate.of(r.get("metrics", {}).get(key))) is not None:
+            estimates[r["name"]], higher = directed(e, info)
+    ranks = rank_ranges(estimates, higher)
     reason = _trusted_because(key, validation)
     return MetricJudgement(key, info, "ranks", reason, ranks, _top(ranks),
                            with_intervals=all(e.has_interval for e in estimates.values()))
@@ -231,16 +261,16 @@ def _overall(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) 
     if not ranking:
         return {}
     estimates = {
-        r["name"]: {m.key: e for m in ranking if (e := Estimate.of(r.get("metrics", {}).get(m.key))) is not None}
+        r["name"]: {m.key: directed(e, m.info) for m in ranking
+                    if (e := Estimate.of(r.get("metrics", {}).get(m.key))) is not None}
         for r in samplers
     }
     estimates = {name: e for name, e in estimates.items() if e}
-    hib = {m.key: bool(m.info["higher_is_better"]) for m in ranking}
 
     def ahead(a: str, b: str) -> bool:
         shared = estimates[a].keys() & estimates[b].keys()
-        wins = [clearly_better(estimates[a][k], estimates[b][k], hib[k]) for k in shared]
-        losses = [clearly_better(estimates[b][k], estimates[a][k], hib[k]) for k in shared]
+        wins = [clearly_better(estimates[a][k][0], estimates[b][k][0], estimates[a][k][1]) for k in shared]
+        losses = [clearly_better(estimates[b][k][0], estimates[a][k][0], estimates[a][k][1]) for k in shared]
         return any(wins) and not any(losses)
 
     n = len(estimates)
@@ -253,7 +283,11 @@ def _point_positions(samplers: list[Mapping[str, Any]], ranking: list[MetricJudg
     positions: dict[str, list[int]] = {}
     for m in ranking:
         values = [(float(r["metrics"][m.key]["value"]), r["name"]) for r in samplers if r["name"] in m.ranks]
-        values.sort(reverse=bool(m.info["higher_is_better"]))
+        if is_finite_number(m.info.get("ideal")):
+            values = [(badness(v, m.info), name) for v, name in values]
+            values.sort()
+        else:
+            values.sort(reverse=bool(m.info["higher_is_better"]))
         for i, (_, name) in enumerate(values):
             positions.setdefault(name, []).append(i)
     return {name: sum(p) / len(p) for name, p in positions.items()}
@@ -264,5 +298,13 @@ def _mean_rank(name: str, ranking: list[MetricJudgement]) -> float:
     return sum(mids) / len(mids) if mids else math.inf
 
 
-__all__ = ["Estimate", "MetricJudgement", "Verdict", "clearly_better", "format_rank", "judge", "rank_ranges",
-           "NOT_ON_THIS_MODEL"]
+def metric_order(results: ResultsDocument | Mapping[str, Any], judgement: MetricJudgement) -> list[str]:
+    """The ranked samplers of one metric, best first: by the best rank each may take (rows that could be
+    first come first), then by point value (`badness`). Empty unless the metric ranks."""
+    values = {r["name"]: float(r["metrics"][judgement.key]["value"]) for r in ok_rows(results, "samplers")
+              if r["name"] in judgement.ranks}
+    return sorted(values, key=lambda name: (judgement.ranks[name][0], badness(values[name], judgement.info), name))
+
+
+__all__ = ["Estimate", "MetricJudgement", "Verdict", "badness", "clearly_better", "directed", "format_rank", "judge",
+           "metric_order", "rank_ranges", "NOT_ON_THIS_MODEL"]
