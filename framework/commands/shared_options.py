@@ -64,8 +64,11 @@ OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
         "--cell-timeout", metavar="DURATION",
         help="Time limit of each (sampler, seed) cell and of each fit, e.g. 90s, 10m, 1h: a cell past it fails with "
              "'timed out' and the others still run (default: none)."),
-    "strict": click.option("--strict", is_flag=True, help="Stop (exit 2) when the model reconstructs held-out images "
-                                                          "worse than the mean image, instead of warning."),
+    # one meaning in every command: fail, rather than warn, when the results cannot be trusted
+    "strict": click.option("--strict", is_flag=True,
+                           help="Fail instead of warning when the results cannot be trusted: a model that reconstructs "
+                                "held-out images worse than the mean image stops the command (exit 2); `validate` also "
+                                "exits 1 when a headline metric is not trusted or a ladder is uncovered (for CI)."),
     "quiet": click.option("--quiet", is_flag=True, help="No progress bars."),
 }
 
