@@ -27,6 +27,7 @@ from aebench.options import parse_assignments
          "batch_size", "feature_batch_size", "batch_memory", "precision", "threads", "out", "cache_dir", "config_path",
          "no_figures")
 @click.option("--validate", is_flag=True, help="Also run the known-answer ladders of `aebench validate` and store them in the results.")
+@options("decide", "budget", "margins")
 @click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
 @click.option("--resume", is_flag=True, help="Keep the finished cells of an interrupted (or complete) run of the same "
                                             "plan in --out and compute only the missing ones.")

@@ -70,6 +70,15 @@ OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
                                 "held-out images worse than the mean image stops the command (exit 2); `validate` also "
                                 "exits 1 when a headline metric is not trusted or a ladder is uncovered (for CI)."),
     "quiet": click.option("--quiet", is_flag=True, help="No progress bars."),
+    "decide": click.option("--decide", is_flag=True,
+                           help="Racing rounds: after the first round, give more seeds only to the samplers that can "
+                                "still be first, until every pair among them is decided or the budget is spent."),
+    "budget": click.option("--budget", metavar="DURATION|IMAGES",
+                           help="With --decide: what the rounds may spend, a duration (15m, 900s) or decoded images "
+                                "(20000); default four times the first round's images."),
+    "margins": click.option("--margin", "margins", multiple=True, metavar="METRIC=SIZE",
+                            help="Equivalence margin of a ranking metric for this run, e.g. latent_fd=3%% or "
+                                 "latent_copies=0.01 (repeatable; default: the margin the metric declares)."),
 }
 
 
@@ -97,8 +106,8 @@ _SAME_NAME = ("dataset", "model", "checkpoint", "model_seed", "train_latents", "
 
 def settings_from_flags(*, samplers: tuple[str, ...] = (), all_samplers: bool = False, n_seeds: int | None = None,
                         regions: tuple[str, ...] = (), metrics: tuple[str, ...] = (), no_figures: bool = False,
-                        validate: bool = False, validation: dict[str, Any] | None = None, strict: bool = False,
-                        **flags: Any) -> dict[str, Any]:
+                        validate: bool = False, validation: dict[str, Any] | None = None, decide: bool = False,
+                        margins: tuple[str, ...] = (), strict: bool = False, **flags: Any) -> dict[str, Any]:
     """Run settings (RunConfig names) for parsed flag values; unset flags are None (the file's or the
     default value stays). Flags that are not run settings are ignored."""
     if all_samplers and samplers:
@@ -106,10 +115,24 @@ def settings_from_flags(*, samplers: tuple[str, ...] = (), all_samplers: bool = 
     settings: dict[str, Any] = {name: flags.get(name) for name in _SAME_NAME}
     settings.update(samplers="all" if all_samplers else split_list(samplers), seeds=n_seeds,
                     regions=split_list(regions), metrics=split_list(metrics),
-                    figures=False if no_figures else None, strict=True if strict else None)
+                    figures=False if no_figures else None, decide=True if decide else None,
+                    budget=flags.get("budget"), margins=parse_margins(margins),
+                    strict=True if strict else None)
     if validate or validation is not None:
         settings["validation"] = dict(validation or {})
     return settings
+
+
+def parse_margins(values: tuple[str, ...] | list[str] | None) -> dict[str, str] | None:
+    """`--margin latent_fd=3%` (repeatable, or comma-separated) -> {metric key: margin text}; None when none
+    is given. The sizes are checked with the run's settings (`RunConfig.check`)."""
+    out: dict[str, str] = {}
+    for item in split_list(values) or []:
+        key, sep, size = item.partition("=")
+        if not sep or not key.strip() or not size.strip():
+            raise OptionError(f"--margin {item!r}: write METRIC=SIZE, e.g. --margin latent_fd=3% or latent_copies=0.01.")
+        out[key.strip()] = size.strip()
+    return out or None
 
 
 def old_spelling(flag: str, message: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -122,4 +145,4 @@ def old_spelling(flag: str, message: str) -> Callable[[Callable[..., Any]], Call
                         callback=refuse, is_eager=True)
 
 
-__all__ = ["OPTIONS", "options", "old_spelling", "settings_from_flags", "split_list"]
+__all__ = ["OPTIONS", "options", "old_spelling", "parse_margins", "settings_from_flags", "split_list"]

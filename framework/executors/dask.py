@@ -76,6 +76,13 @@ class DaskExecutor:
         self.scheduler = scheduler
         if scheduler is not None:
             self.connect(probe=True).close()  # an address nobody answers fails now, before any work
+        self._client: Any = None
+        self._cluster: Any = None
+        self._plugin: Any = None
+        self._plan: str | None = None
+        self._fits: dict[str, Any] = {}  # sampler label -> its fit's future on the cluster
+        self._timed_out: dict[str, str] = {}  # task key -> why it failed (the cell time limit), for every round
+        self._lost = False  # the scheduler went away mid-run
 
     def connect(self, probe: bool = False) -> Any:
         """A client of the `scheduler` cluster; a one-line error (exit 2) if it does not answer in time."""
@@ -91,36 +98,31 @@ class DaskExecutor:
 
     def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
-        from distributed import Client, as_completed
+        """Run `work` on the cluster. The cluster, the real side on it and every fit stay until `close()`,
+        so racing rounds of one run reuse them: a sampler is fitted once per run."""
+        from distributed import as_completed
 
-        cluster = None
-        if self.scheduler is None:
-            cluster = local_cluster(self.workers or default_workers(setup.device.type), setup.device.type)
         from aebench.plugins import get_registry
 
-        client = Client(cluster) if cluster is not None else self.connect()
-        lost = False
-        watchdog: Watchdog | None = None
-        key = setup.plan.hash
-        plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config), extractor_class(setup)))
-        try:
-            client.register_plugin(plugin)
-            samplers = get_registry("sampler")
-            futures: dict[Any, tuple[str, str, int | None]] = {}
-            held_fits: list[Any] = []
-            for spec, seeds in work:
-                fit = client.submit(_fit_task, spec, key, setup.plan.fit_seed, samplers.get(spec.name),
-                                    key=f"fit-{key}-{spec.label}")
-                # hold every fit future until the end: a cell whose worker died needs its fit recomputed, which
-                # the scheduler cannot do once the client has released (forgotten) the fit's key
-                held_fits.append(fit)
+        client, key = self._session(setup)
+        samplers = get_registry("sampler")
+        futures: dict[Any, tuple[str, str, int | None]] = {}
+        for spec, seeds in work:
+            fit = self._fits.get(spec.label)
+            if fit is None:
+                # every fit future is held until close(): a cell whose worker died needs its fit recomputed,
+                # which the scheduler cannot do once the client has released (forgotten) the fit's key
+                fit = self._fits[spec.label] = client.submit(_fit_task, spec, key, setup.plan.fit_seed,
+                                                             samplers.get(spec.name), key=f"fit-{key}-{spec.label}")
                 futures[client.submit(_fit_summary, fit, key=f"fitinfo-{key}-{spec.label}")] = ("fit", spec.label, None)
-                for seed in seeds:
-                    cell = client.submit(_cell_task, fit, seed, key, options,
-                                         key=f"cell-{key}-{spec.label}-{seed}", pure=False)
-                    futures[cell] = ("cell", spec.label, seed)
-            limit = parse_duration(getattr(setup.config, "cell_timeout", None))
-            watchdog = Watchdog(client, held_fits + list(futures), limit) if limit is not None else None
+            for seed in seeds:
+                cell = client.submit(_cell_task, fit, seed, key, options, key=f"cell-{key}-{spec.label}-{seed}",
+                                     pure=False)
+                futures[cell] = ("cell", spec.label, seed)
+        limit = parse_duration(getattr(setup.config, "cell_timeout", None))
+        watchdog = (Watchdog(client, list(self._fits.values()) + list(futures), limit, self._timed_out)
+                    if limit is not None else None)
+        try:
             for future in as_completed(list(futures)):
                 kind, label, seed = futures[future]
                 try:
@@ -129,49 +131,68 @@ class DaskExecutor:
                     raise  # the shared disk is full: every later cell would fail the same way
                 except Exception as exc:  # the worker died (twice), or the task could not run
                     if scheduler_lost(exc):
-                        lost = True
+                        self._lost = True
                         where = self.scheduler or "the local cluster"
                         raise RunStopped(f"Lost the connection to the Dask scheduler at {where} mid-run "
                                          f"({str(exc).splitlines()[-1]})") from None
-                    error = (watchdog.reason(future.key, f"fit-{key}-{label}") if watchdog else None) or worker_failure(exc)
+                    error = timeout_reason(self._timed_out, future.key, f"fit-{key}-{label}") or worker_failure(exc)
                     result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
                               else CellResult(label, seed, error=f"seed {seed}: {error}"))
                 (on_fit if kind == "fit" else on_cell)(result)
         finally:
             if watchdog is not None:
                 watchdog.stop()
-            with quiet_dask_logs(lost):  # a client that lost its scheduler logs every failed reconnection
+
+    def _session(self, setup: Any) -> tuple[Any, str]:
+        """The client of this run's cluster, with the real side registered on it (started on first use)."""
+        from distributed import Client
+
+        key = setup.plan.hash
+        if self._client is not None and self._plan == key:
+            return self._client, key
+        self.close()
+        if self.scheduler is None:
+            self._cluster = local_cluster(self.workers or default_workers(setup.device.type), setup.device.type)
+        self._client = Client(self._cluster) if self._cluster is not None else self.connect()
+        self._plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config),
+                                                    extractor_class(setup)))
+        self._client.register_plugin(self._plugin)
+        self._plan = key
+        return self._client, key
+
+    def close(self) -> None:
+        """Release the fits, the real side on the workers, the client and a cluster this executor started."""
+        client, cluster, plugin = self._client, self._cluster, self._plugin
+        self._client = self._cluster = self._plugin = self._plan = None
+        self._fits, self._timed_out = {}, {}
+        with quiet_dask_logs(self._lost):  # a client that lost its scheduler logs every failed reconnection
+            if client is not None:
                 try:
-                    client.unregister_worker_plugin(plugin.name)
+                    if plugin is not None:
+                        client.unregister_worker_plugin(plugin.name)
                 except Exception:  # the cluster is already gone; nothing to clean up
                     pass
                 client.close()
-            if cluster is not None:
-                cluster.close()
+        self._lost = False
+        if cluster is not None:
+            cluster.close()
 
 
 class Watchdog:
     """The cell time limit on a cluster: every WATCH_INTERVAL_S it asks each worker how long its fit and
     cell tasks have run (`running_tasks`); a task past `limit` is cancelled and its worker restarted (by its
     nanny), since a thread cannot be stopped from outside. `reason` then says why the task failed: it
-    timed out, or its sampler's fit did."""
+    timed out, or its sampler's fit did (`timeout_reason`)."""
 
-    def __init__(self, client: Any, futures: list[Any], limit: float):
+    def __init__(self, client: Any, futures: list[Any], limit: float, timed_out: dict[str, str]):
         import threading
 
         self.client, self.limit = client, limit
         self.by_key = {str(f.key): f for f in futures}
-        self.timed_out: dict[str, str] = {}
+        self.timed_out = timed_out  # task key -> why; the executor's, so a later round knows a fit timed out
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="aebench-cell-timeout", daemon=True)
         self._thread.start()
-
-    def reason(self, key: Any, fit_key: str) -> str | None:
-        if str(key) in self.timed_out:
-            return self.timed_out[str(key)]
-        if fit_key in self.timed_out:
-            return f"fit {self.timed_out[fit_key]}"
-        return None
 
     def stop(self) -> None:
         self._stop.set()
@@ -194,6 +215,15 @@ class Watchdog:
                         self.client.restart_workers([worker], raise_for_error=False)
                     except Exception:  # no nanny to restart it: its thread stays busy
                         pass
+
+
+def timeout_reason(timed_out: dict[str, str], key: Any, fit_key: str) -> str | None:
+    """Why the task `key` failed if the cell time limit stopped it or its sampler's fit; else None."""
+    if str(key) in timed_out:
+        return timed_out[str(key)]
+    if fit_key in timed_out:
+        return f"fit {timed_out[fit_key]}"
+    return None
 
 
 def running_tasks() -> dict[str, float]:

@@ -168,7 +168,9 @@ def verdict_lines(model: ResultsTable, hidden: Sequence[ColumnView] = ()) -> lis
     v = model.verdict
     out: list[RenderableType] = [Text(v.basis, style="bold")]
     if model.top_line():
-        out.append(Text(model.top_line(), style="green"))
+        out.append(Text(model.top_line(), style="bold green"))
+    if model.race_line():
+        out.append(Text(model.race_line()))
     for col in model.columns:
         if col.status == "untrusted":
             out.append(Text(f"Not ranked, untrusted: {col.label}: {col.reason}.", style="yellow"))

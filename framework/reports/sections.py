@@ -214,8 +214,6 @@ def verdict_items(table: ResultsTable) -> list[str]:
     """The verdict in sentences: what ranks, what is ahead, what is untrusted, diagnostics, set aside."""
     v = table.verdict
     items = []
-    if table.top_line():
-        items.append(table.top_line())
     for c in table.columns:
         if c.status == "ranks":
             items.append(f"Ranks: {c.label} ({c.reason}).")
@@ -244,7 +242,9 @@ def verdict_items(table: ResultsTable) -> list[str]:
 
 def _verdict_blocks(report: Report) -> list[b.Block]:
     table = report.table
-    return [b.Paragraph(table.verdict.basis, "lead"), summary_table(table),
+    decision = [b.Paragraph(text, style) for text, style in ((table.top_line(), "good"), (table.race_line(), ""))
+                if text]
+    return [b.Paragraph(table.verdict.basis, "lead"), *decision, summary_table(table),
             b.Items(tuple(b.Item(text) for text in verdict_items(table)))]
 
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from aebench.errors import UnknownNameError, did_you_mean
 from aebench.infra.numbers import format_number, is_finite_number
 from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, check_results
+from aebench.verdict.decision import END_TEXT, recommendation
 from aebench.verdict.ranking import MetricJudgement, Status, Verdict, format_rank, judge
 
 GROUP_TITLES = {
@@ -125,6 +126,7 @@ class ResultsTable:
     columns: list[ColumnView]
     rows: list[RowView]
     verdict: Verdict
+    race: Mapping[str, Any] | None = None  # the document's racing rounds (`aebench run --decide`)
 
     def select(self, *, roles: Iterable[str] | None = None, informative_only: bool = False) -> list[ColumnView]:
         roles = None if roles is None else set(roles)
@@ -151,12 +153,16 @@ class ResultsTable:
         return [r for r in self.rows if r.failed]
 
     def top_line(self) -> str:
-        """Who leads overall: one sampler clearly first, or the group whose intervals overlap at the top."""
-        top = [r for r in self.rows if r.best]
-        if not top:
+        """The recommendation the decision gives (markdown: names in backticks), or '' with fewer than two
+        ranked samplers."""
+        decision = self.verdict.decision
+        if decision is None or len(self.verdict.overall) < 2:
             return ""
-        names = ", ".join(f"{r.name} (rank {r.rank_text})" for r in top)
-        return f"First: {names}." if len(top) == 1 else f"Could rank first (their intervals overlap): {names}."
+        return recommendation(decision, self.race, self.verdict.aliases)
+
+    def race_line(self) -> str:
+        """What the racing rounds spent and where they ended; '' without racing rounds."""
+        return race_text(self.race, self.verdict.decision)
 
 
 def metric_columns(results: Mapping[str, Any], metrics: Sequence[str] | None = None) -> list[str]:
@@ -215,6 +221,8 @@ def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[
     check_results(results, "results")
     keys = metric_columns(results, metrics)
     verdict = judge(results, keys)
+    if metrics is not None:  # a subset of the columns on show; the decision always rests on every metric
+        verdict.decision = judge(results).decision
     columns = [_column(verdict.metrics[k]) for k in keys]
     order = {name: i for i, name in enumerate(verdict.order)}
     samplers = results.get("samplers", [])
@@ -244,7 +252,28 @@ def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[
             best=not is_ref and row["name"] in verdict.best, cells=cells,
         ))
     dataset = (results.get("config") or {}).get("dataset") or (results.get("dataset") or {}).get("name") or "results"
-    return ResultsTable(f"aebench: {dataset}", caption(results), columns, rows, verdict)
+    return ResultsTable(f"aebench: {dataset}", caption(results), columns, rows, verdict, results.get("race"))
+
+
+def race_text(race: Mapping[str, Any] | None, decision: Any = None) -> str:
+    """'Racing: 3 rounds, 9,344 decoded images, 412 s (budget 15 m); ended: decided, a unique first place.
+    Left after round 1: uniform, gaussian.'"""
+    if not race:
+        return ""
+    rounds = race.get("rounds") or []
+    why = {"decided": "decided", "budget": "budget spent", "rounds": "round limit reached",
+           "no_contenders": "nothing to decide"}.get(race.get("stopped", ""), race.get("stopped", "?"))
+    end = END_TEXT.get(getattr(decision, "end", ""), "")
+    text = (f"Racing: {len(rounds)} round(s), {int(race.get('spent_images', 0)):,} decoded images, "
+            f"{float(race.get('spent_seconds', 0.0)):.0f} s (budget {(race.get('budget') or {}).get('text', '?')}); "
+            f"ended: {why}" + (f", {end}" if end and race.get("stopped") != "decided" else
+                               f" ({end})" if end else "") + ".")
+    left: dict[int, list[str]] = {}
+    for name, after in (race.get("left") or {}).items():
+        left.setdefault(int(after), []).append(name)
+    for after in sorted(left):
+        text += f" Left after round {after}: {', '.join(left[after])}."
+    return text
 
 
 

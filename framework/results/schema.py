@@ -67,6 +67,7 @@ class MetricInfo(_MetricInfoBase, total=False):
     ideal: float  # the best value is this point, not an end of the scale (latent_1nn: 0.5); absent: none
     metric: str | None  # the metric plugin that produced the key
     declared: bool  # False: the plugin returned the key without declaring it (shown as info, never ranked)
+    margin: str  # equivalence margin of a headline metric: "3%" (share of the value) or "0.01" (its unit)
 
 
 class _MetricEntryBase(TypedDict):
@@ -105,6 +106,7 @@ class Row(_RowBase, total=False):
     timing: dict[str, float]  # seconds: fit_s, sample_s, decode_s, features_s, metrics_s, total_s
     figures: dict[str, str]  # figure kind -> path relative to the output folder (first seed)
     fit_info: dict[str, Any]  # what the sampler's fit learned (its own keys)
+    left_round: int  # racing rounds (--decide): the round after which this sampler got no more seeds
 
 
 class CellValue(TypedDict):
@@ -139,6 +141,36 @@ class CellRecord(TypedDict):
     along_t: dict[str, list[list[float]]]
     figures: dict[str, str]
     backoffs: list[Backoff]
+
+
+class RoundRecord(TypedDict):
+    """One racing round (aebench.run.racing)."""
+
+    round: int
+    samplers: list[str]
+    seeds: int
+    cells: int
+    images: int
+    seconds: float
+    end: str
+    contenders: list[str]
+    open_pairs: int
+
+
+class _RaceBase(TypedDict):
+    budget: dict[str, Any]  # images, seconds, text
+    stopped: str  # 'decided', 'budget', 'no_contenders', 'rounds'
+    rounds: list[RoundRecord]
+    left: dict[str, int]
+    spent_images: int
+    spent_seconds: float
+
+
+class Race(_RaceBase, total=False):
+    """The racing rounds of `aebench run --decide`; with open pairs at the end, what would settle them."""
+
+    seeds_needed: int | None
+    images_needed: int
 
 
 class FitRecord(TypedDict):
@@ -225,6 +257,9 @@ class ConfigSection(TypedDict):
     validation: ValidationChoice | None
     cell_timeout: float | str | None  # time limit of each cell and fit (aebench.run.timeouts)
     strict: bool  # a model worse than the mean image is an error
+    decide: bool  # racing rounds (aebench.run.racing)
+    budget: str | None  # what they may spend: "15m" or decoded images "20000"; None: the default
+    margins: dict[str, str]  # equivalence margins set for this run, over the metrics' declared ones
 
 
 class _EnvironmentBase(TypedDict):
@@ -438,6 +473,7 @@ class ResultsDocument(_DocumentBase, total=False):
     plan: PlanSection  # `aebench run` only
     cells: list[CellRecord]  # `aebench run` only
     fits: dict[str, FitRecord]  # sampler label -> its fit; `aebench run` only
+    race: Race  # `aebench run --decide` only
     interrupted: Interruption  # only with status "interrupted"
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from aebench.errors import OptionError
+from aebench.errors import OptionError, did_you_mean
 from aebench.options import build_options, options_to_dict
 from aebench.run.suite_file import check_seeds, check_suite, read_toml, resolve_seeds
 
@@ -80,6 +80,12 @@ class RunConfig:
     out: str = "aebench-out"
     cache_dir: str | None = None
     figures: bool = True
+    # racing rounds (aebench.run.racing): give more seeds only to samplers that can still be first, within
+    # `budget` (a duration such as "15m" or decoded images such as "20000"; None: four times the first round)
+    decide: bool = False
+    budget: str | None = None
+    # equivalence margins of ranking metrics for this run ({"latent_fd": "3%"}), over those their Columns declare
+    margins: dict[str, str] = field(default_factory=dict)
     # the known-answer ladders (aebench.validation): None = not run; a dict (size, steps, ladders,
     # clusters; may be empty) = run them too and store the `validation` section
     validation: dict[str, Any] | None = None
@@ -223,6 +229,20 @@ class RunConfig:
         parse_duration(self.cell_timeout, "--cell-timeout (cell_timeout)")
         if not isinstance(self.strict, bool):
             raise OptionError(f"strict must be true or false, got {self.strict!r}.")
+        if self.budget is not None or self.margins:
+            from aebench.run.racing import Budget
+            from aebench.verdict.equivalence import Margin
+
+            if self.budget is not None:
+                if not self.decide:
+                    raise OptionError("--budget needs --decide (it limits the racing rounds).")
+                Budget.parse(self.budget)
+            declared = [c.key for name in self.metrics for c in get_registry("metric").get(name).columns]
+            for key, size in self.margins.items():
+                if not any(get_registry("metric").get(name).column(key) for name in self.metrics):
+                    raise OptionError(f"--margin {key}={size}: no selected metric declares the key '{key}'."
+                                      f"{did_you_mean(key, declared)} Keys: {', '.join(declared)}.")
+                Margin.parse(size)
         if self.reference not in ("auto", "heldout", "train"):
             raise OptionError(f"reference must be auto, heldout or train, got {self.reference!r}.")
         if self.dataset is None and self.train_latents is None:

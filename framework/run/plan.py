@@ -37,7 +37,9 @@ from aebench.run.config import (
 )
 
 # settings that change where or how fast a run works, never its numbers
-_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "cell_timeout", "strict")
+# (racing settings decide which cells run, never a cell's numbers: a race resumes with a larger budget)
+_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "decide", "budget", "margins",
+               "cell_timeout", "strict")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Dask scheduler is marked "interrupted" with its finished cells (`aebench.run.int
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Mapping, cast
 
@@ -33,7 +34,10 @@ from aebench.run.config import RunConfig, SamplerSpec
 from aebench.run.folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
 from aebench.run.interrupt import RunStopped, Terminated, interrupted
 from aebench.run.plan import RunPlan, plan_summary, resolve_plan
+from aebench.run.racing import Budget, Race
 from aebench.run.setup import prepare
+from aebench.verdict.decision import Decision
+from aebench.verdict.ranking import judge
 
 
 def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False, resume: bool = False,
@@ -126,12 +130,14 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
                        figures=config.figures, quiet=quiet)
         write_results(doc, out)
 
-    book = CellBook(plan, doc, producers, by_name)
+    race = Race(Budget.parse(config.budget), int(config.n), plan.seeds[0],
+                {spec.label: list(plan.seeds) for spec in plan.samplers}) if config.decide else None
+    book = CellBook(plan, doc, producers, by_name, race.schedule if race is not None else None)
     if previous is not None:
         book.reuse(previous)
     work = book.missing()
     doc["plan"]["cells_reused"] = book.reused
-    doc["plan"]["cells_computed"] = sum(len(seeds) for _, seeds in work)
+    doc["plan"]["cells_computed"] = 0
     doc["plan"]["executor"] = executor.name
     book.assemble()
     write_results(doc, out)
@@ -150,12 +156,43 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             status = "[red]failed[/red]" if not cell.ok else "[green]done[/green]"
             err_console.print(f"{cell.sampler} (seed {cell.seed}): {status}")
 
-    if work:
-        executor.run(setup, work, CellOptions(str(out), config.figures, plan.seeds[0], quiet), on_fit, on_cell)
-    missing = book.missing()
-    if missing:  # an executor that lost cells without reporting them: never call the run complete
-        raise AebenchError(f"The {executor.name} executor returned no result for "
-                           f"{sum(len(s) for _, s in missing)} cell(s); run again with --resume.")
+    options = CellOptions(str(out), config.figures, plan.seeds[0], quiet)
+    try:
+        round_samplers = [spec.label for spec in plan.samplers]
+        added = len(book.scheduled())  # the first round: every planned cell
+        while True:
+            started = time.perf_counter()
+            if work:
+                doc["plan"]["cells_computed"] += sum(len(seeds) for _, seeds in work)
+                executor.run(setup, work, options, on_fit, on_cell)
+            missing = book.missing()
+            if missing:  # an executor that lost cells without reporting them: never call the run complete
+                raise AebenchError(f"The {executor.name} executor returned no result for "
+                                   f"{sum(len(s) for _, s in missing)} cell(s); run again with --resume.")
+            if race is None:
+                break
+            decision = judge(doc).decision or Decision("none", [], [], [])
+            race.record(decision, added, time.perf_counter() - started, round_samplers)
+            new = race.next_round(decision)
+            book.left = dict(race.left)
+            doc["race"] = race.summary(decision)
+            book.assemble()
+            write_results(doc, out)
+            if new is None:
+                break
+            if not quiet:
+                err_console.print(f"round {len(race.rounds) + 1}: {len(new)} sampler(s) can still be first "
+                                  f"({', '.join(new)}); {race.rounds[-1].open_pairs} pair(s) open")
+            round_samplers = list(new)
+            added = sum(len(seeds) for seeds in new.values())
+            race.extend(new)
+            work = book.missing()
+            doc["plan"]["cells_reused"] = book.reused
+            book.assemble()
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
 
     doc["status"] = "complete"
     doc["finished"] = now()
@@ -168,17 +205,24 @@ class CellBook:
     from them in the plan's order (samplers as listed, seeds as given): the same document whatever order
     the cells finish in. A sampler's row appears once all its cells are done."""
 
-    def __init__(self, plan: RunPlan, doc: ResultsDocument, producers: dict[str, Metric], by_name: dict[str, Metric]):
+    def __init__(self, plan: RunPlan, doc: ResultsDocument, producers: dict[str, Metric], by_name: dict[str, Metric],
+                 schedule: dict[str, list[int]] | None = None):
         self.plan, self.doc, self.producers, self.by_name = plan, doc, producers, by_name
+        # each sampler's seeds: the plan's for every sampler, unless racing rounds give some more (the dict
+        # is the race's own, so seeds it adds show up here)
+        self.schedule = schedule if schedule is not None else {spec.label: list(plan.seeds) for spec in plan.samplers}
+        self.left: dict[str, int] = {}  # sampler -> the racing round after which it got no more seeds
         self.fits: dict[str, FitRecord] = {}
         self.cells: dict[tuple[str, int], CellResult] = {}
+        self.spare: dict[tuple[str, int], CellResult] = {}  # resumed cells of rounds not (yet) scheduled
         self.reused = 0
         self.base_info = dict(doc["metric_info"])  # the reference rows' (and validation's) keys come first
         self.info_cache: dict[str, MetricInfo] = {}
 
     def reuse(self, previous: ResultsDocument) -> None:
-        """Keep the earlier run's successful cells (failed ones run again) and its fit summaries."""
-        wanted = set(self.plan.cells())
+        """Keep the earlier run's successful cells (failed ones run again) and its fit summaries. Cells of
+        racing rounds beyond the schedule wait in `spare` until a round asks for them."""
+        labels = {spec.label for spec in self.plan.samplers}
         for i, data in enumerate(previous.get("cells") or []):
             try:
                 cell = CellResult.from_dict(data)
@@ -186,17 +230,28 @@ class CellBook:
             except (TypeError, AttributeError) as exc:
                 raise AebenchError(f"--resume: cell entry {i} of the earlier results.json is damaged ({exc}); "
                                    f"start afresh with --force.") from None
-            if (cell.sampler, cell.seed) in wanted and cell.ok:
-                self.cells[(cell.sampler, cell.seed)] = cell
-        self.reused = len(self.cells)
+            if cell.sampler in labels and cell.ok:
+                self.spare[(cell.sampler, cell.seed)] = cell
+        self._take_spare()
         for label, fit in (previous.get("fits") or {}).items():
-            if any(key[0] == label for key in self.cells):
+            if any(key[0] == label for key in [*self.cells, *self.spare]):
                 self.fits[label] = fit
 
+    def _take_spare(self) -> None:
+        for key in self.scheduled():
+            if key in self.spare and key not in self.cells:
+                self.cells[key] = self.spare.pop(key)
+                self.reused += 1
+
+    def scheduled(self) -> list[tuple[str, int]]:
+        """Every scheduled (sampler label, seed), in the document's order: samplers as listed, seeds as given."""
+        return [(spec.label, seed) for spec in self.plan.samplers for seed in self.schedule.get(spec.label, [])]
+
     def missing(self) -> list[tuple[SamplerSpec, list[int]]]:
+        self._take_spare()
         work = []
         for spec in self.plan.samplers:
-            seeds = [seed for seed in self.plan.seeds if (spec.label, seed) not in self.cells]
+            seeds = [seed for seed in self.schedule.get(spec.label, []) if (spec.label, seed) not in self.cells]
             if seeds:
                 work.append((spec, seeds))
         return work
@@ -204,11 +259,11 @@ class CellBook:
     def assemble(self) -> None:
         doc = self.doc
         doc["fits"] = {spec.label: self.fits[spec.label] for spec in self.plan.samplers if spec.label in self.fits}
-        doc["cells"] = [self.cells[key].to_dict() for key in self.plan.cells() if key in self.cells]
+        doc["cells"] = [self.cells[key].to_dict() for key in self.scheduled() if key in self.cells]
         doc["samplers"] = []
         doc["metric_info"] = dict(self.base_info)
         for spec in self.plan.samplers:
-            cells = [self.cells.get((spec.label, seed)) for seed in self.plan.seeds]
+            cells = [self.cells.get((spec.label, seed)) for seed in self.schedule.get(spec.label, [])]
             if any(c is None for c in cells):
                 continue
             row = self._sampler_row(spec, cells)  # type: ignore[arg-type]
@@ -237,8 +292,12 @@ class CellBook:
         timing = {"fit_s": float((fit.get("timing") or {}).get("fit_s") or 0.0), **timing}
         timing["total_s"] = sum(timing.values())
         first = cells[0]
-        return sampler_row(spec.label, spec.name, self.plan.config.n, [c.seed for c in scored] or self.plan.seeds,
-                           [c.metric_values() for c in scored], errors, options=fit.get("options") or dict(spec.options),
-                           is_path_sampler=bool(get_registry("sampler").get(spec.name).is_path_sampler),
-                           along_t=first.along_t, timing=timing, figures=first.figures,
-                           fit_info=fit.get("fit_info") or {})
+        row = sampler_row(spec.label, spec.name, self.plan.config.n,
+                          [c.seed for c in scored] or self.schedule[spec.label], [c.metric_values() for c in scored],
+                          errors, options=fit.get("options") or dict(spec.options),
+                          is_path_sampler=bool(get_registry("sampler").get(spec.name).is_path_sampler),
+                          along_t=first.along_t, timing=timing, figures=first.figures,
+                          fit_info=fit.get("fit_info") or {})
+        if spec.label in self.left:
+            row["left_round"] = self.left[spec.label]
+        return row

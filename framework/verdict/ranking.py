@@ -11,6 +11,10 @@ A benchmark's verdict is only as good as the metrics behind it, so the rules are
   information on this run and is set aside;
 - a gap counts only where intervals (seed spread or the metric's own bootstrap interval) do not
   overlap: overlapping rows share a rank range such as "1–2" instead of a false winner;
+- over all ranking metrics together, a sampler is ahead of another when it is better on at least one and
+  worse on none, where a difference inside the metric's equivalence margin (with 95% confidence) counts
+  as no difference; the `decision` (aebench.verdict.decision) says which end that reached: a unique
+  first place, a group of equivalent samplers, a front of trade-offs, or still open;
 - a metric whose best value is a point (its declared `ideal`, 0.5 for a two-sample accuracy) ranks by
   the distance to that point (`directed`), everywhere: here, in `compare` and on the leaderboard;
 - reference rows are shown, never ranked; failed rows are listed, never ranked.
@@ -26,6 +30,8 @@ from typing import Any, Literal, Mapping, Sequence
 
 from aebench.infra.numbers import is_finite_number
 from aebench.results.schema import MetricInfo, ResultsDocument
+from aebench.verdict.decision import Decision, PairDecision, RankingMetric, ahead, compare_rows, decide
+from aebench.verdict.equivalence import Margin
 
 Status = Literal["ranks", "untrusted", "diagnostic", "info", "flat"]
 
@@ -127,6 +133,8 @@ class Verdict:
     best: frozenset[str] = frozenset()
     uncovered: list[str] = field(default_factory=list)  # ladders no trusted headline metric detects
     notes: list[str] = field(default_factory=list)
+    decision: Decision | None = None  # who can still be first, and which end the comparison reached
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # a sampler -> later samplers with identical rows
 
     @property
     def ranking_keys(self) -> list[str]:
@@ -152,7 +160,17 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         judgements[key] = _judge_metric(results, key, info[key], validation, samplers, every_row)
 
     ranking = [m for m in judgements.values() if m.status == "ranks"]
-    overall = _overall(samplers, ranking)
+    overrides = (results.get("config") or {}).get("margins") or {}
+    metrics = [ranking_metric(m, overrides.get(m.key)) for m in ranking]
+    # rows with a finite value on at least one ranking metric take part in the ranking; a row identical to an
+    # earlier one (the same draws under another name: `line` with its default endpoints is `origin_line`)
+    # takes part once, under the first name
+    aliases = identical_rows(samplers)
+    copies = {other for others in aliases.values() for other in others}
+    rows = {r["name"]: r.get("metrics", {}) for r in samplers if r["name"] not in copies
+            and any(Estimate.of(r.get("metrics", {}).get(m.key)) is not None for m in ranking)}
+    pairs = compare_rows(rows, metrics)
+    overall = _overall(list(rows), pairs) if ranking else {}
     positions = _point_positions(samplers, ranking)
     order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
                                               name))
@@ -175,7 +193,44 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         notes.append("Every sampler's intervals overlap with another's on every ranking metric: no sampler is "
                      "clearly ahead of the others.")
     uncovered = list((validation or {}).get("uncovered", []))
-    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes)
+    seeds = {r["name"]: max(1, len(r.get("seeds") or [])) for r in samplers}
+    decision = decide(rows, metrics, order, seeds) if ranking else None
+    for name, others in aliases.items():  # an identical row ranks where its first name does
+        for other in others:
+            if name in overall:
+                overall[other] = overall[name]
+    order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
+                                              name))
+    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes, decision,
+                   aliases)
+
+
+def identical_rows(samplers: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Sampler rows with exactly the same numbers over the same seeds: the same draws under two names.
+    First name (in run order) -> the later names."""
+    import json
+
+    first: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for row in samplers:
+        if not row.get("metrics"):
+            continue
+        key = json.dumps([row.get("seeds"), row.get("metrics")], sort_keys=True, default=str)
+        if key in first:
+            out.setdefault(first[key], []).append(row["name"])
+        else:
+            first[key] = row["name"]
+    return out
+
+
+def ranking_metric(judgement: MetricJudgement, override: str | None = None) -> RankingMetric:
+    """The decision's view of a ranking metric: direction and equivalence margin (the run's `--margin`
+    override, else the margin its Column declares, recorded in metric_info; none: never equivalent)."""
+    info = judgement.info
+    text = override or info.get("margin")
+    ideal = info.get("ideal")
+    return RankingMetric(judgement.key, info.get("label", judgement.key), bool(info.get("higher_is_better")),
+                         Margin.parse(text) if text else None, float(ideal) if is_finite_number(ideal) else None)
 
 
 def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, validation: Mapping[str, Any] | None,
@@ -255,27 +310,13 @@ def _top(ranks: Mapping[str, tuple[int, int]]) -> frozenset[str]:
     return frozenset(name for name, (lo, _) in ranks.items() if lo == 1)
 
 
-def _overall(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, tuple[int, int]]:
+def _overall(names: list[str], pairs: Mapping[tuple[str, str], PairDecision]) -> dict[str, tuple[int, int]]:
     """Rank ranges over every ranking metric together: a sampler is ahead of another only when it is
-    clearly better on at least one of them and clearly worse on none (no weights to argue about)."""
-    if not ranking:
-        return {}
-    estimates = {
-        r["name"]: {m.key: directed(e, m.info) for m in ranking
-                    if (e := Estimate.of(r.get("metrics", {}).get(m.key))) is not None}
-        for r in samplers
-    }
-    estimates = {name: e for name, e in estimates.items() if e}
-
-    def ahead(a: str, b: str) -> bool:
-        shared = estimates[a].keys() & estimates[b].keys()
-        wins = [clearly_better(estimates[a][k][0], estimates[b][k][0], estimates[a][k][1]) for k in shared]
-        losses = [clearly_better(estimates[b][k][0], estimates[a][k][0], estimates[a][k][1]) for k in shared]
-        return any(wins) and not any(losses)
-
-    n = len(estimates)
-    return {a: (1 + sum(ahead(b, a) for b in estimates if b != a), n - sum(ahead(a, b) for b in estimates if b != a))
-            for a in estimates}
+    clearly better on at least one of them and clearly worse on none, differences inside a metric's
+    equivalence margin counting as none (no weights to argue about)."""
+    n = len(names)
+    return {a: (1 + sum(ahead(pairs, b, a) for b in names if b != a), n - sum(ahead(pairs, a, b) for b in names if b != a))
+            for a in names}
 
 
 def _point_positions(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, float]:
