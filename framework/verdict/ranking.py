@@ -180,6 +180,13 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         basis = "No metric ranks these samplers: no headline metric is both trusted and informative on this run."
     elif validation is not None:
         basis = f"Ranked by {names}: they held on this model's known-answer ladders."
+        trusted = {ladder for m in ranking for ladder in _trusted_for(m.key, validation)}
+        blind = [ladder for ladder in validation.get("uncovered") or [] if ladder not in trusted]
+        if blind:
+            ladders = list(validation.get("ladders") or [])
+            seen = [ladder for ladder in ladders if ladder in trusted] + sorted(trusted - set(ladders))
+            basis += (f" That ranking sees only {', '.join(seen) or 'the ladders they were checked on'}: it says "
+                      f"nothing about {', '.join(blind)}, which no metric trusted here detects.")
     else:
         basis = f"Ranked by {names}: {NOT_ON_THIS_MODEL}."
     notes = []
@@ -287,13 +294,19 @@ def _untrusted_because(results: Mapping[str, Any], key: str, info: MetricInfo,
     if verdict == "holds":
         return ""
     failed = []
+    claimed = set(entry.get("detects") or info.get("detects") or entry.get("ladders") or ())  # they decide the verdict
     for ladder, result in (entry.get("ladders") or {}).items():
-        if result.get("verdict") in ("broken", "flat", "untested"):
+        if ladder in claimed and result.get("verdict") in ("broken", "flat", "untested"):
             rho = result.get("spearman")
             failed.append(f"{result['verdict']} on {ladder}" + (f" (ρ {rho:.2f})" if is_finite_number(rho) else ""))
     if verdict == "untested":
         return "untested: no ladder it claims to detect was run"
     return f"{verdict} on this model's validation" + (f": {', '.join(failed)}" if failed else "")
+
+
+def _trusted_for(key: str, validation: Mapping[str, Any]) -> list[str]:
+    """The ladders this model's validation trusts `key` for."""
+    return list((validation.get("metrics") or {}).get(key, {}).get("trusted_for") or [])
 
 
 def _trusted_because(key: str, validation: Mapping[str, Any] | None) -> str:
