@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except OSError as exc:  # a disk or permission problem the checks before the work could not foresee
-        from aebench.infra.io import disk_full, is_disk_full
+        from aebench.errors import disk_full, is_disk_full
 
         if is_disk_full(exc) and exc.filename:
             click.echo(f"Error: {disk_full(exc.filename)}", err=True)

@@ -138,7 +138,7 @@ def test_a_full_disk_while_drawing_figures_keeps_the_finished_cells(tmp_path, ti
 @pytest.mark.parametrize("error", [_enospc(), OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)),
                                    RuntimeError("I/O error: No space left on device (os error 28)")])
 def test_every_spelling_of_a_full_disk_is_recognised(error):
-    from aebench.infra.io import is_disk_full
+    from aebench.errors import is_disk_full
 
     assert is_disk_full(error)
     try:
@@ -158,7 +158,7 @@ def test_a_full_disk_while_caching_decoded_images_is_an_error_not_a_crash(tmp_pa
     from test_data import make_png_folder
 
     from aebench.data.image_folder import ImageFolder
-    from aebench.infra.io import DiskFullError
+    from aebench.errors import DiskFullError
 
     folder = make_png_folder(tmp_path / "pngs")
 

@@ -4,7 +4,7 @@ precision) and kept as safetensors under the cache folder; every later run and s
 Each entry carries the sha256 of its tensor's bytes in its metadata. An entry that cannot be read,
 is truncated, or whose bytes no longer match (a disk or copy error) is recomputed with a warning, never
 used: a silently wrong reference would shift every FID of every later run. Runs that share the cache
-folder compute each entry once (`aebench.caches.entries`).
+folder compute each entry once (`aebench.infra.cache_entries`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 import torch
 
-from aebench.caches.entries import DamagedEntry, load_or_compute
+from aebench.infra.cache_entries import DamagedEntry, load_or_compute
+from aebench.infra.hashing import tensor_sha256
 from aebench.infra.io import atomic_path
 
 FORMAT = "aebench-features/2"
@@ -24,12 +25,6 @@ FORMAT = "aebench-features/2"
 
 def cache_key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def tensor_sha256(value: torch.Tensor) -> str:
-    """sha256 of a CPU tensor's bytes (dtype and shape go into the metadata beside it)."""
-    data = value.detach().contiguous().cpu()
-    return hashlib.sha256(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"").hexdigest()
 
 
 def read_verified(path: Path) -> torch.Tensor:

@@ -3,7 +3,7 @@
 Cache files live in `model.cache_dir` (the checkpoint's folder, or a folder keyed by an external
 model's checksum) and are named by the data set fingerprint. Each records the model checksum, data set
 name and fingerprint, and the sha256 of its arrays; a file that is truncated, fails its checksum or
-whose record does not match is recomputed with a warning, never trusted (`aebench.caches.entries`,
+whose record does not match is recomputed with a warning, never trusted (`aebench.infra.cache_entries`,
 which also makes runs sharing the cache compute each file once). Users may also bring their own
 latents as .npy or .safetensors arrays; pickle-based formats are refused.
 """
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from aebench.caches.entries import DamagedEntry, OutdatedEntry, load_or_compute
 from aebench.dataset import ImageDataset
 from aebench.errors import AebenchError, DataError
+from aebench.infra.cache_entries import DamagedEntry, OutdatedEntry, load_or_compute
 from aebench.infra.hashing import tensors_sha256
 from aebench.infra.io import atomic_path
 from aebench.stats import LatentStats, compute_stats, load_stats, save_stats
@@ -71,7 +71,7 @@ def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.devic
     All images are encoded in storage order (batches are slices of a possibly memory-mapped array, so
     nothing is copied whole), then split by index.
     """
-    from aebench.run.encoding import encode_images
+    from aebench.models.encoding import encode_images
 
     record = cache_record(model, dataset)
     path = latents_path(model, dataset)

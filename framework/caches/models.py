@@ -1,7 +1,7 @@
 """Which model a run uses: a given checkpoint, an external `module:factory`, or the cached model
 trained for the data set (trained on first use), returned as one `LoadedModel`.
 
-The cached model is a cache entry like any other (`aebench.caches.entries`): one run trains it while
+The cached model is a cache entry like any other (`aebench.infra.cache_entries`): one run trains it while
 another that needs it waits, and a cached checkpoint that fails its checksum or cannot be read is
 trained again with a warning. A checkpoint the user names (`--checkpoint`) is theirs: damage is an
 error there, never a silent retraining."""
@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from aebench.caches.entries import DamagedEntry, load_or_compute
-from aebench.dataset import ImageDataset
+from aebench.dataset import ImageDataset, default_latent_dim
 from aebench.errors import CheckpointError
+from aebench.infra.cache_entries import DamagedEntry, load_or_compute
 from aebench.infra.paths import cache_root
 
 SMALL_DATASET = 2000  # training images below which default training takes about 2 CPU minutes
@@ -107,8 +107,6 @@ def resolve_model(dataset: ImageDataset | None, *, checkpoint: str | Path | None
         return _from_spec(model_spec, dataset, dev, latent_dim, root)
     if dataset is None:
         raise CheckpointError("No model given: pass --dataset (aebench trains one), --checkpoint PATH or --model module:factory.")
-
-    from aebench.models.conv_ae import default_latent_dim
 
     n = int(latent_dim) if latent_dim is not None else default_latent_dim(dataset.name)
     path = default_checkpoint_path(dataset, n, seed, root)

@@ -19,10 +19,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from aebench.caches.entries import DamagedEntry, OutdatedEntry, load_or_compute
-from aebench.errors import DataError
+from aebench.errors import DataError, is_disk_full
+from aebench.infra.cache_entries import DamagedEntry, OutdatedEntry, load_or_compute
 from aebench.infra.hashing import file_sha256
-from aebench.infra.io import atomic_path, is_disk_full, write_json_atomic
+from aebench.infra.io import atomic_path, write_json_atomic
 
 CACHE_SUBDIR = "images"
 

@@ -12,8 +12,9 @@ holds it, and every task depending on it is then forgotten (Dask reports those t
 already forgotten", innocent cells included). Each worker rebuilds the feature network and the metrics
 once per plan and keeps them in a worker-local cache. Each sampler spec is fitted once, as a task whose
 result stays on the cluster and feeds that spec's cells; a fit lost with its worker is recomputed. A
-worker that dies mid-cell gets the cell retried once on another worker (the local cluster's
-`allowed-failures` is 1); a second death records the cell as failed, with the worker's death as its
+worker that dies fails every cell queued on it, not only the one it was running (the local cluster's
+`allowed-failures` is 0); each of those cells then runs again alone on the cluster, so a cell is recorded
+as failed only when it killed a worker twice, the second time by itself, with the worker's death as its
 cause however Dask reports it (`KilledWorker`, or the cell cancelled).
 
 A running cluster named by `scheduler=ADDRESS` is contacted when the executor is made, before any work,
@@ -32,21 +33,26 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from aebench.errors import AebenchError, OptionError
-from aebench.infra.io import DiskFullError
+from aebench.errors import AebenchError, DiskFullError, OptionError
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.run.config import SamplerSpec
 from aebench.run.interrupt import RunStopped
 from aebench.run.timeouts import parse_duration, timed_out
+
+if TYPE_CHECKING:
+    from aebench.run.setup import RunSetup
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
 except ImportError:  # the executor refuses to start without distributed (`_require_dask`)
     WorkerPlugin = object  # type: ignore[misc,assignment]
 
-ALLOWED_FAILURES = 1  # a cell whose worker died is retried once, then recorded as failed
+# a worker that dies fails every cell queued on it (Dask blames them all); each of those cells is then run
+# again alone on the cluster (DaskExecutor.run), so a cell fails only when it kills a worker twice, the second
+# time with nothing beside it
+ALLOWED_FAILURES = 0
 CONNECT_TIMEOUT_S = 5  # how long to wait for a --scheduler address to answer
 WATCH_INTERVAL_S = 1.0  # how often the cell time limit's watchdog asks the workers what they run
 
@@ -96,7 +102,7 @@ class DaskExecutor:
                 f"(`dask scheduler`) or check the --scheduler address (tcp://HOST:PORT)."
             ) from None
 
-    def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
+    def run(self, setup: RunSetup, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
         """Run `work` on the cluster. The cluster, the real side on it and every fit stay until `close()`,
         so racing rounds of one run reuse them: a sampler is fitted once per run."""
@@ -119,31 +125,59 @@ class DaskExecutor:
                 cell = client.submit(_cell_task, fit, seed, key, options, key=f"cell-{key}-{spec.label}-{seed}",
                                      pure=False)
                 futures[cell] = ("cell", spec.label, seed)
+        watched = {str(f.key): f for f in list(self._fits.values()) + list(futures)}
         limit = parse_duration(getattr(setup.config, "cell_timeout", None))
-        watchdog = (Watchdog(client, list(self._fits.values()) + list(futures), limit, self._timed_out)
-                    if limit is not None else None)
+        watchdog = Watchdog(client, watched, limit, self._timed_out) if limit is not None else None
         try:
+            died: list[tuple[str, int]] = []
             for future in as_completed(list(futures)):
                 kind, label, seed = futures[future]
                 try:
                     result = future.result()
-                except DiskFullError:
-                    raise  # the shared disk is full: every later cell would fail the same way
-                except Exception as exc:  # the worker died (twice), or the task could not run
-                    if scheduler_lost(exc):
-                        self._lost = True
-                        where = self.scheduler or "the local cluster"
-                        raise RunStopped(f"Lost the connection to the Dask scheduler at {where} mid-run "
-                                         f"({str(exc).splitlines()[-1]})") from None
-                    error = timeout_reason(self._timed_out, future.key, f"fit-{key}-{label}") or worker_failure(exc)
-                    result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
-                              else CellResult(label, seed, error=f"seed {seed}: {error}"))
+                except Exception as exc:  # the worker died, the time limit stopped it, or it could not run
+                    reason = self._failure(exc, future.key, f"fit-{key}-{label}", cell=kind == "cell")
+                    if reason is None:  # a worker died, perhaps only beside the cell that killed it
+                        died.append((label, int(seed)))
+                        continue
+                    result = (FitResult(label, None, {}, {}, 0.0, reason) if kind == "fit"
+                              else CellResult(label, seed, error=f"seed {seed}: {reason}"))
                 (on_fit if kind == "fit" else on_cell)(result)
+            # Dask blames every task queued on a worker that dies, not only the one running: each such cell runs
+            # again alone on the cluster, so only a cell that itself kills its worker ends as failed
+            for label, seed in died:
+                alone = client.submit(_cell_task, self._fits[label], seed, key, options,
+                                      key=f"cell-{key}-{label}-{seed}-alone", pure=False)
+                watched[str(alone.key)] = alone
+                try:
+                    result = alone.result()
+                except Exception as exc:
+                    reason = self._failure(exc, alone.key, f"fit-{key}-{label}", cell=False)
+                    if reason is None:
+                        reason = f"worker died twice, the second time running this cell alone ({worker_failure(exc)})"
+                    result = CellResult(label, seed, error=f"seed {seed}: {reason}")
+                on_cell(result)
         finally:
             if watchdog is not None:
                 watchdog.stop()
 
-    def _session(self, setup: Any) -> tuple[Any, str]:
+    def _failure(self, exc: Exception, task: Any, fit_key: str, cell: bool) -> str | None:
+        """Why a task failed, for its row; None when `cell` is true and its worker died (the cell is then run
+        again alone). A full disk or a lost scheduler stops the run instead: every later task would fail so."""
+        if isinstance(exc, DiskFullError):
+            raise exc
+        if scheduler_lost(exc):
+            self._lost = True
+            where = self.scheduler or "the local cluster"
+            raise RunStopped(f"Lost the connection to the Dask scheduler at {where} mid-run "
+                             f"({str(exc).splitlines()[-1]})") from None
+        stopped = timeout_reason(self._timed_out, task, fit_key)  # before a death: the watchdog cancelled it
+        if stopped is not None:
+            return stopped
+        if cell and _worker_died(exc):
+            return None
+        return worker_failure(exc)
+
+    def _session(self, setup: RunSetup) -> tuple[Any, str]:
         """The client of this run's cluster, with the real side registered on it (started on first use)."""
         from distributed import Client
 
@@ -184,11 +218,11 @@ class Watchdog:
     nanny), since a thread cannot be stopped from outside. `reason` then says why the task failed: it
     timed out, or its sampler's fit did (`timeout_reason`)."""
 
-    def __init__(self, client: Any, futures: list[Any], limit: float, timed_out: dict[str, str]):
+    def __init__(self, client: Any, by_key: dict[str, Any], limit: float, timed_out: dict[str, str]):
         import threading
 
         self.client, self.limit = client, limit
-        self.by_key = {str(f.key): f for f in futures}
+        self.by_key = by_key  # task key -> future; the executor adds the cells it runs again alone
         self.timed_out = timed_out  # task key -> why; the executor's, so a later round knows a fit timed out
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="aebench-cell-timeout", daemon=True)
@@ -267,12 +301,19 @@ def quiet_dask_logs(quiet: bool) -> Iterator[None]:
         log.setLevel(level)
 
 
-def extractor_class(setup: Any) -> type | None:
+def extractor_class(setup: RunSetup) -> type | None:
     """The driver's extractor class: it travels with the real side, so a worker need not have the plugin
     that registered it."""
     from aebench.plugins import get_registry
 
     return get_registry("feature extractor").get(setup.config.features) if setup.extractor else None
+
+
+def _worker_died(exc: BaseException) -> bool:
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    return isinstance(exc, (KilledWorker, FutureCancelledError))
 
 
 def worker_failure(exc: BaseException) -> str:
@@ -320,7 +361,7 @@ def local_cluster(workers: int, device_type: str) -> Any:
                             dashboard_address=None)
 
 
-def shippable(setup: Any) -> Any:
+def shippable(setup: RunSetup) -> RunSetup:
     """The part of the setup a cell reads: real side, statistics, model and batch sizes; no data set, no
     reference rows, and the feature network left for each worker to build once."""
     out = copy.copy(setup)

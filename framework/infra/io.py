@@ -3,15 +3,14 @@ ever sees a half-written checkpoint, cache entry or results file) with the permi
 umask asks for, and output folders that are checked before any work and leave nothing behind when
 the work fails before writing anything.
 
-A write that finds the disk full (or the quota spent) fails as a `DiskFullError` that names the file
-and what to do, whichever writer hit it: Python's own files, matplotlib, numpy, or safetensors (whose
+A write that finds the disk full (or the quota spent) fails as a `DiskFullError` (`aebench.errors`) that
+names the file and what to do, whichever writer hit it: Python's own files, matplotlib, numpy, or safetensors (whose
 Rust writer reports the OSError as text). The target keeps its previous content, since only the
 temporary file was being written.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -21,46 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, DiskFullError, disk_full, is_disk_full
 
 _UMASK_LOCK = threading.Lock()
-DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-# how writers that wrap the OSError in their own exception spell it (safetensors: "I/O error: No space left
-# on device (os error 28)")
-DISK_FULL_TEXTS = (f"os error {errno.ENOSPC}", f"os error {errno.EDQUOT}", os.strerror(errno.ENOSPC),
-                   os.strerror(errno.EDQUOT))
-
-
-class DiskFullError(AebenchError):
-    """A write that found no space left on its disk. Not bad input: exit status 1, like other I/O failures."""
-
-    exit_code = 1
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether `exc` (or an exception it wraps) says the disk is full or the quota is spent."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
-            return True
-        if not isinstance(current, OSError) and any(text in str(current) for text in DISK_FULL_TEXTS):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def disk_full(path: str | Path) -> DiskFullError:
-    """The one-line error for a write of `path` that found the disk full."""
-    path = Path(path)
-    return DiskFullError(
-        f"The disk is full: no space left to write {path.name} in {path.parent}. Free space on that disk (or point "
-        f"--out / --cache-dir at another one) and run the same command again; `aebench run --resume` keeps the "
-        f"cells already finished, and the files written before are intact."
-    )
-
-
 def current_umask() -> int:
     """The process umask (reading it means setting it, so set it straight back under a lock)."""
     with _UMASK_LOCK:

@@ -31,6 +31,7 @@ from aebench.reports import blocks as b
 from aebench.reports.layout import results_renderables
 from aebench.reports.table import GROUP_TITLES, ColumnView, ResultsTable, build_table, result_rows
 from aebench.reports.validation import validation_blocks
+from aebench.results.reconstruction import warning_text
 
 Format = Literal["markdown", "html", "terminal"]
 ALL_FORMATS: frozenset[str] = frozenset({"markdown", "html", "terminal"})
@@ -163,7 +164,9 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         text += f"; validated judge: {judge}; reference: {feats.get('reference', '?')} images, n_real {feats.get('n_real', '?')}"
         items.append(("image features", text))
     seeds = cfg.get("seeds")
-    items.append(("samples", f"n {cfg.get('n', '?')} per sampler and seed; seeds {', '.join(map(str, seeds)) if seeds else '?'}"))
+    latent = f" ({cfg['n_latent']} latent points for the latent-space metrics, the first n decoded)" if cfg.get("n_latent") else ""
+    items.append(("samples", f"n {cfg.get('n', '?')} decoded per sampler and seed{latent}; "
+                             f"seeds {', '.join(map(str, seeds)) if seeds else '?'}"))
     if cfg.get("target") is not None:
         items.append(("regions", f"calibrated to accept {format_number(cfg['target'], unit='rate')} of held-out latents"))
     if env:
@@ -349,8 +352,6 @@ def notes(results: Mapping[str, Any]) -> list[str]:
             f"The extractor {feats.get('extractor', '?')} is not a validated judge of image quality: "
             "its image metrics check that the pipeline runs, they do not rank samplers."
         )
-    from aebench.run.model_check import warning_text
-
     useless = warning_text((results.get("model") or {}).get("reconstruction"))
     if useless:
         out.insert(0, f"Warning: {useless}")

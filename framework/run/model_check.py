@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from aebench.caches.entries import DamagedEntry, load_or_compute
 from aebench.errors import AebenchError
+from aebench.infra.cache_entries import DamagedEntry, load_or_compute
 from aebench.infra.io import write_json_atomic
+from aebench.results.reconstruction import numbers_text, warning_text
 
 FORMAT = "aebench-reconstruction/1"
 MAX_IMAGES = 1000
@@ -49,20 +50,6 @@ def reconstruction_check(model: Any, dataset: Any, device: torch.device | str, b
     else:
         numbers = _measured(model, dataset, device, batch_size)
     return {**numbers, "worse_than_baseline": bool(float(numbers["heldout_mse"]) >= float(numbers["baseline_mse"]))}
-
-
-def numbers_text(check: Mapping[str, Any]) -> str:
-    return (f"held-out MSE {check['heldout_mse']:.3g} vs {check['baseline_mse']:.3g} for the mean image, "
-            f"{check['n']} held-out images")
-
-
-def warning_text(check: Mapping[str, Any] | None) -> str | None:
-    """The warning for a model no better than the mean image (None for a useful one, or no check)."""
-    if not check or not check.get("worse_than_baseline"):
-        return None
-    return (f"The model reconstructs held-out images worse than the mean training image does ({numbers_text(check)}): "
-            f"it has not learnt these images, so every sampler's decoded images will be poor and the comparison "
-            f"says little. Check or train the model; --strict makes this an error.")
 
 
 def check_model(model: Any, dataset: Any, device: torch.device | str, *, strict: bool,
