@@ -151,7 +151,7 @@ class DaskExecutor:
                 try:
                     result = alone.result()
                 except Exception as exc:
-                    reason = self._failure(exc, alone.key, f"fit-{key}-{label}", cell=False)
+                    reason = self._failure(exc, alone.key, f"fit-{key}-{label}", cell=True)
                     if reason is None:
                         reason = f"worker died twice, the second time running this cell alone ({worker_failure(exc)})"
                     result = CellResult(label, seed, error=f"seed {seed}: {reason}")
@@ -161,8 +161,8 @@ class DaskExecutor:
                 watchdog.stop()
 
     def _failure(self, exc: Exception, task: Any, fit_key: str, cell: bool) -> str | None:
-        """Why a task failed, for its row; None when `cell` is true and its worker died (the cell is then run
-        again alone). A full disk or a lost scheduler stops the run instead: every later task would fail so."""
+        """Why a task failed, for its row; None when `cell` is true and its worker died (the caller words that:
+        the cell runs again alone, or it has just killed its worker alone). A full disk or a lost scheduler stops the run instead: every later task would fail so."""
         if isinstance(exc, DiskFullError):
             raise exc
         if scheduler_lost(exc):
