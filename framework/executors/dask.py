@@ -161,8 +161,9 @@ class DaskExecutor:
                 watchdog.stop()
 
     def _failure(self, exc: Exception, task: Any, fit_key: str, cell: bool) -> str | None:
-        """Why a task failed, for its row; None when `cell` is true and its worker died (the caller words that:
-        the cell runs again alone, or it has just killed its worker alone). A full disk or a lost scheduler stops the run instead: every later task would fail so."""
+        """Why a task failed, for its row; None when `cell` is true and its worker died (the caller words
+        that: the cell runs again alone, or it has just killed its worker alone). A full disk or a lost
+        scheduler stops the run instead: every later task would fail the same way."""
         if isinstance(exc, DiskFullError):
             raise exc
         if scheduler_lost(exc):
