@@ -611,7 +611,14 @@ def cross_counts_multi(real: torch.Tensor, fake: torch.Tensor, real_radii: Seque
         inside = torch.empty(fake.shape[0], dtype=torch.int64, device=device)
         inside[near] = part.inside_real_balls
         out.append(CrossCounts(inside, part.ball_covered.clone(), part.in_fake_ball.clone()))
-    for sel, d2 in _exact_block_rows(fake, real, far, bb):  # [far rows, real points]
+    _count_exact_rows(out, real, fake, rr2s, fr2, far, bb)
+    return out
+
+
+def _count_exact_rows(out: list[CrossCounts], real: torch.Tensor, fake: torch.Tensor, rr2s: list[torch.Tensor],
+                      fr2: torch.Tensor | None, rows: torch.Tensor, bb: int) -> None:
+    """Fill `out`'s counts for the fake points `rows`, in float64 (exact; huge points included)."""
+    for sel, d2 in _exact_block_rows(fake, real, rows, bb):  # [those fake rows, real points]
         for counts, rr2 in zip(out, rr2s):
             within = d2 < rr2[None, :]
             counts.inside_real_balls[sel] = within.sum(1)
@@ -620,7 +627,6 @@ def cross_counts_multi(real: torch.Tensor, fake: torch.Tensor, real_radii: Seque
             recalled = (d2 < fr2[sel][:, None]).any(0)
             for counts in out:
                 counts.in_fake_ball |= recalled
-    return out
 
 
 def _cross_counts_exact(real: torch.Tensor, fake: torch.Tensor, rr2s: list[torch.Tensor], fr2: torch.Tensor | None,
@@ -630,15 +636,7 @@ def _cross_counts_exact(real: torch.Tensor, fake: torch.Tensor, rr2s: list[torch
     out = [CrossCounts(torch.zeros(fake.shape[0], dtype=torch.int64, device=device),
                        torch.zeros(real.shape[0], dtype=torch.bool, device=device),
                        torch.zeros(real.shape[0], dtype=torch.bool, device=device)) for _ in rr2s]
-    for sel, d2 in _exact_block_rows(fake, real, rows, bb):  # [fake rows, real points]
-        for counts, rr2 in zip(out, rr2s):
-            within = d2 < rr2[None, :]
-            counts.inside_real_balls[sel] = within.sum(1)
-            counts.ball_covered |= within.any(0)
-        if fr2 is not None:
-            recalled = (d2 < fr2[sel][:, None]).any(0)
-            for counts in out:
-                counts.in_fake_ball |= recalled
+    _count_exact_rows(out, real, fake, rr2s, fr2, rows, bb)
     return out
 
 
