@@ -263,3 +263,31 @@ def test_racing_settings_are_checked_before_any_work(known, tmp_path):
         race_config(known, tmp_path, ["truth"], margins={"latent_fdd": "3%"})
     with pytest.raises(OptionError, match="margin"):
         race_config(known, tmp_path, ["truth"], margins={"latent_fd": "three"})
+
+
+def test_more_seeds_go_only_to_contenders_in_an_open_pair():
+    from aebench.metric import MetricValue
+    from aebench.results.document import aggregate
+    from aebench.run.racing import Race, in_open_pairs
+    from aebench.verdict.decision import RankingMetric, decide
+    from aebench.verdict.equivalence import Margin
+
+    fd = RankingMetric("fd", "latent FD", False, Margin(0.01))
+    copies = RankingMetric("copies", "latent copies", False, Margin(0.001, relative=False))
+    rng = np.random.default_rng(0)
+
+    def row(fd_mean: float, fd_noise: float, copies_mean: float, seeds: int = 3):
+        return aggregate([{"fd": MetricValue(float(fd_mean + rng.normal(0, fd_noise)), False),
+                           "copies": MetricValue(float(copies_mean + rng.normal(0, 1e-4)), False)}
+                          for _ in range(seeds)])
+
+    # sharp: far better FD but copies (a trade-off with both others); safe and twin: too noisy to part
+    rows = {"sharp": row(50.0, 0.1, 0.3), "safe": row(100.0, 8.0, 0.0), "twin": row(101.0, 8.0, 0.0)}
+    decision = decide(rows, [fd, copies], order=["sharp", "safe", "twin"])
+    assert set(decision.contenders) == {"sharp", "safe", "twin"} and not decision.decided
+    assert in_open_pairs(decision, rows) == ["safe", "twin"]
+    race = Race(Budget(images=10_000), n=10, first_seed=0, schedule={k: [0, 1, 2] for k in rows})
+    race.record(decision, added_cells=9, seconds=1.0, samplers=list(rows))
+    new = race.next_round(decision)
+    assert new == {"safe": [3, 4, 5], "twin": [3, 4, 5]}  # sharp stays a contender, with no new seeds
+    assert "sharp" not in race.left

@@ -1,8 +1,9 @@
 """Racing rounds (`aebench run --decide`): spend the budget only where a decision is still open.
 
 After the first round (every sampler, the run's seeds), each further round gives more seeds, as ordinary
-cells, only to the samplers that can still be first (the decision's contenders, `aebench.verdict.decision`),
-until no pair among them is open or the budget is spent. A sampler that drops out keeps the numbers of
+cells, only to the samplers that can still be first (the decision's contenders, `aebench.verdict.decision`)
+and are in a pair still open (a contender already decided against every other one, say by a trade-off,
+gains nothing from more data), until no pair among them is open or the budget is spent. A sampler that drops out keeps the numbers of
 the rounds it ran, marked with the round it left.
 
 Seeds per contender grow 1 -> 3 -> 6 -> 12 -> ...: two seeds give a Student-t interval with one degree of
@@ -69,6 +70,14 @@ class Budget:
 
     def to_dict(self) -> dict[str, Any]:
         return {"images": self.images, "seconds": self.seconds, "text": self.text()}
+
+
+def in_open_pairs(decision: Decision, schedule: Mapping[str, Any]) -> list[str]:
+    """The contenders that some open pair still involves, in the decision's order: only they get seeds.
+    A contender whose every pair is decided (a trade-off with each of the others) can still be first, but
+    more data on it would buy nothing."""
+    open_names = {name for pair in decision.open_pairs for name in (pair.a, pair.b)}
+    return [c for c in decision.contenders if c in schedule and c in open_names]
 
 
 def next_seed_count(current: int) -> int:
@@ -145,7 +154,7 @@ class Race:
         if number >= MAX_ROUNDS:
             self.stopped = "rounds"
             return None
-        contenders = [c for c in decision.contenders if c in self.schedule]
+        contenders = in_open_pairs(decision, self.schedule)
         have = min(len(self.schedule[c]) for c in contenders)
         add = next_seed_count(have) - have
         add = self._fit_to_budget(add, len(contenders))
@@ -177,9 +186,9 @@ class Race:
             seeds = decision.seeds_needed()
             out["seeds_needed"] = seeds
             if seeds is not None:
-                have = {c: len(self.schedule.get(c, [])) for c in decision.contenders}
+                have = {c: len(self.schedule.get(c, [])) for c in in_open_pairs(decision, self.schedule)}
                 out["images_needed"] = int(sum(max(0, seeds - k) for k in have.values()) * self.n)
         return out
 
 
-__all__ = ["Budget", "DEFAULT_BUDGET_FACTOR", "Race", "RoundRecord", "next_seed_count"]
+__all__ = ["Budget", "DEFAULT_BUDGET_FACTOR", "Race", "RoundRecord", "in_open_pairs", "next_seed_count"]

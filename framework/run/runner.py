@@ -192,8 +192,9 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             if new is None:
                 break
             if not quiet:
-                err_console.print(f"round {len(race.rounds) + 1}: {len(new)} sampler(s) can still be first "
-                                  f"({', '.join(new)}); {race.rounds[-1].open_pairs} pair(s) open")
+                err_console.print(f"round {len(race.rounds) + 1}: {len(decision.contenders)} sampler(s) can still be "
+                                  f"first; {race.rounds[-1].open_pairs} pair(s) open among them, so more seeds for "
+                                  f"{', '.join(new)}")
             round_samplers = list(new)
             added = sum(len(seeds) for seeds in new.values())
             race.extend(new)
