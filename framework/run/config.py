@@ -212,14 +212,14 @@ class RunConfig:
 
             parse_memory_mb(self.batch_memory)
         from aebench.infra.device import NOT_OFFERED, RUN_PRECISIONS
-        from aebench.infra.threads import resolve_threads
+        from aebench.infra.threads import parse_threads
 
         if self.precision in NOT_OFFERED:
             raise OptionError(f"--precision {self.precision} is not offered: {NOT_OFFERED[self.precision]}.")
         if self.precision not in RUN_PRECISIONS:
             raise OptionError(f"--precision must be one of {', '.join(RUN_PRECISIONS)}, got {self.precision!r}.")
         if self.threads is not None:
-            resolve_threads(self.threads)
+            parse_threads(self.threads)
         if self.budget is not None or self.margins:
             from aebench.run.racing import Budget
             from aebench.verdict.equivalence import Margin

@@ -88,6 +88,8 @@ def previous_cells(plan: RunPlan) -> ResultsDocument | None:
 
 def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
                    previous: ResultsDocument | None) -> ResultsDocument:
+    from aebench.infra.threads import threads_record
+
     config = plan.config
     with output_folder(config.out, "--out folder") as out:
         setup = prepare(plan, quiet=quiet)
@@ -98,7 +100,8 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
         doc["plan"] = plan_summary(plan)
         # backoffs: every out-of-memory retry (the same list the setup appends to, so each write has them)
         doc["environment"].update({
-            "threads": threads, "precision": config.precision, "batch_size": setup.batch_size,
+            "threads": threads, "threads_choice": threads_record(), "precision": config.precision,
+            "batch_size": setup.batch_size,
             "feature_batch_size": setup.feature_batch_size if setup.extractor is not None else None,
             "backoffs": setup.backoffs})  # type: ignore[typeddict-item]
         write_results(doc, out)
