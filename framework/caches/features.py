@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import torch
 
+from aebench.infra.hashing import tensor_sha256
 from aebench.infra.io import atomic_path
 
 FORMAT = "aebench-features/2"
@@ -22,12 +23,6 @@ FORMAT = "aebench-features/2"
 
 def cache_key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def tensor_sha256(value: torch.Tensor) -> str:
-    """sha256 of a CPU tensor's bytes (dtype and shape go into the metadata beside it)."""
-    data = value.detach().contiguous().cpu()
-    return hashlib.sha256(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"").hexdigest()
 
 
 def load_verified(path: Path) -> torch.Tensor | None:

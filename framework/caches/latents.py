@@ -59,7 +59,7 @@ def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.devic
     All images are encoded in storage order (batches are slices of a possibly memory-mapped array, so
     nothing is copied whole), then split by index.
     """
-    from aebench.run.encoding import encode_images
+    from aebench.models.encoding import encode_images
 
     record = cache_record(model, dataset)
     path = latents_path(model, dataset)

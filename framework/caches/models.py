@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from aebench.dataset import ImageDataset
+from aebench.dataset import ImageDataset, default_latent_dim
 from aebench.errors import CheckpointError
 from aebench.infra.paths import cache_root
 
@@ -95,8 +95,6 @@ def resolve_model(dataset: ImageDataset | None, *, checkpoint: str | Path | None
         return _from_spec(model_spec, dataset, dev, latent_dim, root)
     if dataset is None:
         raise CheckpointError("No model given: pass --dataset (aebench trains one), --checkpoint PATH or --model module:factory.")
-
-    from aebench.models.conv_ae import default_latent_dim
 
     n = int(latent_dim) if latent_dim is not None else default_latent_dim(dataset.name)
     path = default_checkpoint_path(dataset, n, seed, root)

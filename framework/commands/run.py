@@ -11,6 +11,7 @@ from rich.console import Console
 
 from aebench.cli import cli
 from aebench.commands.shared_options import options, settings_from_flags
+from aebench.executors import EXECUTORS
 from aebench.infra.console import console, err_console
 from aebench.options import parse_assignments
 
@@ -20,7 +21,7 @@ from aebench.options import parse_assignments
 @click.option("--sampler", "samplers", multiple=True,
               help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
 @click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler that can run here.")
-@options("n", "seed")
+@options("n", "n_latent", "seed")
 @click.option("--seeds", "n_seeds", type=int, help="Repeat every sampler over this many seeds (from --seed) and report "
                                                    "mean and spread.")
 @options("assignments", "regions", "metrics", "features", "reference", "n_real", "target", "latent_dim", "device",
@@ -31,8 +32,8 @@ from aebench.options import parse_assignments
 @click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
 @click.option("--resume", is_flag=True, help="Keep the finished cells of an interrupted (or complete) run of the same "
                                             "plan in --out and compute only the missing ones.")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="Where cells run: in this process, or on a Dask cluster (pip install aebench[dask]).")
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
+              help="Where cells run: " + "; ".join(f"{name}: {entry.help}" for name, entry in EXECUTORS.items()) + ".")
 @click.option("--workers", type=int, help="With --executor dask: start a local cluster of this many workers "
                                           "(default: one per core, or one per GPU).")
 @click.option("--scheduler", metavar="ADDRESS", help="With --executor dask: use this running cluster (tcp://host:port).")

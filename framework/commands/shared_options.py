@@ -35,7 +35,11 @@ OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "features": click.option("--features", help="Feature extractor for image metrics (default: inception)."),
     "reference": click.option("--reference", type=click.Choice(["auto", "heldout", "train"]),
                               help="Real images for image metrics."),
-    "n": click.option("--n", type=int, help="Latent points per sampler and seed (default 128 on a CPU, 2048 on a GPU)."),
+    "n": click.option("--n", type=int, help="Decoded images per sampler and seed for the image metrics (default 128 on "
+                                           "a CPU, 2048 on a GPU)."),
+    "n_latent": click.option("--n-latent", type=int, help="Latent points per sampler and seed for the latent-space "
+                                                         "metrics (default 4096, at least --n); the first --n of "
+                                                         "them are decoded."),
     "n_real": click.option("--n-real", type=int,
                            help="At most this many real reference images (default 1000 on a CPU, 10000 on a GPU)."),
     "seed": click.option("--seed", type=int, help="First seed of the run (default 0): sampling, and the random parts "
@@ -91,7 +95,7 @@ def split_list(values: tuple[str, ...] | list[str] | None) -> list[str] | None:
 
 # flags whose value is a run setting of the same name
 _SAME_NAME = ("dataset", "model", "checkpoint", "model_seed", "train_latents", "heldout_latents", "latent_dim", "n",
-              "features", "reference", "n_real", "target", "device", "batch_size", "feature_batch_size",
+              "n_latent", "features", "reference", "n_real", "target", "device", "batch_size", "feature_batch_size",
               "batch_memory", "precision", "threads", "out", "cache_dir", "seed")
 
 

@@ -48,13 +48,12 @@ def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], late
                   device: str, cache_dir: Path | None, out: Path | None, force: bool, threads: str) -> None:
     """Train the autoencoder for a data set (held-out MSE is reported against the mean-image baseline)."""
     from aebench.caches.models import default_checkpoint_path
-    from aebench.dataset import load_dataset
+    from aebench.dataset import default_latent_dim, load_dataset
     from aebench.errors import CheckpointError
     from aebench.infra.console import console
     from aebench.infra.device import resolve_device
     from aebench.infra.io import check_writable_file
     from aebench.infra.paths import cache_root
-    from aebench.models.conv_ae import default_latent_dim
     from aebench.models.training import train_and_save
 
     def say(text: str) -> None:  # paths stay on one line (copy-pasteable) and are never read as markup

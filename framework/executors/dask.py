@@ -12,8 +12,9 @@ holds it, and every task depending on it is then forgotten (Dask reports those t
 already forgotten", innocent cells included). Each worker rebuilds the feature network and the metrics
 once per plan and keeps them in a worker-local cache. Each sampler spec is fitted once, as a task whose
 result stays on the cluster and feeds that spec's cells; a fit lost with its worker is recomputed. A
-worker that dies mid-cell gets the cell retried once on another worker (the local cluster's
-`allowed-failures` is 1); a second death records the cell as failed, with the worker's death as its
+worker that dies fails every cell queued on it, not only the one it was running (the local cluster's
+`allowed-failures` is 0); each of those cells then runs again alone on the cluster, so a cell is recorded
+as failed only when it killed a worker twice, the second time by itself, with the worker's death as its
 cause however Dask reports it (`KilledWorker`, or the cell cancelled).
 """
 
@@ -22,18 +23,24 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from aebench.errors import AebenchError, OptionError
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.run.config import SamplerSpec
+
+if TYPE_CHECKING:
+    from aebench.run.setup import RunSetup
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
 except ImportError:  # the executor refuses to start without distributed (`_require_dask`)
     WorkerPlugin = object  # type: ignore[misc,assignment]
 
-ALLOWED_FAILURES = 1  # a cell whose worker died is retried once, then recorded as failed
+# a worker that dies fails every cell queued on it (Dask blames them all); each of those cells is then run
+# again alone on the cluster (DaskExecutor.run), so a cell fails only when it kills a worker twice, the second
+# time with nothing beside it
+ALLOWED_FAILURES = 0
 
 # worker-local state, one entry per plan: the feature network and metric instances built on that worker
 _WORKER_CACHE: dict[str, tuple[Any, list[Any]]] = {}
@@ -63,7 +70,7 @@ class DaskExecutor:
         self._plan: str | None = None
         self._fits: dict[str, Any] = {}  # sampler label -> its fit's future on the cluster
 
-    def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
+    def run(self, setup: RunSetup, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
         """Run `work` on the cluster. The cluster, the real side on it and every fit stay until `close()`,
         so racing rounds of one run reuse them: a sampler is fitted once per run."""
@@ -86,17 +93,33 @@ class DaskExecutor:
                 cell = client.submit(_cell_task, fit, seed, key, options, key=f"cell-{key}-{spec.label}-{seed}",
                                      pure=False)
                 futures[cell] = ("cell", spec.label, seed)
+        died: list[tuple[str, int]] = []
         for future in as_completed(list(futures)):
             kind, label, seed = futures[future]
             try:
                 result = future.result()
             except Exception as exc:  # the worker died (twice), or the task could not run
+                if kind == "cell" and _worker_died(exc):
+                    died.append((label, int(seed)))  # perhaps only beside the cell that killed the worker
+                    continue
                 error = worker_failure(exc)
                 result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
                           else CellResult(label, seed, error=f"seed {seed}: {error}"))
             (on_fit if kind == "fit" else on_cell)(result)
+        # Dask blames every task queued on a worker that dies, not only the one running: each such cell runs
+        # again alone on the cluster, so only a cell that itself kills its worker ends as failed
+        for label, seed in died:
+            alone = client.submit(_cell_task, self._fits[label], seed, key, options,
+                                  key=f"cell-{key}-{label}-{seed}-alone", pure=False)
+            try:
+                result = alone.result()
+            except Exception as exc:
+                error = (f"worker died twice, the second time running this cell alone ({worker_failure(exc)})"
+                         if _worker_died(exc) else worker_failure(exc))
+                result = CellResult(label, seed, error=f"seed {seed}: {error}")
+            on_cell(result)
 
-    def _session(self, setup: Any) -> tuple[Any, str]:
+    def _session(self, setup: RunSetup) -> tuple[Any, str]:
         """The client of this run's cluster, with the real side registered on it (started on first use)."""
         from distributed import Client
 
@@ -129,12 +152,19 @@ class DaskExecutor:
             cluster.close()
 
 
-def extractor_class(setup: Any) -> type | None:
+def extractor_class(setup: RunSetup) -> type | None:
     """The driver's extractor class: it travels with the real side, so a worker need not have the plugin
     that registered it."""
     from aebench.plugins import get_registry
 
     return get_registry("feature extractor").get(setup.config.features) if setup.extractor else None
+
+
+def _worker_died(exc: BaseException) -> bool:
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    return isinstance(exc, (KilledWorker, FutureCancelledError))
 
 
 def worker_failure(exc: BaseException) -> str:
@@ -182,7 +212,7 @@ def local_cluster(workers: int, device_type: str) -> Any:
                             dashboard_address=None)
 
 
-def shippable(setup: Any) -> Any:
+def shippable(setup: RunSetup) -> RunSetup:
     """The part of the setup a cell reads: real side, statistics, model and batch sizes; no data set, no
     reference rows, and the feature network left for each worker to build once."""
     out = copy.copy(setup)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, run_cell
 from aebench.run.config import SamplerSpec
+
+if TYPE_CHECKING:
+    from aebench.run.setup import RunSetup
 
 
 class LocalExecutor:
@@ -19,7 +22,7 @@ class LocalExecutor:
         self._fits: dict[str, FitResult] = {}
         self._metrics: list[Any] = []
 
-    def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
+    def run(self, setup: RunSetup, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
         if self._plan != setup.plan.hash:
             self.close()

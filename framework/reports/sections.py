@@ -160,7 +160,9 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         text += f"; validated judge: {judge}; reference: {feats.get('reference', '?')} images, n_real {feats.get('n_real', '?')}"
         items.append(("image features", text))
     seeds = cfg.get("seeds")
-    items.append(("samples", f"n {cfg.get('n', '?')} per sampler and seed; seeds {', '.join(map(str, seeds)) if seeds else '?'}"))
+    latent = f" ({cfg['n_latent']} latent points for the latent-space metrics, the first n decoded)" if cfg.get("n_latent") else ""
+    items.append(("samples", f"n {cfg.get('n', '?')} decoded per sampler and seed{latent}; "
+                             f"seeds {', '.join(map(str, seeds)) if seeds else '?'}"))
     if cfg.get("target") is not None:
         items.append(("regions", f"calibrated to accept {format_number(cfg['target'], unit='rate')} of held-out latents"))
     if env:

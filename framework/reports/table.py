@@ -158,7 +158,10 @@ class ResultsTable:
         decision = self.verdict.decision
         if decision is None or len(self.verdict.overall) < 2:
             return ""
-        return recommendation(decision, self.race, self.verdict.aliases)
+        text = recommendation(decision, self.race, self.verdict.aliases)
+        if decision.end in ("first", "equivalent") and self.verdict.validated and self.verdict.uncovered:
+            text += f" Nothing trusted here judges {', '.join(self.verdict.uncovered)}: choose on those by other means."
+        return text
 
     def race_line(self) -> str:
         """What the racing rounds spent and where they ended; '' without racing rounds."""
@@ -293,7 +296,7 @@ def caption(results: Mapping[str, Any]) -> str:
             f"features: {feats.get('extractor', '?')}{judge_text}, reference {feats.get('reference', '?')} "
             f"images, n_real {feats.get('n_real', '?')}"
         )
-    parts.append(f"n {cfg.get('n', '?')} per seed")
+    parts.append(f"n {cfg.get('n', '?')} per seed" + (f" (latent metrics: {cfg['n_latent']})" if cfg.get("n_latent") else ""))
     parts.append(f"seeds {seed_text(cfg.get('seeds'))}")
     if cfg.get("target") is not None:
         parts.append(f"regions calibrated to {format_number(cfg['target'], unit='rate')}")

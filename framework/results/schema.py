@@ -92,7 +92,8 @@ class _RowBase(TypedDict):
 class Row(_RowBase, total=False):
     """One reference or sampler row (the sampler fields only on sampler rows)."""
 
-    n: int
+    n: int  # decoded images per seed (what the image metrics saw)
+    n_latent: int  # latent points per seed behind the latent-space metrics (sampler rows; the first n were decoded)
     seeds: list[int]
     error: str  # why a failed row failed
     sampler: str  # registered sampler behind the label
@@ -137,6 +138,7 @@ class CellRecord(TypedDict):
     along_t: dict[str, list[list[float]]]
     figures: dict[str, str]
     backoffs: list[Backoff]
+    n_latent: int | None  # latent points drawn (the plan's n_latent unless the sampler caps its draws)
 
 
 class RoundRecord(TypedDict):
@@ -187,6 +189,7 @@ class _PlanBase(TypedDict):
     hash: str  # names the settings that decide the numbers (`--resume` refuses another plan)
     device: str
     n: int
+    n_latent: int
     n_real: int
     seeds: list[int]
     fit_seed: int
@@ -229,7 +232,8 @@ class ConfigSection(TypedDict):
     latent_dim: int | None
     model_seed: int
     samplers: list[SamplerSpecEntry]
-    n: int
+    n: int  # decoded images per sampler and seed
+    n_latent: int  # latent points per sampler and seed for the latent-space metrics (the first n decoded)
     seeds: list[int]
     regions: list[str]
     region_options: dict[str, dict[str, Any]]

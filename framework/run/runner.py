@@ -150,7 +150,10 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             status = "[red]failed[/red]" if not cell.ok else "[green]done[/green]"
             err_console.print(f"{cell.sampler} (seed {cell.seed}): {status}")
 
-    options = CellOptions(str(out), config.figures, plan.seeds[0], quiet)
+    # the cells compute; the reports draw (cells never import the reports)
+    from aebench.reports.figures import cell_figures
+
+    options = CellOptions(str(out), cell_figures if config.figures else None, plan.seeds[0], quiet)
     try:
         round_samplers = [spec.label for spec in plan.samplers]
         added = len(book.scheduled())  # the first round: every planned cell
@@ -294,4 +297,7 @@ class CellBook:
                           fit_info=fit.get("fit_info") or {})
         if spec.label in self.left:
             row["left_round"] = self.left[spec.label]
+        drawn = [c.n_latent for c in scored if c.n_latent is not None]
+        if drawn:  # latent points per seed behind the latent-space metrics (n: the decoded ones)
+            row["n_latent"] = max(drawn)
         return row

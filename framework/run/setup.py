@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 
 from aebench.caches.features import cache_key, cached_tensor
-from aebench.dataset import ImageDataset, load_dataset
+from aebench.dataset import ImageDataset, default_latent_dim, load_dataset
 from aebench.errors import AebenchError
 from aebench.infra.console import err_console
 from aebench.infra.paths import cache_root
@@ -21,10 +21,11 @@ from aebench.region import Region
 from aebench.run import preflight
 from aebench.run.config import RunConfig
 from aebench.run.plan import RunPlan, resolve_plan
-from aebench.run.reference_sets import RECON_SEED, FeatureBank, index_digest, recon_reference_rows
+from aebench.run.reference_sets import RECON_SEED, SUBSET_SEED, FeatureBank, index_digest, recon_reference_rows
 from aebench.stats import LatentStats, compute_stats
 
-SELF_CONSISTENCY_N = 2000
+SELF_CONSISTENCY_N = 2000  # draws from each region's own model for its self-consistency rate
+SELF_CONSISTENCY_SEED = 12345  # those draws' generator: the same draws in every run
 
 
 @dataclass
@@ -51,10 +52,6 @@ class RunSetup:
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
 
-    @property
-    def latent_dim(self) -> int:
-        return int(self.real.train_latents.shape[1])
-
 
 def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     """The real side of `config`'s plan (resolved here when a RunConfig is given), built once and final."""
@@ -76,8 +73,6 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
         dataset = load_dataset(config.dataset, config.dataset_options, cache_dir=root)
     if files is None and config.checkpoint is None and config.model is None:
         # the cached model's N is known before it is loaded (or trained): check before that work
-        from aebench.models.conv_ae import default_latent_dim
-
         n_dim = config.latent_dim if config.latent_dim is not None else default_latent_dim(dataset.name)
         preflight.check_run(config, n_dim, int(dataset.train_index.numel()), dataset.image_shape)
     model = resolve_model(
@@ -144,7 +139,7 @@ def _fit_regions(setup: RunSetup) -> None:
         region.calibrate(real.heldout_latents, config.target)
         heldout_rate = float(region.contains(real.heldout_latents).double().mean())
         consistency = None
-        gen = torch.Generator().manual_seed(12345)
+        gen = torch.Generator().manual_seed(SELF_CONSISTENCY_SEED)
         model_points = region.sample_model(SELF_CONSISTENCY_N, gen)
         if model_points is not None:
             consistency = float(region.contains(model_points).double().mean())
@@ -245,7 +240,7 @@ def subset_index(size: int, limit: int | None) -> torch.Tensor:
     in every run, so cached features stay valid and rows stay comparable."""
     if limit is None or size <= limit:
         return torch.arange(size)
-    return torch.sort(torch.randperm(size, generator=torch.Generator().manual_seed(0))[:limit]).values
+    return torch.sort(torch.randperm(size, generator=torch.Generator().manual_seed(SUBSET_SEED))[:limit]).values
 
 
 def finite_or_raise(latents: torch.Tensor, who: str) -> None:
