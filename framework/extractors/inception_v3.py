@@ -9,7 +9,7 @@ torch-fidelity): average pools exclude padding, and the last block max-pools its
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -221,7 +221,7 @@ def for_inference(net: FIDInceptionV3, channels_last: bool = True) -> FIDIncepti
     return net
 
 
-def _script_convs(script: nn.Module) -> Iterator[nn.Module]:
+def _script_convs(script: nn.Module) -> Iterator[Any]:  # TorchScript modules: attributes known at run time
     for _, module in script.named_modules():
         if getattr(module, "original_name", None) == "Conv2dLayer":
             yield module
@@ -247,12 +247,14 @@ def from_stylegan_script(script: nn.Module) -> FIDInceptionV3 | None:
             except AttributeError:
                 return None
             pad = tuple(padding) if isinstance(padding, (list, tuple)) else (padding, padding)
+            bn = mine.bn
+            assert isinstance(bn, nn.BatchNorm2d) and bn.running_mean is not None and bn.running_var is not None
             if (weight.shape != mine.conv.weight.shape or (stride, stride) != mine.conv.stride
-                    or pad != mine.conv.padding or beta.shape != mine.bn.bias.shape):
+                    or pad != mine.conv.padding or beta.shape != bn.bias.shape):
                 return None
             mine.conv.weight.copy_(weight)
-            mine.bn.weight.fill_(1.0)
-            mine.bn.bias.copy_(beta)
-            mine.bn.running_mean.copy_(mean)
-            mine.bn.running_var.copy_(var)
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(beta)
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
     return net.eval()

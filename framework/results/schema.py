@@ -669,7 +669,8 @@ def neutral_info(key: str, higher_is_better: bool | None, metric: str | None) ->
 __all__ = [
     "SCHEMA", "SCHEMA_FAMILY", "SCHEMA_VERSION", "ROLES", "GROUPS", "VALIDATION_VERDICTS", "ResultsError",
     "MetricInfo", "MetricEntry", "Row", "CellValue", "CellRecord", "FitRecord", "Backoff", "PlanCell", "PlanSection",
-    "ConfigSection", "EnvironmentSection", "ThreadChoiceRecord", "ThreadChange", "DatasetSection", "ModelSection", "StatsSection", "FeaturesSection",
+    "ConfigSection", "EnvironmentSection", "ThreadChoiceRecord", "ThreadChange", "DatasetSection", "ModelSection",
+    "StatsSection", "FeaturesSection",
     "RegionReport", "Validation", "ValidationMetric", "ValidationSettings", "LadderResult", "ResultsDocument",
     "check_schema_version", "check_results", "load_results", "neutral_info",
 ]
