@@ -297,12 +297,15 @@ def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | 
         "history": metrics["history"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    from aebench.errors import DiskFullError
+
     try:
         save_checkpoint(out, module, sidecar)
-    except OSError as exc:
+    except (OSError, DiskFullError) as exc:
         rescued = _rescue(module, sidecar)
+        why = "the disk is full" if isinstance(exc, DiskFullError) else (exc.strerror or exc)
         raise CheckpointError(
-            f"Cannot write checkpoint {out} ({exc.strerror or exc}); the trained model was saved to {rescued} instead: "
+            f"Cannot write checkpoint {out} ({why}); the trained model was saved to {rescued} instead: "
             f"move model.safetensors and model.json from there together."
         ) from None
     try:
@@ -310,9 +313,10 @@ def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | 
                                     index=dataset.heldout_index,
                                     title=f"{dataset.name}: held-out images and their reconstructions (N={module.latent_dim}, "
                                           f"held-out MSE {metrics['heldout_mse']:.2e})")
-    except OSError as exc:
+    except (OSError, DiskFullError) as exc:
+        why = "the disk is full" if isinstance(exc, DiskFullError) else (exc.strerror or exc)
         raise AebenchError(f"The checkpoint {out} was saved, but its reconstruction PNG could not be written "
-                           f"({exc.strerror or exc}); free space or fix permissions in {out.parent}.") from None
+                           f"({why}); free space or fix permissions in {out.parent}.") from None
     from aebench.models.checkpoint import read_sidecar
 
     return TrainedModel(module=module, metrics=metrics, sidecar=read_sidecar(out), checkpoint=out, image=image)

@@ -244,3 +244,32 @@ def test_a_plugin_with_a_plain_options_field_fails_at_registration(tmp_path, cap
         """)
     assert main(["--plugin", plugin, "samplers"]) == 2
     assert "registered sampler 'jitter2': option 'scale' of Jitter.Options is a plain field" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- non-finite draws
+
+
+class HalfBadSampler(Sampler):
+    """Two draws NaN, one beyond float32 (a finite float64 that the float32 cast turns into Inf)."""
+
+    name = "probe_nonfinite"
+
+    def _sample(self, n, generator):
+        z = torch.zeros(n, 3, dtype=torch.float64)
+        z[0, 1] = float("nan")
+        z[1] = float("nan")
+        z[2, 0] = 1e300
+        return z
+
+
+def test_a_sampler_returning_nan_or_overflow_fails_its_cell_naming_it_and_the_count():
+    from types import SimpleNamespace
+
+    from aebench.run.cells import CellOptions, FitResult, _run_cell
+
+    z = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+    fit = FitResult("probe_nonfinite", HalfBadSampler().fit(z, compute_stats(z)), {}, {}, 0.0)
+    setup = SimpleNamespace(config=SimpleNamespace(n=8, n_latent=None))
+    result = _run_cell(fit, 0, setup, [], CellOptions(out="", draw=None, first_seed=0))
+    assert result.error == ("seed 0: Sampler 'probe_nonfinite' returned NaN or Inf in 3 of 8 latent vectors (values "
+                            "beyond float32's 3.4e38 become Inf); fix the sampler or its options.")

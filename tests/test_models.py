@@ -180,7 +180,9 @@ def test_failed_save_leaves_no_files(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ckpt, "save_file", broken_save)
-    with pytest.raises(OSError, match="No space"):
+    from aebench.errors import DiskFullError
+
+    with pytest.raises(DiskFullError, match="The disk is full: no space left to write model.safetensors"):
         save_checkpoint(tmp_path / "model.safetensors", tiny_model(), {})
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()

@@ -77,7 +77,13 @@ def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], late
     check_writable_file(path, "--out checkpoint" if out is not None else "the model cache file")
     say(f"Training {arch_name} (N={n}) on {dataset.name}: {dataset.train_index.numel()} training, "
                   f"{dataset.heldout_index.numel()} held-out images {dataset.image_shape}, device {dev}, seed {seed}")
-    with thread_limit(threads):
+    from aebench.infra.locks import entry_lock
+
+    # a run that trains the same cached model at the same time holds this lock: wait, then refuse as above
+    with thread_limit(threads), entry_lock(path, f"model {path.parent.name}"):
+        if path.exists() and not force:
+            raise CheckpointError(f"Checkpoint {path} was just written by another aebench process; pass --force to "
+                                  f"retrain it or --out to write elsewhere.")
         result = train_and_save(dataset, path, latent_dim=n, model_options=options["model"], training=options["train"],
                                 epochs=epochs, seed=seed, device=dev, progress=True,
                                 architecture=arch_name)

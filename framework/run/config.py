@@ -97,6 +97,10 @@ class RunConfig:
     # the known-answer ladders (aebench.validation): None = not run; a dict (size, steps, ladders,
     # clusters; may be empty) = run them too and store the `validation` section
     validation: dict[str, Any] | None = None
+    # time limit of each cell (and fit): seconds or "90s" / "10m" / "1h"; None = none (aebench.run.timeouts)
+    cell_timeout: float | str | None = None
+    # a model that reconstructs held-out images worse than the mean image is an error, not a warning
+    strict: bool = False
 
     # ------------------------------------------------------------------------------------
     @classmethod
@@ -232,6 +236,11 @@ class RunConfig:
             raise OptionError(f"--precision must be one of {', '.join(RUN_PRECISIONS)}, got {self.precision!r}.")
         if self.threads is not None:
             parse_threads(self.threads)
+        from aebench.run.timeouts import parse_duration
+
+        parse_duration(self.cell_timeout, "--cell-timeout (cell_timeout)")
+        if not isinstance(self.strict, bool):
+            raise OptionError(f"strict must be true or false, got {self.strict!r}.")
         if self.budget is not None or self.margins:
             from aebench.run.racing import Budget
             from aebench.verdict.equivalence import Margin
@@ -358,7 +367,7 @@ def _sampler_spec(value: Any, index: int = 1) -> SamplerSpec:
 
 # command-line flags that set each run setting, for notices
 _FLAGS = {"samplers": "--sampler/--all", "seeds": "--seed/--seeds", "checkpoint": "--model/--checkpoint",
-          "figures": "--no-figures", "model": "--model"}
+          "figures": "--no-figures", "model": "--model", "strict": "--strict"}
 
 
 def _notify_replaced(suite: Mapping[str, Any], given: Mapping[str, Any], name: str,

@@ -7,7 +7,8 @@ all go through `resolve_plan`; nothing changes the plan afterwards (the config i
 copy). The hash covers what decides the numbers of a cell, not where or how fast they are made (output
 folder, threads, executor, figures, cache folder), so `--resume` can reuse the cells of an interrupted
 run of the same plan and refuse those of another. Batch sizes are not hashed either: batches never
-change the numbers (see `aebench.run.batching`).
+change the numbers (see `aebench.run.batching`). The cell time limit and `strict` are not hashed
+either: a cell that timed out failed, and failed cells run again on `--resume`.
 
 One choice waits for the data: `reference = "auto"` picks held-out or training images by how many
 held-out images the data set has (`image_reference`), which is known once it is loaded.
@@ -39,7 +40,8 @@ from aebench.run.config import (
 
 # settings that change where or how fast a run works, never its numbers
 # (racing settings decide which cells run, never a cell's numbers: a race resumes with a larger budget)
-_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "decide", "budget", "margins")
+_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "decide", "budget", "margins",
+               "cell_timeout", "strict")
 
 
 @dataclass(frozen=True)

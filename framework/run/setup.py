@@ -51,6 +51,8 @@ class RunSetup:
     feature_batch_size: int = 16  # feature extraction batch; halved on out of memory
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
+    # held-out reconstruction error against the mean-image baseline (aebench.run.model_check); None: no images
+    reconstruction: dict[str, Any] | None = None
 
 
 def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
@@ -87,6 +89,11 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     preflight.check_run(config, model.latent_dim,
                         int(files[0].shape[0]) if files is not None else int(dataset.train_index.numel()),
                         dataset.image_shape if dataset is not None else model.image_shape)
+    from aebench.run.model_check import check_model
+
+    # is the model worth benchmarking? before any latents are encoded, and long before any sampler runs
+    reconstruction = check_model(model, dataset, device, strict=config.strict,
+                                 batch_size=plan.batch_size)
     if files is not None:
         train, heldout = files
         stats = compute_stats(train, meta={"source": "latent files"})
@@ -101,7 +108,7 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     real = RealSide(train_latents=train, heldout_latents=heldout, stats=stats, target=config.target,
                     seed=config.seeds[0])
     setup = RunSetup(config, device, dataset, model, stats, real, extractor=None,
-                     batch_size=plan.batch_size, plan=plan)
+                     batch_size=plan.batch_size, plan=plan, reconstruction=reconstruction)
     _fit_regions(setup)
 
     # reference rows: real held-out latents and their reconstructions, at most n of them so that
@@ -169,7 +176,8 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
 
         # features made on another kind of device or in another precision differ: never mix them
         value, _ = cached_tensor(folder, cache_key(extractor=setup.extractor.identity, device=setup.device.type,
-                                                   precision=config.precision, **key), compute)
+                                                   precision=config.precision, **key), compute,
+                                 f"features of the {what}")
         return value.to(setup.device)
 
     fp = dataset.fingerprint()
@@ -244,11 +252,14 @@ def subset_index(size: int, limit: int | None) -> torch.Tensor:
 
 
 def finite_or_raise(latents: torch.Tensor, who: str) -> None:
-    """Reject NaN/Inf latents with a message that names the sampler."""
+    """Reject NaN/Inf latents with a message that names the sampler and counts the bad draws. Finite but
+    huge draws pass (they are the sampler's honest output, and its metrics say so); the k-NN code takes
+    them in float64 (aebench.maths.knn)."""
     bad = ~torch.isfinite(latents)
     if bad.any():
         rows = int(bad.any(dim=1).sum())
-        raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors.")
+        raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors "
+                           f"(values beyond float32's 3.4e38 become Inf); fix the sampler or its options.")
 
 
 def _images_of(row: Any) -> Callable[[], torch.Tensor]:

@@ -207,7 +207,7 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
                         out[missing] = fresh
                     return out
 
-                value, cached = cached_tensor(folder, key, compute)
+                value, cached = cached_tensor(folder, key, compute, "ladder features")
                 if cached:
                     counts["cached"] += pool_images.shape[0]
                     advance(pool_images.shape[0])
