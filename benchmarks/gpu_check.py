@@ -127,7 +127,7 @@ def register_timing_extractor() -> None:
 
     import aebench.plugins
     from aebench.extractors.inception import NUM_FEATURES, InceptionFeatures
-    from aebench.extractors.inception_v3 import FIDInceptionV3
+    from aebench.extractors.inception_v3 import FIDInceptionV3, for_inference
     from aebench.feature_extractor import FeatureExtractor
     from aebench.hookspecs import hookimpl
 
@@ -146,7 +146,8 @@ def register_timing_extractor() -> None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 net = FIDInceptionV3()
-            return InceptionFeatures(net).to(device).eval()
+            # as the real extractor runs it (batch norms folded; channels-last on a CPU)
+            return InceptionFeatures(for_inference(net, torch.device(device).type == "cpu")).to(device).eval()
 
         def identity(self) -> str:
             return f"{TIMING_ONLY}:random-seed0"

@@ -31,6 +31,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "sampler_fit": {"shapes": {"orl_faces": (320, 64)}, "n_samples": 1000},
         "decode": {"n": 256, "rounds": 2},
         "inception": {"n": 6},
+        # Inception at the run's default feature batch against the GEMM floor: n images (several batches)
+        "inception_floor": {"n": 32, "rounds": 2},
         "fast": {"n": 2048},
         "overhead": {"n": 500, "samplers": ("gaussian", "plane_paths"), "features": "fast"},
     },
@@ -42,6 +44,7 @@ SIZES: dict[str, dict[str, Any]] = {
                         "n_samples": 10000},
         "decode": {"n": 2048, "rounds": 3},
         "inception": {"n": 64},
+        "inception_floor": {"n": 96, "rounds": 3},
         "fast": {"n": 10000},
         "overhead": {"n": 64, "samplers": ("gaussian", "plane_paths"), "features": "inception"},
     },
@@ -57,6 +60,17 @@ def time_call(fn: Callable[[], Any], rounds: int = 1) -> tuple[float, Any]:
         start = time.perf_counter()
         out = fn()
         best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def cpu_time_call(fn: Callable[[], Any], rounds: int = 1) -> tuple[float, Any]:
+    """Least CPU time (this process, all threads) of `rounds` calls, and the last result: unlike wall
+    time, it does not count time the scheduler gave to other processes."""
+    best, out = float("inf"), None
+    for _ in range(rounds):
+        start = time.process_time()
+        out = fn()
+        best = min(best, time.process_time() - start)
     return best, out
 
 
@@ -129,3 +143,14 @@ def peak_memory_mb(task: str, arrays: dict[str, np.ndarray], tmp: Path, **params
 
 def torch_threads() -> int:
     return torch.get_num_threads()
+
+
+def gemm_flops_per_s(n: int = 2048, rounds: int = 3) -> float:
+    """float32 FLOP/s of one large square torch.mm ([n, n] x [n, n]), best of `rounds` after a warm-up:
+    the rate this CPU's dense arithmetic reaches with the current thread count, the floor for
+    convolution-heavy work."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+    a @ b  # warm-up
+    best, _ = time_call(lambda: a @ b, rounds)
+    return 2.0 * n ** 3 / best

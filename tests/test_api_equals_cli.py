@@ -14,7 +14,7 @@ from aebench.errors import OptionError
 from aebench.run.config import LATENT_METRICS, RunConfig
 from aebench.run.runner import run_benchmark
 
-VOLATILE = {"created", "finished", "timing", "out", "threads", "path", "cache_dir"}
+VOLATILE = {"created", "finished", "timing", "out", "threads", "threads_choice", "path", "cache_dir"}
 
 
 def _stable(value):

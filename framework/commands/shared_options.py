@@ -57,7 +57,7 @@ OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "precision": click.option("--precision", help="Decode/feature precision: fp32 (default, TF32 off) or tf32 (CUDA "
                                                   "only, unvalidated); recorded with the results."),
     "threads": click.option("--threads", help="CPU threads: a number or auto (default: the cores other processes "
-                                              "leave free)."),
+                                              "leave free now, re-checked between stages)."),
     "out": click.option("--out", type=click.Path(file_okay=False), help="Output folder (default ./aebench-out)."),
     "cache_dir": click.option("--cache-dir", type=click.Path(file_okay=False),
                               help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache)."),

@@ -59,12 +59,12 @@ def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], late
     def say(text: str) -> None:  # paths stay on one line (copy-pasteable) and are never read as markup
         console.print(text, soft_wrap=True, markup=False)
 
-    from aebench.infra.threads import resolve_threads, thread_limit
+    from aebench.infra.threads import parse_threads, thread_limit
     from aebench.plugins import get_registry
 
     options = _split_sets(sets)
     get_registry("architecture").get(arch_name)  # an unknown name fails before any work
-    resolve_threads(threads)  # a bad value fails before any work
+    parse_threads(threads)  # a bad value fails before any work
     dev = resolve_device(device)
     root = cache_root(cache_dir)
     if out is not None:  # before loading anything: the trained model must have somewhere to go

@@ -305,10 +305,30 @@ class _EnvironmentBase(TypedDict):
     gpu: str | None
 
 
+class ThreadChange(TypedDict):
+    after_s: float  # seconds after the choice
+    threads: int
+    others_busy: float  # cores other processes kept busy since the last reading
+
+
+class ThreadChoiceRecord(TypedDict):
+    """Why the run used `threads` threads (`aebench.infra.threads`)."""
+
+    threads: int  # the first choice; `changes` lists later ones
+    source: Literal["threads", "OMP_NUM_THREADS", "auto"]
+    cores: int  # cores this process may run on
+    others_busy: float | None  # auto: cores other processes kept busy while it measured
+    window_s: float | None  # auto: how long it measured
+    measured_by: str | None  # auto: "/proc/stat" or "load average"
+    reason: str
+    changes: list[ThreadChange]  # auto: re-checks between stages that changed the count
+
+
 class EnvironmentSection(_EnvironmentBase, total=False):
     """Where the numbers were made; the run adds how (threads, precision, batch sizes, back-offs)."""
 
     threads: int
+    threads_choice: ThreadChoiceRecord | None
     precision: str
     batch_size: int  # latents per decode/encode batch, as resolved
     feature_batch_size: int | None  # images per feature batch (None without image metrics)
@@ -722,8 +742,8 @@ def neutral_info(key: str, higher_is_better: bool | None, metric: str | None) ->
 __all__ = [
     "SCHEMA", "SCHEMA_FAMILY", "SCHEMA_VERSION", "ROLES", "GROUPS", "VALIDATION_VERDICTS", "ResultsError",
     "MetricInfo", "MetricEntry", "Row", "CellValue", "CellRecord", "FitRecord", "Backoff", "PlanCell", "PlanSection",
-    "ConfigSection", "EnvironmentSection", "DatasetSection", "ModelSection", "StatsSection", "FeaturesSection",
-    "RegionReport", "Interruption", "Reconstruction", "Validation", "ValidationMetric", "ValidationSettings",
-    "LadderResult", "ResultsDocument",
+    "ConfigSection", "EnvironmentSection", "ThreadChoiceRecord", "ThreadChange", "DatasetSection", "ModelSection",
+    "StatsSection", "FeaturesSection", "RegionReport", "Interruption", "Reconstruction", "Validation",
+    "ValidationMetric", "ValidationSettings", "LadderResult", "ResultsDocument",
     "check_schema_version", "check_results", "load_results", "neutral_info",
 ]

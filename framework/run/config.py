@@ -228,14 +228,14 @@ class RunConfig:
 
             parse_memory_mb(self.batch_memory)
         from aebench.infra.device import NOT_OFFERED, RUN_PRECISIONS
-        from aebench.infra.threads import resolve_threads
+        from aebench.infra.threads import parse_threads
 
         if self.precision in NOT_OFFERED:
             raise OptionError(f"--precision {self.precision} is not offered: {NOT_OFFERED[self.precision]}.")
         if self.precision not in RUN_PRECISIONS:
             raise OptionError(f"--precision must be one of {', '.join(RUN_PRECISIONS)}, got {self.precision!r}.")
         if self.threads is not None:
-            resolve_threads(self.threads)
+            parse_threads(self.threads)
         from aebench.run.timeouts import parse_duration
 
         parse_duration(self.cell_timeout, "--cell-timeout (cell_timeout)")

@@ -28,7 +28,7 @@ from aebench.results.document import (
     sampler_row,
     write_results,
 )
-from aebench.results.schema import FitRecord, MetricInfo, ResultsDocument, Row
+from aebench.results.schema import FitRecord, MetricInfo, ResultsDocument, Row, ThreadChoiceRecord
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, score
 from aebench.run.config import RunConfig, SamplerSpec
 from aebench.run.folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
@@ -98,6 +98,8 @@ def previous_cells(plan: RunPlan) -> ResultsDocument | None:
 
 def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
                    previous: ResultsDocument | None) -> ResultsDocument:
+    from aebench.infra.threads import threads_record
+
     config = plan.config
     with output_folder(config.out, "--out folder") as out:
         setup = prepare(plan, quiet=quiet)
@@ -111,6 +113,8 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             "threads": threads, "precision": config.precision, "batch_size": setup.batch_size,
             "feature_batch_size": setup.feature_batch_size if setup.extractor is not None else None,
             "backoffs": setup.backoffs})  # type: ignore[typeddict-item]
+        # why that many threads; the same `changes` list the re-checks before feature extraction append to
+        doc["environment"]["threads_choice"] = cast("ThreadChoiceRecord | None", threads_record())
         write_results(doc, out)
 
     by_name = {m.name: m for m in metrics}
