@@ -52,6 +52,7 @@ DEFAULT_PLUGINS = (
     "aebench.metrics.image",
     "aebench.extractors.inception",
     "aebench.extractors.fast",
+    "aebench.extractors.domain",
 )
 
 # kind -> (hook name, base class import path)

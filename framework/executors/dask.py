@@ -207,7 +207,8 @@ def worker_setup(plan_key: str) -> tuple[Any, list[Any]]:
         shipment = shipment_of(plan_key)
         setup = shipment.setup
         if shipment.extractor is not None and setup.extractor is not None and setup.extractor.module is None:
-            module = shipment.extractor(setup.config.feature_options).build(setup.device)
+            plugin = setup.extractor.plugin or shipment.extractor(setup.config.feature_options)
+            module = plugin.build(setup.device)  # the driver's bound extractor (a domain judge's weights)
             module.eval()
             setup.extractor.module = module
         _WORKER_CACHE.clear()  # one plan at a time per worker

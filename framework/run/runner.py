@@ -263,6 +263,8 @@ def _document(setup: RunSetup) -> dict[str, Any]:
                            "recon_reference": dict(setup.real.recon_info) or None,
                            # features (and so FID & co) depend on where and in what precision they were made
                            "device": setup.device.type, "precision": config.precision}
+        if setup.extractor.provenance:  # e.g. the domain judge's checksum, held-out accuracy, training data
+            doc["features"]["provenance"] = setup.extractor.provenance
     return doc
 
 

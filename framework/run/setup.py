@@ -13,6 +13,7 @@ import torch
 from aebench.caches.features import cache_key, cached_tensor
 from aebench.dataset import ImageDataset, load_dataset
 from aebench.errors import AebenchError
+from aebench.feature_extractor import FeatureExtractor
 from aebench.infra.console import err_console
 from aebench.infra.paths import cache_root
 from aebench.metric import FakeSide, RealSide
@@ -33,6 +34,8 @@ class Extractor:
     module: torch.nn.Module
     identity: str
     judge: bool
+    provenance: dict[str, Any] = field(default_factory=dict)  # the extractor's own facts (a judge's accuracy)
+    plugin: Any = None  # the bound FeatureExtractor: a remote worker builds its module from it
 
 
 @dataclass
@@ -81,6 +84,9 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
 
         n_dim = config.latent_dim if config.latent_dim is not None else default_latent_dim(dataset.name)
         preflight.check_run(config, n_dim, int(dataset.train_index.numel()), dataset.image_shape)
+    # the extractor is bound to the data set before the model: what it needs (the domain judge's labels, its
+    # training on first use) fails or happens before minutes of autoencoder work, not after
+    bound = bind_extractor(config, dataset, root, device, quiet) if config.needs_images and dataset is not None else None
     model = resolve_model(
         dataset, checkpoint=config.checkpoint, model_spec=config.model, cache_dir=root, device=device,
         seed=config.model_seed, latent_dim=config.latent_dim, quiet=quiet,
@@ -133,7 +139,7 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     if config.needs_images:
         if dataset is None:
             raise AebenchError("Image metrics need real images; add --dataset or drop the image metrics (--metrics).")
-        _prepare_features(setup, root, quiet)
+        _prepare_features(setup, bound, root, quiet)
     return setup
 
 
@@ -155,16 +161,26 @@ def _fit_regions(setup: RunSetup) -> None:
                                      "heldout_rate": heldout_rate, "self_consistency": consistency}
 
 
-def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
+def bind_extractor(config: RunConfig, dataset: ImageDataset, root: Path, device: torch.device,
+                   quiet: bool) -> FeatureExtractor:
+    """The configured extractor, bound to the run's data set (see FeatureExtractor.bind)."""
+    from aebench.feature_extractor import ExtractorContext
+
+    extractor: FeatureExtractor = get_registry("feature extractor").get(config.features)(config.feature_options)
+    extractor.bind(ExtractorContext(dataset=dataset, cache_dir=root, device=device, quiet=quiet))
+    return extractor
+
+
+def _prepare_features(setup: RunSetup, extractor: FeatureExtractor, root: Path, quiet: bool) -> None:
     from aebench.run import image_pipeline
     from aebench.run.batching import feature_batch_size
 
     config, dataset, real = setup.config, setup.dataset, setup.real
-    cls = get_registry("feature extractor").get(config.features)
-    extractor = cls(config.feature_options)
+    cls = type(extractor)
     module = extractor.build(setup.device)
     module.eval()
-    setup.extractor = Extractor(cls.name, module, extractor.identity(), bool(cls.judge))
+    setup.extractor = Extractor(cls.name, module, extractor.identity(), bool(cls.judge), extractor.provenance(),
+                                extractor)
     setup.feature_batch_size = feature_batch_size(extractor.memory_per_image_mb, setup.device,
                                                   given=config.feature_batch_size, batch_memory=config.batch_memory)
     reference = image_reference(config, dataset)
@@ -210,10 +226,17 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
     _prepare_recon_reference(setup, reference, recon_rows, featurise, quiet)
     if not quiet:
         err_console.print(
-            f"[dim]Image metrics: extractor {cls.name} ({'validated judge' if cls.judge else 'NOT a validated judge'}), "
+            f"[dim]Image metrics: extractor {cls.name} ({'validated judge' if cls.judge else 'NOT a validated judge'}"
+            f"{_accuracy_note(setup.extractor.provenance)}), "
             f"reference = {reference} images (n={real.features.shape[0]}), decoder-matched reference = decoded "
             f"{reference} latents (n={real.recon_features.shape[0]})[/dim]"
         )
+
+
+def _accuracy_note(provenance: dict[str, Any]) -> str:
+    """'; held-out accuracy 93.1%' for an extractor trained as a classifier (the domain judge), else ''."""
+    accuracy = provenance.get("heldout_accuracy")
+    return f"; held-out accuracy {accuracy:.1%}" if isinstance(accuracy, float) else ""
 
 
 def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tensor,
