@@ -52,7 +52,7 @@ def bench_domain_vs_inception(benchmark):
     from aebench.extractors.domain import DomainFeatures
     from aebench.models.classifier import JudgeClassifier, config_for
 
-    n_domain, n_inception = SIZES["domain"]["n"], SIZES["inception"]["n"]
+    n_domain, n_inception = SIZES["domain"]["n"], SIZES["domain"]["n_inception"]
     torch.manual_seed(0)
     domain = DomainFeatures(JudgeClassifier(config_for((1, 64, 64), 40))).to(DEVICE).eval()
     inception = get_registry("feature extractor").get("inception")().build(DEVICE).eval()

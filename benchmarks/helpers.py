@@ -32,7 +32,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "decode": {"n": 256, "rounds": 2},
         "inception": {"n": 6},
         "fast": {"n": 2048},
-        "domain": {"n": 2048},
+        "domain": {"n": 2048, "n_inception": 32},  # bench_domain_vs_inception: both on the same images
         "overhead": {"n": 500, "samplers": ("gaussian", "plane_paths"), "features": "fast"},
     },
     "full": {
@@ -44,7 +44,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "decode": {"n": 2048, "rounds": 3},
         "inception": {"n": 64},
         "fast": {"n": 10000},
-        "domain": {"n": 10000},
+        "domain": {"n": 10000, "n_inception": 128},
         "overhead": {"n": 64, "samplers": ("gaussian", "plane_paths"), "features": "inception"},
     },
 }[MODE]
