@@ -36,7 +36,7 @@ def bench_run_overhead(benchmark, tmp_path):
     config = RunConfig(dataset="orl_faces", checkpoint=untrained_checkpoint(tmp_path), n=CFG["n"],
                        samplers=[SamplerSpec(name) for name in CFG["samplers"]], features=CFG["features"],
                        out=str(tmp_path / "out"), cache_dir=str(tmp_path / "cache"), device="auto")
-    config.validate()
+    config.check()
     t0 = time.perf_counter()
     run_benchmark(config, quiet=True, force=True)  # fills the caches
     cold_s = time.perf_counter() - t0

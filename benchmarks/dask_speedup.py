@@ -43,7 +43,7 @@ def one_run(out: Path, n: int, executor: str, workers: int | None, threads: int)
     config = RunConfig(dataset="orl_faces", samplers=[SamplerSpec(s) for s in SAMPLERS], n=n, seeds=SEEDS,
                        features="fast", metrics=["fid", "kid", "region_hits", "latent_fd", "latent_mmd"],
                        out=str(out), figures=False, threads=threads)
-    config.validate()
+    config.check()
     timed = Timed(make_executor(executor, workers=workers))
     t0 = time.perf_counter()
     doc = run_benchmark(config, quiet=True, executor=timed)

@@ -254,7 +254,7 @@ def run_pipeline(folder: Path, checkpoint: str, features: str, device: torch.dev
                       features=features, device=str(device), batch_size=sizes["ae_batch"],
                       feature_batch_size=sizes["feature_batch"], out=str(out / where), cache_dir=str(out / "cache"),
                       figures=False, metrics=list(metrics or DEFAULT_METRICS))
-        c.validate()
+        c.check()
         return c
 
     run_benchmark(config(min(n, 64), f"{name}-warmup"), quiet=True)  # warm-up; also caches the real features

@@ -31,7 +31,14 @@ class Column:
     `role`: 'headline' may rank samplers once it has passed the ladders it claims to detect;
     'diagnostic' is shown with its meaning but never ranks alone (it rewards collapse or spread);
     'info' has no better direction. `detects` names the ladders (see LADDERS) the metric must
-    worsen along, step by step, to be trusted.
+    worsen along, step by step, to be trusted. `ideal`: the best value is this point, not an end of the
+    scale (a two-sample accuracy's 0.5); the verdict, `compare` and the leaderboard then rank by the
+    distance to it, and `higher_is_better` says which side the metric normally lies on. `margin` is a
+    headline metric's equivalence margin: the difference that does not matter, as a share of the value
+    ("3%") or in the metric's unit ("0.01"). Two samplers whose difference lies inside it with 95%
+    confidence count as equivalent on this metric (see aebench.verdict.equivalence); keep it below the
+    change the second step of each claimed ladder makes, so a degraded sample is never equivalent to a
+    good one. None: never equivalent.
     """
 
     key: str
@@ -42,6 +49,8 @@ class Column:
     role: Role = "diagnostic"
     detects: tuple[str, ...] = ()
     description: str = ""
+    ideal: float | None = None
+    margin: str | None = None
 
     def matches(self, key: str) -> bool:
         return key.startswith(self.key[:-1]) if self.key.endswith("*") else key == self.key
@@ -51,8 +60,13 @@ class Column:
         label = self.label
         if self.key.endswith("*"):
             label = label.replace("*", key[len(self.key) - 1:])
-        return {"label": label, "higher_is_better": self.higher_is_better, "group": self.group, "unit": self.unit,
-                "role": self.role, "detects": list(self.detects), "description": self.description}
+        entry = {"label": label, "higher_is_better": self.higher_is_better, "group": self.group, "unit": self.unit,
+                 "role": self.role, "detects": list(self.detects), "description": self.description}
+        if self.ideal is not None:
+            entry["ideal"] = float(self.ideal)
+        if self.margin is not None:
+            entry["margin"] = self.margin
+        return entry
 
 
 @dataclass

@@ -141,8 +141,8 @@ def _check_bounds(value: Any, field: dataclasses.Field, where: str) -> None:
             raise OptionError(f"{where} must be <= {hi}, got {v}.")
 
 
-def build_options(cls: type, values: Mapping[str, Any] | None = None, *, owner: str = "") -> Any:
-    """Build an options dataclass from a mapping of (possibly string) values, with clear errors."""
+def _coerced(cls: type, values: Mapping[str, Any] | None, owner: str) -> dict[str, Any]:
+    """The given values of `cls`'s options read as their declared types, checked against their bounds."""
     values = dict(values or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -160,12 +160,26 @@ def build_options(cls: type, values: Mapping[str, Any] | None = None, *, owner: 
     for name, field in fields.items():
         if name not in kwargs and field.default is not dataclasses.MISSING:
             _check_bounds(field.default, field, f"option {prefix}{name}")
+    return kwargs
+
+
+def build_options(cls: type, values: Mapping[str, Any] | None = None, *, owner: str = "") -> Any:
+    """Build an options dataclass from a mapping of (possibly string) values, with clear errors."""
+    kwargs = _coerced(cls, values, owner)
+    prefix = f"{owner}." if owner else ""
     try:
         return cls(**kwargs)
     except OptionError as exc:
         raise OptionError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise OptionError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
+
+
+def typed_options(cls: type, values: Mapping[str, Any] | None = None, *, owner: str = "") -> dict[str, Any]:
+    """The given option values only, each read as its declared type (JSON-ready: tuples as lists): '32' from
+    `--set dataset.size=32` and 32 from TOML or Python become the same setting. Checked as `build_options`."""
+    build_options(cls, values, owner=owner)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in _coerced(cls, values, owner).items()}
 
 
 def describe_options(cls: type) -> list[dict[str, Any]]:
@@ -188,16 +202,23 @@ def options_to_dict(opts: Any) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(opts).items()}
 
 
-def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """Split CLI `--set NAME.option=value` (or `option=value`, key '') into {name: {option: value}}."""
+def parse_assignments(pairs: list[str] | tuple[str, ...],
+                      owners: tuple[str, ...] | list[str] | None = None) -> dict[str, dict[str, str]]:
+    """`--set OWNER.OPTION=VALUE` (the one grammar of every command; a list is comma-separated) ->
+    {owner: {option: value}}. `owners`, when given, are the only owners this command takes."""
     out: dict[str, dict[str, str]] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise OptionError(f"--set {pair!r} has no '='; write --set NAME.option=value.")
+            raise OptionError(f"--set {pair!r} has no '='; write --set OWNER.OPTION=VALUE.")
         key, value = pair.split("=", 1)
         key = key.strip()
         owner, _, opt = key.rpartition(".")
-        if not opt:
-            raise OptionError(f"--set {pair!r} names no option; write --set NAME.option=value.")
+        if not opt or not owner:
+            example = f"{owners[0]}.{opt or 'OPTION'}" if owners else f"OWNER.{opt or 'OPTION'}"
+            what = "names no option" if not opt else "names no owner"
+            raise OptionError(f"--set {pair!r} {what}; write --set {example}={value.strip() or 'VALUE'}.")
+        if owners is not None and owner not in owners:
+            raise OptionError(f"--set {key}: '{owner}' is not an owner this command takes; use "
+                              f"{', '.join(o + '.OPTION' for o in owners)}.")
         out.setdefault(owner, {})[opt] = value.strip()
     return out

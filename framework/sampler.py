@@ -51,7 +51,7 @@ def json_ready(value: Any) -> Any:
 
 class Sampler(Plugin):
     """Base class of every sampler plugin. Subclasses set `name`, `description`, `Options` and
-    implement `_fit` and `_sample` (CPU, any float dtype); the base class validates and converts.
+    implement `_fit` and `_sample` (CPU, any float dtype); the base class checks and converts.
 
     Extras a sampler may fill in `_fit` (the runner reads them; all optional):
 

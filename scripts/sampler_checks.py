@@ -47,7 +47,7 @@ def main() -> int:
     from aebench.options import parse_assignments
     from aebench.plugins import get_registry
 
-    ds = load_dataset(args.dataset, parse_assignments(args.assignments).get("dataset", {}))
+    ds = load_dataset(args.dataset, parse_assignments(args.assignments, owners=("dataset",)).get("dataset", {}))
     model = resolve_model(ds, latent_dim=args.latent_dim, device="cpu", quiet=args.json)
     train, heldout = encoded_latents(model, ds, device="cpu")
     stats = latent_stats(model, ds, device="cpu")

@@ -94,7 +94,7 @@ def toy_run(tmp_path_factory, tiny_model):
                         samplers=[SamplerSpec(name, label, dict(opts)) for name, label, opts in samplers],
                         n=n, seeds=list(seeds), metrics=list(metrics), features=features, out=str(out),
                         cache_dir=str(cache), figures=figures)
-                    config.validate()
+                    config.check()
                     done[key] = run_benchmark(config, quiet=True)
                 finally:
                     aebench.plugins.reset()

@@ -145,7 +145,7 @@ CASES = [
     Case("bad list item", lambda t, c: run_args(t, c, "--sampler", "plane_paths", "--set", "plane_paths.angles=0,4x5"),
          "'4x5' is not a number", "comma-separated"),
     Case("zero seeds", lambda t, c: run_args(t, c, "--sampler", "gaussian", "--seeds", "0"),
-         "--seeds must be at least 1", "at least 1"),
+         "seeds = 0 (--seeds 0)", "a count of at least 1"),
     # -- names --------------------------------------------------------------------------------------------
     Case("unknown data set", lambda t, c: run_args(t, c, "--dataset", "orl_face", "--sampler", "gaussian"),
          "Unknown dataset 'orl_face'", "Did you mean 'orl_faces'?"),
@@ -192,7 +192,7 @@ CASES = [
          write_suite('[[samplers]]\nname = "gmm"\n[[samplers]]\nname = "gmm"\noptions = { k = 3 }\n')),
     Case("two entries with the same label", suite_args, "are both labelled 'mine'", 'label = "gmm_2"',
          write_suite('[[samplers]]\nname = "gaussian"\nlabel = "mine"\n[[samplers]]\nname = "gmm"\nlabel = "mine"\n')),
-    Case("seeds = 0", suite_args, "seeds = 0: give a count >= 1", "seeds = [0, 5]",
+    Case("seeds = 0", suite_args, "seeds = 0: give a count of at least 1", "seeds = [0, 5]",
          write_suite('seeds = 0\n[[samplers]]\nname = "gmm"\n')),
     Case("seed with an explicit list", suite_args, "seed = 2 goes with a count", "drop seed",
          write_suite('seed = 2\nseeds = [0, 1]\n[[samplers]]\nname = "gmm"\n')),

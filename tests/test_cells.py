@@ -40,7 +40,7 @@ def tiny_config(tiny_model, out, samplers=("gaussian", "gmm"), seeds=(0, 1, 2), 
                        samplers=[SamplerSpec(s) for s in samplers], n=32, seeds=list(seeds), features="fast",
                        metrics=["fid", "region_hits", "latent_fd"], out=str(out), cache_dir=str(cache),
                        figures=False, threads=1, **extra)
-    config.validate()
+    config.check()
     return config
 
 

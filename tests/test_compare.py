@@ -235,6 +235,17 @@ def test_judge_change_rules():
         compare_results({"metric_info": {}}, {"metric_info": {}}, tolerance=math.nan)
 
 
+def test_a_metric_with_an_ideal_point_regresses_when_it_moves_away_from_it():
+    """latent_1nn declares 0.5 ideal: 0.60 -> 0.42 is closer to 0.5 (better), 0.55 -> 0.40 further (worse)."""
+    point = lambda v: Estimate(v, v, v, False)  # noqa: E731
+    kwargs = dict(tolerance=0.05, floor=0.0, ideal=0.5)
+    assert judge_change(point(0.60), point(0.42), False, **kwargs) == ("better", "")
+    assert judge_change(point(0.55), point(0.40), False, **kwargs)[0] == "regressed"
+    assert judge_change(point(0.55), point(0.40), False, tolerance=0.05, floor=0.0)[0] == "better"  # without the ideal
+    # an interval holding the ideal is 0 away at its near end: not apart from an old point 0.02 off
+    assert judge_change(point(0.52), Estimate(0.56, 0.49, 0.63, True), False, **kwargs) == ("worse", "intervals overlap")
+
+
 def test_parse_tolerances():
     assert parse_tolerances(["0.1", "fid=0.2"]) == (0.1, {"fid": 0.2})
     for bad, kwargs in [(["fid=x"], {}), (["0.1"], {"require_key": True}), (["=0.1"], {})]:

@@ -1,4 +1,5 @@
-"""Leaderboard tables from hand-made results documents: which metrics rank, winners, gaps, overlaps."""
+"""Leaderboard tables from hand-made results documents: which metrics rank (the verdict's), winners, gaps,
+overlaps; and the committed leaderboard results still render."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from aebench.infra.numbers import format_number
 from aebench.reports.leaderboard import (
     cell,
     dataset_section,
@@ -17,6 +19,7 @@ from aebench.reports.leaderboard import (
     select_metrics,
     winner,
 )
+from aebench.verdict.ranking import judge
 
 
 def entry(value, low=None, high=None, hib=False):
@@ -37,7 +40,7 @@ def doc():
         "latent_mmd": {"label": "latent MMD", "higher_is_better": False, "role": "headline", "unit": ""},
         "fid": {"label": "FID", "higher_is_better": False, "role": "headline", "unit": ""},
         "hit_ellipsoid": {"label": "hit ellipsoid", "higher_is_better": True, "role": "diagnostic", "unit": "rate"},
-        "latent_1nn": {"label": "latent 1-NN", "higher_is_better": False, "role": "headline", "unit": ""},
+        "latent_1nn": {"label": "latent 1-NN", "higher_is_better": False, "role": "headline", "unit": "", "ideal": 0.5},
         "nn_distance_ratio": {"label": "nn ratio", "higher_is_better": None, "role": "info", "unit": ""},
     }
     return {
@@ -61,25 +64,25 @@ def doc():
     }
 
 
-def test_select_metrics_reads_roles_and_validation(doc):
+def test_select_metrics_is_the_verdicts(doc):
     sel = select_metrics(doc)
     assert sel.source == "validation"
     assert sel.headline == ["latent_fd", "latent_mmd", "latent_1nn"]  # fid is headline but broken
-    assert sel.untrusted == {"fid": "broken"}
+    assert list(sel.untrusted) == ["fid"] and "broken" in sel.untrusted["fid"]
     assert sel.diagnostic == ["hit_ellipsoid"]  # info keys are neither
+    assert judge(doc).ranking_keys == sel.headline
     no_validation = copy.deepcopy(doc)
     del no_validation["validation"]
     sel = select_metrics(no_validation)
     assert sel.source == "roles" and "fid" in sel.headline and not sel.untrusted
 
 
-def test_select_metrics_falls_back_to_the_named_list_without_roles(doc):
-    for value in doc["metric_info"].values():
-        value.pop("role")
+def test_a_metric_with_the_same_value_everywhere_is_set_aside(doc):
+    for r in doc["samplers"][:3]:
+        r["metrics"]["latent_mmd"] = entry(0.25)
     sel = select_metrics(doc)
-    assert sel.source == "fallback"
-    assert sel.headline == ["latent_fd", "latent_mmd", "latent_1nn"]  # from FALLBACK_HEADLINE, present keys only
-    assert sel.diagnostic == ["hit_ellipsoid"]
+    assert "latent_mmd" not in sel.headline and sel.flat == ["latent_mmd"]
+    assert winner(doc, "latent_mmd") is None
 
 
 def test_winner_gap_overlap_and_ideal_point(doc):
@@ -88,18 +91,28 @@ def test_winner_gap_overlap_and_ideal_point(doc):
     assert fd["overlap"] is False and fd["relative_gap"] == pytest.approx(0.125)
     mmd = winner(doc, "latent_mmd")
     assert mmd["winner"] == "correlated" and mmd["overlap"] is True  # 0.0085-0.0095 inside 0.008-0.012
-    one_nn = winner(doc, "latent_1nn")  # 0.5 is ideal: 0.45 (0.05 off) beats 0.62
-    assert one_nn["winner"] == "correlated" and one_nn["runner_up"] == "gmm"
-    hits = winner(doc, "hit_ellipsoid")  # higher is better
-    assert hits["winner"] == "correlated"
+    one_nn = winner(doc, "latent_1nn")  # the declared ideal is 0.5: 0.45 (0.05 off) beats 0.62
+    assert one_nn["winner"] == "correlated" and one_nn["runner_up"] == "gmm" and one_nn["overlap"] is False
+    del doc["metric_info"]["latent_1nn"]["ideal"]  # without it lower is better: 0.45 still first, by its value
+    assert winner(doc, "latent_1nn")["winner"] == "correlated"
+    assert winner(doc, "hit_ellipsoid") is None  # a diagnostic never wins
     assert winner(doc, "no_such_metric") is None
 
 
-def test_cells_show_mean_and_half_interval(doc):
+def test_the_winner_is_who_could_rank_first(doc):
+    """A runner-up whose interval reaches the top comes before a better point value that cannot."""
+    doc["samplers"][1]["metrics"]["latent_fd"] = entry(75.0, 60.0, 90.0)  # correlated: could be first
+    doc["samplers"][2]["metrics"]["latent_fd"] = entry(74.0, 73.5, 74.5)  # uniform: clearly behind gmm
+    w = winner(doc, "latent_fd")
+    assert (w["winner"], w["runner_up"], w["overlap"]) == ("gmm", "correlated", True)
+
+
+def test_cells_show_mean_and_half_interval_in_the_reports_format(doc):
     assert cell(entry(70.0, 68.0, 72.0)) == "70.00 ± 2.00"
-    assert cell(entry(0.99, 0.98, 1.0, hib=True), "rate") == "99.0% ± 1.0"
-    assert cell(entry(123.4)) == "123"
-    assert cell(None) == "–" and cell({"value": None}) == "–"
+    assert cell(entry(0.99, 0.98, 1.0, hib=True), "rate") == "99.0% ± 1.0%"
+    assert cell(entry(123.4)) == "123.4" == format_number(123.4)
+    assert cell(entry(0.0029, 0.0023, 0.0035)) == "0.00290 ± 0.00060"
+    assert cell(None) == "—" and cell({"value": None}) == "—"
 
 
 def test_dataset_section_table_and_winners(doc):
@@ -109,7 +122,8 @@ def test_dataset_section_table_and_winners(doc):
     assert "latent FD ↓" in header and "hit ellipsoid ↑ *(diag.)*" in header and "FID" not in header
     gmm_line = next(line for line in lines if line.startswith("| `gmm`"))
     assert "**70.00 ± 2.00**" in gmm_line  # the winner's cell is bold
-    assert "`broken`" in text and "Failed" in text and "`fid` (broken)" in text
+    assert "`broken`" in text and "Failed" in text and "`fid` (broken on this model's validation)" in text
+    assert "latent 1-NN (→0.500)" in text
     assert [w["key"] for w in winners] == ["latent_fd", "latent_mmd", "latent_1nn"]
     assert "intervals overlap: not a clear win" in text and "intervals do not overlap" in text
     assert not any(line.startswith("| `broken`") for line in lines)
@@ -147,3 +161,20 @@ def test_tables_only_rebuilds_pages_from_kept_results(doc, tmp_path, monkeypatch
     assert "## orl_faces" in (tmp_path / "lb.md").read_text()
     assert "| orl_faces | latent FD ↓ | `gmm` 70.00" in readme.read_text()
     assert "--dataset orl_faces" in readme.read_text()
+
+
+def test_the_committed_leaderboard_results_render(tmp_path, monkeypatch):
+    """`scripts/leaderboard.py --tables-only` renders the committed docs/leaderboard/*/results.json (run
+    nothing); the committed page is left alone."""
+    root = Path(__file__).parents[1]
+    spec = importlib.util.spec_from_file_location("leaderboard_script", root / "scripts" / "leaderboard.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    readme = tmp_path / "README.md"
+    readme.write_text("x\n<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n")
+    monkeypatch.setattr("sys.argv", ["leaderboard.py", "--tables-only", "--page", str(tmp_path / "lb.md"),
+                                     "--readme", str(readme)])
+    assert script.main() == 0
+    page = (tmp_path / "lb.md").read_text()
+    assert "## orl_faces" in page and "## fashion_mnist" in page and "| `gmm` |" in page
+    assert "| orl_faces | latent FD ↓ |" in readme.read_text()

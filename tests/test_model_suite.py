@@ -59,6 +59,13 @@ checkpoint = "{second_model}"
     assert "hit_box" not in table["headline"] and "fid" not in table["headline"]  # diagnostics do not enter the cross-model table
     md = (out / "suite.md").read_text()
     assert "## fid_recon" in md and "| sampler | n16 | n8 |" in md
+    # the Python API reads the same suite the same way (every entry resolved and checked before any run)
+    from aebench.run.suite import suite_configs
+
+    api = suite_configs(suite, {"out": str(out)})
+    assert api.root == out and list(api.runs) == ["n16", "n8"]
+    assert [c.out for c in api.runs.values()] == [docs[m]["config"]["out"] for m in ("n16", "n8")]
+    assert [c.checkpoint for c in api.runs.values()] == [docs[m]["config"]["checkpoint"] for m in ("n16", "n8")]
 
 
 def test_bad_models_entries_fail_before_any_work(tmp_path, tiny_model, capsys):

@@ -151,10 +151,14 @@ def test_describe_and_dump():
 
 
 def test_parse_assignments_groups_by_owner():
-    parsed = parse_assignments(["plane_paths.axes=151,195", "plane_paths.angles=0,45", "gmm.k=5", "seed=3",
-                                "a.b.c= x=y "])
-    assert parsed == {"plane_paths": {"axes": "151,195", "angles": "0,45"}, "gmm": {"k": "5"}, "": {"seed": "3"},
-                      "a.b": {"c": "x=y"}}
+    parsed = parse_assignments(["plane_paths.axes=151,195", "plane_paths.angles=0,45", "gmm.k=5", "a.b.c= x=y "])
+    assert parsed == {"plane_paths": {"axes": "151,195", "angles": "0,45"}, "gmm": {"k": "5"}, "a.b": {"c": "x=y"}}
+    with pytest.raises(OptionError, match=r"--set 'size=32' names no owner; write --set OWNER.size=32\."):
+        parse_assignments(["size=32"])  # one grammar in every command: the owner is always named
+    with pytest.raises(OptionError, match=r"names no owner; write --set dataset.size=32\."):
+        parse_assignments(["size=32"], owners=("dataset",))
+    with pytest.raises(OptionError, match="'model' is not an owner this command takes; use dataset.OPTION"):
+        parse_assignments(["model.channels=8"], owners=("dataset",))
     with pytest.raises(OptionError, match="has no '='"):
         parse_assignments(["gmm.k"])
     with pytest.raises(OptionError, match="names no option"):

@@ -18,7 +18,7 @@ from aebench.cli import _load_commands, cli
 README = Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text(encoding="utf-8")
 EXAMPLE = README.parent / "examples" / "aebench-example-sampler"
-NOT_OURS = {"--no-deps"}  # pip's, mentioned in the install notes
+NOT_OURS = {"--no-deps", "--tables-only"}  # pip's (the install notes) and scripts/leaderboard.py's
 
 
 def _code_blocks() -> list[tuple[str, str]]:

@@ -35,7 +35,7 @@ def config(checkpoint: Path, tmp_path: Path, **extra) -> RunConfig:
                   cache_dir=str(tmp_path / "cache"), out=str(tmp_path / "out"), figures=False)
     values.update(extra)
     cfg = RunConfig(**values)
-    cfg.validate()
+    cfg.check()
     return cfg
 
 

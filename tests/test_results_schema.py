@@ -12,7 +12,7 @@ from toy_metrics import RadiusMetrics, ToyMetricsPlugin
 import aebench.plugins
 from aebench.cli import main
 from aebench.reports.markdown import render_markdown
-from aebench.results.schema import SCHEMA, ResultsError, load_results, validate_results
+from aebench.results.schema import SCHEMA, ResultsError, check_results, load_results
 
 
 def test_runner_writes_metric_info_from_the_declarations(toy_run):
@@ -25,7 +25,7 @@ def test_runner_writes_metric_info_from_the_declarations(toy_run):
     assert info["near_share"]["unit"] == "rate" and info["near_share"]["role"] == "diagnostic"
     assert info["toy_zero_a"]["label"] == "zero a"  # a family's '*' filled in from the key
     assert info["feature_gap"]["group"] == "image" and info["feature_gap"]["metric"] == "toy_feature_gap"
-    assert validate_results(doc) is doc
+    assert check_results(doc) is doc
 
 
 def test_undeclared_keys_get_a_neutral_entry_and_a_warning(toy_run, capsys):

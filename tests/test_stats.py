@@ -291,6 +291,21 @@ def test_stats_command_on_latent_files(tmp_path, capsys):
 
 def test_stats_command_errors(stats_cli, tmp_path, capsys):
     assert main(["stats", "--set", "gmm.k=3", "--device", "cpu"]) == OptionError.exit_code
-    assert "only takes data set options" in capsys.readouterr().err
+    assert "'gmm' is not an owner this command takes; use dataset.OPTION" in capsys.readouterr().err
+    assert main(["stats", "--set", "size=16", "--device", "cpu"]) == OptionError.exit_code  # the owner is named
+    assert "names no owner; write --set dataset.size=16" in capsys.readouterr().err
+
+
+def test_stats_takes_a_checkpoint_through_model_and_the_model_seed(stats_cli, tmp_path, capsys):
+    stand_in, seen = stats_cli
+    checkpoint = tmp_path / "my.safetensors"
+    checkpoint.write_bytes(b"")
+    assert main(["stats", "--set", "dataset.size=16", "--device", "cpu", "--model", str(checkpoint),
+                 "--model-seed", "3", "--json"]) == 0
+    assert seen["checkpoint"] == str(checkpoint) and seen["model_spec"] is None and seen["seed"] == 3
+    capsys.readouterr()
+    assert main(["stats", "--seed", "3"]) == OptionError.exit_code  # the old spelling: one line, what to write
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--model-seed N" in err
     assert main(["stats", "--heldout-latents", str(tmp_path / "x.npy"), "--device", "cpu"]) != 0
     assert "needs --train-latents" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def test_epochs_for_is_automatic_unless_given():
 def test_train_command_writes_checkpoint_and_png(tmp_path, capsys):
     out = tmp_path / "ae" / "model.safetensors"
     args = ["train", "--set", "dataset.size=16", "--set", "model.channels=16,32", "--set", "train.batch_size=16",
-            "--latent-dim", "5", "--epochs", "2", "--seed", "1", "--device", "cpu", "--out", str(out)]
+            "--latent-dim", "5", "--epochs", "2", "--model-seed", "1", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert str(out) in printed and "Held-out MSE" in printed
@@ -130,7 +130,7 @@ def test_train_command_writes_checkpoint_and_png(tmp_path, capsys):
     assert main(args) == 2  # exists: needs --force
     assert "already exists; pass --force" in capsys.readouterr().err
     assert main(args[:1] + ["--set", "optimiser.lr=1"]) == 2
-    assert "unknown prefix 'optimiser'" in capsys.readouterr().err
+    assert "'optimiser' is not an owner this command takes; use dataset.OPTION, model.OPTION" in capsys.readouterr().err
     assert main(args[:1] + ["--set", "model.latent_dim=3"]) == 2
     assert "pass --latent-dim N instead" in capsys.readouterr().err
 

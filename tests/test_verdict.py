@@ -6,9 +6,19 @@ from __future__ import annotations
 import pytest
 
 from aebench.reports.table import build_table
-from aebench.results.schema import validate_results
+from aebench.results.schema import check_results
 from aebench.testing import row_of, set_value
-from aebench.verdict.ranking import NOT_ON_THIS_MODEL, Estimate, clearly_better, format_rank, judge, rank_ranges
+from aebench.verdict.ranking import (
+    NOT_ON_THIS_MODEL,
+    Estimate,
+    badness,
+    clearly_better,
+    directed,
+    format_rank,
+    judge,
+    metric_order,
+    rank_ranges,
+)
 
 
 def spread_values(doc, key, values):
@@ -33,6 +43,27 @@ def test_rank_ranges_and_clear_separation():
     assert format_rank((1, 2)) == "1–2" and format_rank((3, 3)) == "3"
 
 
+def test_a_declared_ideal_point_ranks_by_the_distance_to_it(toy_run):
+    """A metric whose best value is a point (Column.ideal, e.g. latent_1nn's 0.5) ranks by |value - ideal|:
+    0.45 beats 0.62, and an interval that holds the ideal is 0 away at its near end."""
+    far, holds = Estimate(0.62, 0.6, 0.64, True).distance_to(0.5), Estimate(0.52, 0.45, 0.6, True).distance_to(0.5)
+    assert (far.value, far.low, far.high) == pytest.approx((0.12, 0.1, 0.14)) and far.has_interval
+    assert (holds.value, holds.low, holds.high) == pytest.approx((0.02, 0.0, 0.1))
+    info = {"higher_is_better": False, "ideal": 0.5}
+    assert directed(Estimate(0.4, 0.4, 0.4, False), info)[1] is False and badness(0.4, info) == pytest.approx(0.1)
+    assert badness(3.0, {"higher_is_better": True}) == -3.0
+    values = {"gaussian": (0.62, 0.6, 0.64), "correlated": (0.45, 0.43, 0.47), "origin_line": (0.3, 0.29, 0.31),
+              "plane_conditional": (0.58, 0.575, 0.585), "uniform": (1.0, 0.99, 1.0)}
+    doc = spread_values(toy_run(), "radius_error", values)
+    doc["metric_info"]["radius_error"]["ideal"] = 0.5
+    m = judge(doc).metrics["radius_error"]
+    assert m.ranks == {"correlated": (1, 1), "plane_conditional": (2, 2), "gaussian": (3, 3), "origin_line": (4, 4),
+                       "uniform": (5, 5)}
+    assert metric_order(doc, m) == ["correlated", "plane_conditional", "gaussian", "origin_line", "uniform"]
+    del doc["metric_info"]["radius_error"]["ideal"]  # plain lower-is-better: 0.3 (0.2 off) would lead
+    assert judge(doc).metrics["radius_error"].ranks["origin_line"] == (1, 1)
+
+
 def test_overlapping_intervals_share_ranks_instead_of_a_false_winner(toy_run):
     doc = spread_values(toy_run(), "radius_error", FIVE)
     v = judge(doc)
@@ -44,7 +75,8 @@ def test_overlapping_intervals_share_ranks_instead_of_a_false_winner(toy_run):
     assert v.overall == m.ranks and v.order[:2] == ["gaussian", "correlated"] and v.order[2] == "origin_line"
     assert v.basis == f"Ranked by radius error: {NOT_ON_THIS_MODEL}."
     table = build_table(doc)
-    assert "Could rank first (their intervals overlap): gaussian (rank 1–2), correlated (rank 1–2)." == table.top_line()
+    assert table.top_line().startswith("Not decided yet between gaussian, correlated: open gaussian vs "
+                                       "correlated (radius error ")
     assert [r.name for r in table.rows if r.best] == ["gaussian", "correlated"]
 
 
@@ -52,7 +84,7 @@ def test_one_clear_leader_and_point_values_are_flagged(toy_run):
     doc = spread_values(toy_run(), "radius_error", {**FIVE, "gaussian": (0.5, 0.45, 0.55)})
     v = judge(doc)
     assert v.metrics["radius_error"].best == {"gaussian"} and v.overall["gaussian"] == (1, 1)
-    assert build_table(doc).top_line() == "First: gaussian (rank 1)."
+    assert build_table(doc).top_line().startswith("Use gaussian: no other sampler is ahead of it")
     no_intervals = spread_values(toy_run(), "radius_error", {k: t[0] for k, t in FIVE.items()})
     v = judge(no_intervals)
     assert v.metrics["radius_error"].ranks["gaussian"] == (1, 1) and not v.metrics["radius_error"].with_intervals
@@ -78,7 +110,7 @@ def test_validation_decides_which_headline_metrics_rank(toy_run):
                         "spread": {"values": [0.1, 0.5, 0.9], "spearman": 1.0, "verdict": "holds"}}}},
         "uncovered": ["collapse"],
     }
-    validate_results(doc)
+    check_results(doc)
     v = judge(doc)
     m = v.metrics["radius_error"]
     assert m.status == "untrusted" and not m.ranks and not m.best

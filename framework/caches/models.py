@@ -104,7 +104,7 @@ def resolve_model(dataset: ImageDataset | None, *, checkpoint: str | Path | None
         if not train_if_missing:
             raise CheckpointError(
                 f"No trained model for {dataset.name} in {path.parent}; run `aebench train --dataset {dataset.name} "
-                f"--latent-dim {n} --seed {seed}` first."
+                f"--latent-dim {n} --model-seed {seed}` first."
             )
         _train_into(path, dataset, n, seed, dev, quiet)
     return _from_checkpoint(path, dataset, dev, latent_dim)

@@ -21,14 +21,14 @@ VERDICT_STYLE = {"regressed": "bold red", "worse": "yellow", "better": "green", 
 
 
 def _value(c, which: str) -> str:
-    from aebench.reports.table import format_number
+    from aebench.infra.numbers import format_number
 
     value = getattr(c, which)
     return format_number(value, unit=c.unit) if value is not None else "—"
 
 
 def _interval(c, which: str) -> str:
-    from aebench.reports.table import format_number
+    from aebench.infra.numbers import format_number
 
     low, high, value = getattr(c, f"{which}_low"), getattr(c, f"{which}_high"), getattr(c, which)
     if low is None or high is None:
@@ -40,7 +40,7 @@ def _change_text(c) -> str:
     if c.rel_change is not None:
         return f"{100 * c.rel_change:+.1f}%"
     if c.abs_change is not None:
-        from aebench.reports.table import format_number
+        from aebench.infra.numbers import format_number
 
         return ("+" if c.abs_change >= 0 else "") + format_number(c.abs_change, unit=c.unit)
     return "—"
@@ -68,7 +68,7 @@ def _table(changes, *, sampler_column: bool) -> Table:
 
 def comparison_renderables(comparison, console: Console, old_path: str, new_path: str) -> list[RenderableType]:
     """The comparison as tables that fit the console: one table when it fits, else one per sampler."""
-    from aebench.reports.terminal import fits
+    from aebench.reports.layout import fits
 
     out: list[RenderableType] = [Text(f"aebench compare: {old_path} → {new_path}", style="bold")]
     wide = _table(comparison.changes, sampler_column=True)
@@ -91,7 +91,8 @@ def comparison_renderables(comparison, console: Console, old_path: str, new_path
 def render_markdown(comparison, old_path: str, new_path: str) -> str:
     """The comparison as markdown for a CI step summary: the verdict first, regressions named, then
     every comparison in a table."""
-    from aebench.reports.markdown import _cell, _md_table
+    from aebench.reports.blocks import md_table as _md_table
+    from aebench.reports.blocks import md_text as _cell
 
     lines = ["# aebench compare", "", f"`{_cell(old_path)}` → `{_cell(new_path)}`", "",
              f"**{_cell(comparison.headline())}**", ""]

@@ -12,8 +12,10 @@ import torch
 from rich.table import Table
 
 from aebench.cli import cli
+from aebench.commands.shared_options import MODEL_HELP, old_spelling
 from aebench.errors import OptionError
 from aebench.infra.console import console
+from aebench.run.config import model_source
 from aebench.stats import LatentStats
 
 
@@ -58,11 +60,7 @@ def centre_summary(stats: LatentStats) -> dict[str, Any]:
 def _dataset_options(assignments: tuple[str, ...]) -> dict[str, str]:
     from aebench.options import parse_assignments
 
-    parsed = parse_assignments(assignments)
-    other = [owner for owner in parsed if owner not in ("dataset", "")]
-    if other:
-        raise OptionError(f"--set {other[0]}.OPTION: `aebench stats` only takes data set options; write --set dataset.OPTION=VALUE.")
-    return {**parsed.get("", {}), **parsed.get("dataset", {})}
+    return parse_assignments(assignments, owners=("dataset",)).get("dataset", {})
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
@@ -149,14 +147,17 @@ def print_normality(doc: dict[str, Any]) -> None:
 
 @cli.command("stats")
 @click.option("--dataset", default="orl_faces", show_default=True, help="Registered data set; see `aebench datasets`.")
-@click.option("--set", "assignments", multiple=True, metavar="dataset.OPTION=VALUE", help="A data set option (repeatable).")
-@click.option("--model-checkpoint", "--checkpoint", "checkpoint", type=click.Path(dir_okay=False),
+@click.option("--set", "assignments", multiple=True, metavar="dataset.OPTION=VALUE",
+              help="A data set option (repeatable; a list is comma-separated).")
+@click.option("--checkpoint", "--model-checkpoint", "checkpoint", type=click.Path(dir_okay=False),
               help="A trained aebench checkpoint (default: the cached model for the data set, trained if absent).")
-@click.option("--model", "model_spec", metavar="MODULE:FACTORY", help="Your own autoencoder as package.module:factory.")
+@click.option("--model", "model_spec", metavar="CKPT|MODULE:FACTORY", help=MODEL_HELP)
 @click.option("--train-latents", type=click.Path(dir_okay=False), help="Training latents (.npy or .safetensors) instead of a model.")
 @click.option("--heldout-latents", type=click.Path(dir_okay=False), help="Held-out latents, with --train-latents.")
 @click.option("--latent-dim", type=int, help="Latent dimension of the cached model (default: per data set).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Training seed of the cached model.")
+@click.option("--model-seed", "seed", type=int, default=0, show_default=True, help="Training seed of the cached model.")
+@old_spelling("--seed", "--seed is the first sampling seed of `aebench run`; the cached model's training seed is "
+                        "--model-seed N.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for the PNGs (default: beside the statistics file).")
@@ -179,7 +180,9 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
     dev = resolve_device(device)
     if out:  # before any work: the figures (and latent-file statistics) go there
         check_writable_dir(out, "--out folder")
-    if model_spec and ":" not in model_spec and Path(model_spec).exists():  # a checkpoint path given to --model
+    if model_spec and model_source(model_spec) == "checkpoint":  # --model takes a checkpoint too, as in `aebench run`
+        if checkpoint not in (None, model_spec):
+            raise OptionError("Give either --checkpoint or --model, not both.")
         checkpoint, model_spec = model_spec, None
     if heldout_latents and not train_latents:
         raise OptionError("--heldout-latents needs --train-latents too.")
@@ -187,7 +190,7 @@ def stats_command(dataset, assignments, checkpoint, model_spec, train_latents, h
         from aebench.caches.latents import load_latent_arrays
 
         if checkpoint or model_spec:
-            raise OptionError("Give either --train-latents/--heldout-latents or a model (--model-checkpoint / --model), not both.")
+            raise OptionError("Give either --train-latents/--heldout-latents or a model (--checkpoint / --model), not both.")
         train, heldout = load_latent_arrays(train_latents, heldout_latents)
         if not out:
             check_writable_dir(Path(train_latents).parent, "the folder of --train-latents (the statistics go there)")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from aebench.cli import cli
+from aebench.commands.shared_options import old_spelling
 from aebench.errors import OptionError
 
 SET_OWNERS = ("dataset", "model", "train")
@@ -16,10 +17,7 @@ def _split_sets(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """--set dataset.size=32 / model.channels=16,32 / train.batch_size=32 -> {owner: {option: value}}."""
     from aebench.options import parse_assignments
 
-    groups = parse_assignments(pairs)
-    unknown = [k for k in groups if k not in SET_OWNERS]
-    if unknown:
-        raise OptionError(f"--set with unknown prefix '{unknown[0]}'; use dataset.OPTION, model.OPTION or train.OPTION.")
+    groups = parse_assignments(pairs, owners=SET_OWNERS)
     if "latent_dim" in groups.get("model", {}):
         raise OptionError("--set model.latent_dim is not used; pass --latent-dim N instead.")
     return {owner: groups.get(owner, {}) for owner in SET_OWNERS}
@@ -31,11 +29,13 @@ def _split_sets(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
               help="Registered architecture (autoencoder family) to train; `aebench architectures` lists them.")
 @click.option("--set", "sets", multiple=True, metavar="OWNER.OPTION=VALUE",
               help="Set a data set (dataset.size=32), model (model.channels=32,64) or training "
-                   "(train.batch_size=32) option; repeatable.")
+                   "(train.batch_size=32) option; repeatable, a list is comma-separated.")
 @click.option("--latent-dim", type=click.IntRange(min=1), default=None,
               help="Latent dimension N (default: per data set, e.g. 64 for orl_faces).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Passes over the training images (default: automatic).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation, shuffling and augmentation.")
+@click.option("--model-seed", "seed", type=int, default=0, show_default=True,
+              help="Training seed: initialisation, shuffling and augmentation (`aebench run --model-seed` finds it).")
+@old_spelling("--seed", "--seed is the first sampling seed of `aebench run`; the training seed is --model-seed N.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (auto uses a GPU when present).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="aebench cache folder (default: $AEBENCH_CACHE_DIR or the user cache).")

@@ -19,7 +19,11 @@ class Executor(Protocol):
 
     def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
-        """Fit every spec of `work` once and run its listed seeds; call `on_fit`/`on_cell` as results come."""
+        """Run the listed seeds of every spec of `work`, fitting each spec once per run (a later call of the
+        same run, a racing round, reuses the fit); call `on_fit`/`on_cell` as results come."""
+
+    def close(self) -> None:
+        """Release what the run held (fits, a cluster); the runner calls it when the run ends."""
 
 
 def make_executor(name: str = "local", *, workers: int | None = None, scheduler: str | None = None) -> Executor:

@@ -57,52 +57,76 @@ class DaskExecutor:
             raise OptionError(f"--workers must be a positive integer, got {workers!r}.")
         self.workers = workers
         self.scheduler = scheduler
+        self._client: Any = None
+        self._cluster: Any = None
+        self._plugin: Any = None
+        self._plan: str | None = None
+        self._fits: dict[str, Any] = {}  # sampler label -> its fit's future on the cluster
 
     def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
-        from distributed import Client, as_completed
+        """Run `work` on the cluster. The cluster, the real side on it and every fit stay until `close()`,
+        so racing rounds of one run reuse them: a sampler is fitted once per run."""
+        from distributed import as_completed
 
-        cluster = None
-        if self.scheduler is None:
-            cluster = local_cluster(self.workers or default_workers(setup.device.type), setup.device.type)
         from aebench.plugins import get_registry
 
-        client = Client(cluster if cluster is not None else self.scheduler)
-        key = setup.plan.hash
-        plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config), extractor_class(setup)))
-        try:
-            client.register_plugin(plugin)
-            samplers = get_registry("sampler")
-            futures: dict[Any, tuple[str, str, int | None]] = {}
-            held_fits: list[Any] = []
-            for spec, seeds in work:
-                fit = client.submit(_fit_task, spec, key, setup.plan.fit_seed, samplers.get(spec.name),
-                                    key=f"fit-{key}-{spec.label}")
-                # hold every fit future until the end: a cell whose worker died needs its fit recomputed, which
-                # the scheduler cannot do once the client has released (forgotten) the fit's key
-                held_fits.append(fit)
+        client, key = self._session(setup)
+        samplers = get_registry("sampler")
+        futures: dict[Any, tuple[str, str, int | None]] = {}
+        for spec, seeds in work:
+            fit = self._fits.get(spec.label)
+            if fit is None:
+                # every fit future is held until close(): a cell whose worker died needs its fit recomputed,
+                # which the scheduler cannot do once the client has released (forgotten) the fit's key
+                fit = self._fits[spec.label] = client.submit(_fit_task, spec, key, setup.plan.fit_seed,
+                                                             samplers.get(spec.name), key=f"fit-{key}-{spec.label}")
                 futures[client.submit(_fit_summary, fit, key=f"fitinfo-{key}-{spec.label}")] = ("fit", spec.label, None)
-                for seed in seeds:
-                    cell = client.submit(_cell_task, fit, seed, key, options,
-                                         key=f"cell-{key}-{spec.label}-{seed}", pure=False)
-                    futures[cell] = ("cell", spec.label, seed)
-            for future in as_completed(list(futures)):
-                kind, label, seed = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # the worker died (twice), or the task could not run
-                    error = worker_failure(exc)
-                    result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
-                              else CellResult(label, seed, error=f"seed {seed}: {error}"))
-                (on_fit if kind == "fit" else on_cell)(result)
-        finally:
+            for seed in seeds:
+                cell = client.submit(_cell_task, fit, seed, key, options, key=f"cell-{key}-{spec.label}-{seed}",
+                                     pure=False)
+                futures[cell] = ("cell", spec.label, seed)
+        for future in as_completed(list(futures)):
+            kind, label, seed = futures[future]
             try:
-                client.unregister_worker_plugin(plugin.name)
+                result = future.result()
+            except Exception as exc:  # the worker died (twice), or the task could not run
+                error = worker_failure(exc)
+                result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
+                          else CellResult(label, seed, error=f"seed {seed}: {error}"))
+            (on_fit if kind == "fit" else on_cell)(result)
+
+    def _session(self, setup: Any) -> tuple[Any, str]:
+        """The client of this run's cluster, with the real side registered on it (started on first use)."""
+        from distributed import Client
+
+        key = setup.plan.hash
+        if self._client is not None and self._plan == key:
+            return self._client, key
+        self.close()
+        if self.scheduler is None:
+            self._cluster = local_cluster(self.workers or default_workers(setup.device.type), setup.device.type)
+        self._client = Client(self._cluster if self._cluster is not None else self.scheduler)
+        self._plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config),
+                                                    extractor_class(setup)))
+        self._client.register_plugin(self._plugin)
+        self._plan = key
+        return self._client, key
+
+    def close(self) -> None:
+        """Release the fits, the real side on the workers, the client and a cluster this executor started."""
+        client, cluster, plugin = self._client, self._cluster, self._plugin
+        self._client = self._cluster = self._plugin = self._plan = None
+        self._fits = {}
+        if client is not None:
+            try:
+                if plugin is not None:
+                    client.unregister_worker_plugin(plugin.name)
             except Exception:  # the cluster is already gone; nothing to clean up
                 pass
             client.close()
-            if cluster is not None:
-                cluster.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def extractor_class(setup: Any) -> type | None:

@@ -93,7 +93,7 @@ class LatentFD(Metric):
         Column("latent_fd", "latent FD", False, group="latent", role="headline", detects=FD_DETECTS,
                description="Fréchet distance between Gaussian fits of the sampled and the held-out latents "
                            "(||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^1/2)); 0 for identical moments. Blind "
-                           "to shape beyond the covariance; biased upwards at small n, so compare equal n."),
+                           "to shape beyond the covariance; biased upwards at small n, so compare equal n.", margin="5%"),
     )
 
     @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class LatentMMD(Metric):
         Column("latent_mmd", "latent MMD²", False, group="latent", role="headline", detects=MMD_DETECTS,
                description="unbiased MMD^2 between the sampled and the held-out latents, Gaussian kernel averaged "
                            "over bandwidths median x (0.25, 0.5, 1, 2) fixed from the held-out latents; about 0 "
-                           "(slightly negative possible) when the distributions agree."),
+                           "(slightly negative possible) when the distributions agree.", margin="0.0025"),
     )
 
     @dataclass(frozen=True)
@@ -194,12 +194,12 @@ class LatentOneNN(Metric):
                    "local, so it sees a wrong shape with the right mean and covariance.")
     columns = (
         Column("latent_1nn", "latent 1-NN acc", False, group="latent", unit="rate", role="headline",
-               detects=ONE_NN_DETECTS,
+               detects=ONE_NN_DETECTS, ideal=0.5,
                description="pool the samples and as many held-out latents, classify each point by the set of "
                            "its nearest other point; per set, the share classified right; the larger share is "
                            "reported: 0.5 = indistinguishable, 1 = separable (samples bunched together, or "
                            "held-out latents that only find each other because the samples are elsewhere). "
-                           "Lower is better down to 0.5; the pooled accuracy and both shares are in info."),
+                           "Lower is better down to 0.5; the pooled accuracy and both shares are in info.", margin="0.05"),
     )
 
     def _real_subset(self, real: RealSide, m: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -126,7 +126,7 @@ class FID(Metric):
                description="FID of the decoded samples against decoded real latents (the same decoder applied "
                            "to real data, count matched to the samples): the decoder's blur cancels and the "
                            "sampler's own effect remains. Biased by the sample count: compare equal n. Rewards "
-                           "copies of training latents when the reference split is the training set."),
+                           "copies of training latents when the reference split is the training set.", margin="4%"),
     )
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
@@ -173,7 +173,7 @@ class FIDInf(Metric):
                detects=RECON_DETECTS,
                description="FID against decoded real latents extrapolated to infinitely many samples: the "
                            "sampler's own effect, comparable across sample counts (the reference's count "
-                           "still matters); noisier than fid_recon, see the fit in info."),
+                           "still matters); noisier than fid_recon, see the fit in info.", margin="7%"),
     )
 
     @dataclass(frozen=True)
@@ -228,7 +228,7 @@ class KID(Metric):
                            "against real images: decoder + sampler quality, dominated by the decoder's blur."),
         Column("kid_recon", "KID recon", False, group="image_recon", role="headline", detects=RECON_DETECTS,
                description="KID of the decoded samples against decoded real latents: the sampler's own effect, "
-                           "unbiased at any sample count (may dip slightly below 0)."),
+                           "unbiased at any sample count (may dip slightly below 0).", margin="0.0015"),
     )
 
     @dataclass(frozen=True)
@@ -295,7 +295,7 @@ class PRDC(Metric):
                detects=RECON_DETECTS,
                description="share of decoded real latents whose k-NN ball (k=5) holds a decoded sample (Naeem et "
                            "al.): how much of what the decoder makes of real data the sampler reaches; fell at "
-                           "every step of the collapse, spread, contamination, moments and mode-drop ladders."),
+                           "every step of the collapse, spread, contamination, moments and mode-drop ladders.", margin="0.03"),
     )
 
     @dataclass(frozen=True)

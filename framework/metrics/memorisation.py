@@ -41,7 +41,7 @@ class LatentCopies(Metric):
                description="share of samples that sit on a training latent (closer to it than 95% of held-out "
                            "latents are to theirs), beyond the 5% that new real data shows: 0 is like new data; "
                            "it rises as a sampler replays training latents, and neither spread nor collapse "
-                           "lower it below 0."),
+                           "lower it below 0.", margin="0.02"),
     )
 
     @dataclass(frozen=True)

@@ -176,7 +176,7 @@ class SubspaceRegion(Region):
     def calibrate(self, heldout_latents: torch.Tensor, target: float = 0.95) -> float:
         """Scale each part by its held-out median, then set the threshold as every region does."""
         self.scales = self.model_scales
-        self.score(heldout_latents)  # validates fit state and shape with the shared messages
+        self.score(heldout_latents)  # checks fit state and shape with the shared messages
         z = heldout_latents.detach().to("cpu", torch.float64)
         if not torch.isfinite(z).all():
             raise AebenchError(f"Region '{self.name}': held-out latents contain NaN or Inf; re-encode the held-out set.")

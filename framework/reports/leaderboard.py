@@ -1,33 +1,30 @@
 """Leaderboard tables from `aebench run` results documents: which sampler wins on each trusted metric,
 by how much, and whether the winner's interval overlaps the runner-up's.
 
-Which metrics rank: the results' own `metric_info` says each key's role; a key ranks when its role is
-'headline' and, if the document carries a `validation` section, its verdict there is 'holds'.
-Diagnostic keys (hit rates, latent recall) are shown, never ranked. A document without roles (older
-runs) falls back to `FALLBACK_HEADLINE` / `FALLBACK_DIAGNOSTIC`, restricted to the keys it has.
+The ranking is the verdict's (`aebench.verdict.ranking.judge`), so the leaderboard, the reports and
+`compare` agree: a metric ranks when the results declare it a headline metric, it held on the
+document's `validation` section (when there is one), its extractor is a validated judge (image
+metrics), and it tells the samplers apart; its winner is the first of `metric_order` (rank range, then
+point value, by the distance to a declared `ideal` where there is one). Diagnostics are shown, never
+ranked. Numbers are written by `aebench.infra.numbers.format_number`, as in every report.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-# used only when a results document declares no roles
-FALLBACK_HEADLINE = ("latent_fd", "latent_mmd", "latent_1nn", "fid_recon", "kid_recon", "fid_inf_recon")
-FALLBACK_DIAGNOSTIC = ("hit_ellipsoid", "hit_density", "hit_knn", "hit_box", "latent_recall")
-# metrics whose best value is a point, not an end of the scale
-IDEAL = {"latent_1nn": 0.5}
-# shares in [0, 1] shown as percentages when the results do not declare units
-RATE_KEYS = ("latent_recall", "latent_precision", "latent_coverage")
+from aebench.infra.numbers import format_number, is_finite_number
+from aebench.verdict.ranking import Estimate, Verdict, clearly_better, directed, judge, metric_order
 
 
 @dataclass
 class Selection:
-    headline: list[str]
+    headline: list[str]  # metrics that rank, in the document's order
     diagnostic: list[str]
-    source: str  # 'validation', 'roles' or 'fallback'
-    untrusted: dict[str, str] = field(default_factory=dict)  # headline keys left out, with their verdict
+    source: str  # 'validation' (ranked on this model's validation) or 'roles' (declared headline metrics)
+    untrusted: dict[str, str] = field(default_factory=dict)  # headline keys left out, with the verdict's reason
+    flat: list[str] = field(default_factory=list)  # headline keys with the same value for every sampler
 
 
 def sampler_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -35,64 +32,54 @@ def sampler_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in doc.get("samplers", []) if r.get("status") == "ok" and r.get("metrics")]
 
 
-def select_metrics(doc: dict[str, Any]) -> Selection:
-    """Headline (ranking) and diagnostic keys of a results document; see the module docstring."""
-    info: dict[str, dict[str, Any]] = doc.get("metric_info") or {}
+def select_metrics(doc: dict[str, Any], verdict: Verdict | None = None) -> Selection:
+    """Ranking and diagnostic keys of a results document, as the verdict judges them."""
+    verdict = verdict or judge(doc)
     present = {k for r in sampler_rows(doc) for k in r["metrics"]}
-    keys = [k for k in info if k in present] + sorted(present - set(info))
-    roles = {k: (info.get(k) or {}).get("role") for k in keys}
-    if not any(roles.values()):
-        return Selection([k for k in FALLBACK_HEADLINE if k in present],
-                         [k for k in FALLBACK_DIAGNOSTIC if k in present], "fallback")
-    validation = (doc.get("validation") or {}).get("metrics") or {}
-    headline, untrusted = [], {}
-    for k in keys:
-        if roles[k] != "headline":
-            continue
-        verdict = (validation.get(k) or {}).get("verdict") if validation else "holds"
-        if verdict == "holds":
-            headline.append(k)
-        else:
-            untrusted[k] = verdict or "untested"
-    diagnostic = [k for k in keys if roles[k] == "diagnostic"]
-    return Selection(headline, diagnostic, "validation" if validation else "roles", untrusted)
-
-
-def _badness(key: str, entry: dict[str, Any], value: float) -> float:
-    if key in IDEAL:
-        return abs(value - IDEAL[key])
-    hib = entry.get("higher_is_better")
-    return -value if hib else value
+    ranking = [m.key for m in verdict.metrics.values() if m.status == "ranks" and m.key in present]
+    diagnostic = [m.key for m in verdict.metrics.values() if m.status == "diagnostic" and m.key in present]
+    untrusted = {m.key: m.reason for m in verdict.metrics.values() if m.status == "untrusted" and m.key in present}
+    flat = [m.key for m in verdict.metrics.values()
+            if m.status == "flat" and m.info.get("role") == "headline" and m.key in present]
+    return Selection(ranking, diagnostic, "validation" if verdict.validated else "roles", untrusted, flat)
 
 
 def _interval(entry: dict[str, Any]) -> tuple[float, float] | None:
     low, high = entry.get("low"), entry.get("high")
-    return (float(low), float(high)) if low is not None and high is not None else None
+    return (float(low), float(high)) if is_finite_number(low) and is_finite_number(high) else None
 
 
 def spread(entry: dict[str, Any]) -> float | None:
-    """Half-width of the entry's interval (over seeds: 1.96 std / sqrt(k)), or None."""
+    """Half-width of the entry's interval (over seeds: t std / sqrt(k)), or None."""
     iv = _interval(entry)
     return None if iv is None else (iv[1] - iv[0]) / 2
 
 
-def winner(doc: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """The best sampler on `key`, the runner-up, the gap between them and whether their intervals overlap."""
-    rows = [(r["name"], r["metrics"][key]) for r in sampler_rows(doc)
-            if key in r["metrics"] and r["metrics"][key].get("value") is not None]
-    if not rows:
+def winner(doc: dict[str, Any], key: str, verdict: Verdict | None = None) -> dict[str, Any] | None:
+    """The first sampler on a ranking metric `key`, the runner-up, the gap between their values and
+    whether their intervals overlap (None when either has none); None when `key` does not rank."""
+    verdict = verdict or judge(doc)
+    judgement = verdict.metrics.get(key)
+    if judgement is None or judgement.status != "ranks":
         return None
-    ranked = sorted(rows, key=lambda item: _badness(key, item[1], float(item[1]["value"])))
-    best_name, best = ranked[0]
+    order = metric_order(doc, judgement)
+    if not order:
+        return None
+    rows = {r["name"]: r["metrics"][key] for r in sampler_rows(doc) if key in r["metrics"]}
+    best_name, best = order[0], rows[order[0]]
     out: dict[str, Any] = {"key": key, "winner": best_name, "value": float(best["value"]), "runner_up": None,
                            "gap": None, "relative_gap": None, "overlap": None}
-    if len(ranked) > 1:
-        second_name, second = ranked[1]
+    if len(order) > 1:
+        second_name, second = order[1], rows[order[1]]
         gap = abs(float(second["value"]) - float(best["value"]))
-        a, b = _interval(best), _interval(second)
+        a, b = Estimate.of(best), Estimate.of(second)
+        overlap = None
+        if a is not None and b is not None and a.has_interval and b.has_interval:
+            (da, higher), (db, _) = directed(a, judgement.info), directed(b, judgement.info)
+            overlap = not clearly_better(da, db, higher)
         out.update(runner_up=second_name, runner_up_value=float(second["value"]), gap=gap,
                    relative_gap=gap / abs(float(second["value"])) if float(second["value"]) else None,
-                   overlap=None if a is None or b is None else bool(a[0] <= b[1] and b[0] <= a[1]))
+                   overlap=overlap)
     return out
 
 
@@ -110,64 +97,45 @@ def fit_summary(doc: dict[str, Any]) -> list[str]:
     lines = []
     for r in sampler_rows(doc):
         info = r.get("fit_info")
-        if isinstance(info, list):
-            info = info[0] if info else None
         if not isinstance(info, dict):
             continue
-        parts = [f"{k}={_fmt(v) if isinstance(v, float) else v}" for k, v in info.items() if k in FIT_KEYS and v is not None]
+        parts = [f"{k}={format_number(v) if isinstance(v, float) else v}" for k, v in info.items()
+                 if k in FIT_KEYS and v is not None]
         if parts:
             lines.append(f"- `{r['name']}`: " + ", ".join(parts))
     return lines
 
 
-def _fmt(x: float | None, unit: str = "") -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    if unit == "rate":
-        return f"{100 * x:.1f}%"
-    ax = abs(x)
-    if ax == 0:
-        return "0"
-    if ax >= 100:
-        return f"{x:.0f}"
-    if ax >= 1:
-        return f"{x:.2f}"
-    if ax >= 0.01:
-        return f"{x:.3f}"
-    return f"{x:.2e}"
-
-
 def cell(entry: dict[str, Any] | None, unit: str = "") -> str:
-    """'mean ± spread' of one metric entry (spread: half the interval), '–' when missing."""
+    """'mean ± spread' of one metric entry (spread: half its 95% interval), '—' when missing."""
     if not entry or entry.get("value") is None:
-        return "–"
+        return format_number(None)
     s = spread(entry)
-    if unit == "rate":
-        return _fmt(entry["value"], unit) + ("" if s is None else f" ± {100 * s:.1f}")
-    return _fmt(entry["value"]) + ("" if s is None else f" ± {_fmt(s)}")
+    value = format_number(entry["value"], unit=unit)
+    return value if s is None else f"{value} ± {format_number(s, unit=unit, like=entry['value'])}"
 
 
-def _unit(info: dict[str, Any], key: str) -> str:
-    declared = (info.get(key) or {}).get("unit")
-    if declared is not None:
-        return declared
-    return "rate" if key.startswith("hit_") or key in RATE_KEYS else ""
+def _info(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    return (doc.get("metric_info") or {}).get(key) or {}
 
 
 def _label(doc: dict[str, Any], key: str) -> str:
-    info = (doc.get("metric_info") or {}).get(key) or {}
+    """The metric's declared label with its direction: ↑, ↓, or (→ideal) for a best point."""
+    info = _info(doc, key)
     label = info.get("label") or key
-    arrow = "" if key in IDEAL else {True: " ↑", False: " ↓"}.get(info.get("higher_is_better"), "")
-    if not arrow:
-        hib = next((r["metrics"][key].get("higher_is_better") for r in sampler_rows(doc) if key in r["metrics"]), None)
-        arrow = " (→0.5)" if key in IDEAL else {True: " ↑", False: " ↓"}.get(hib, "")
-    return f"{label}{arrow}"
+    if is_finite_number(info.get("ideal")):
+        return f"{label} (→{format_number(info['ideal'], unit=info.get('unit', ''))})"
+    return label + {True: " ↑", False: " ↓"}.get(info.get("higher_is_better"), "")
+
+
+def _value(doc: dict[str, Any], key: str, value: float | None) -> str:
+    return format_number(value, unit=_info(doc, key).get("unit", ""))
 
 
 def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, list[dict[str, Any]]]:
     """Markdown for one data set (a table, then the winners) and the winners as data."""
-    sel = select_metrics(doc)
-    info = doc.get("metric_info") or {}
+    verdict = judge(doc)
+    sel = select_metrics(doc, verdict)
     rows = sampler_rows(doc)
     failed = [r["name"] for r in doc.get("samplers", []) if r.get("status") != "ok"]
     seeds = sorted({len(r.get("seeds", [])) for r in rows})
@@ -179,17 +147,19 @@ def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, list[dict[str
                  f"(checksum {str(model.get('checksum', '?'))[:12]}); image features: "
                  f"{features.get('extractor', 'none')}. Cells: mean ± half the 95% interval (over seeds when there are "
                  f"several, else the metric's own).")
-    source = {"validation": "headline metrics that `aebench validate` found to hold",
-              "roles": "headline metrics (no validation section in the results)",
-              "fallback": "a fixed list (the results declare no metric roles)"}[sel.source]
-    lines.append(f"Ranked on {source}; diagnostics are shown, never ranked.")
+    source = {"validation": "headline metrics that held on this model's known-answer ladders",
+              "roles": "headline metrics (no validation section in the results)"}[sel.source]
+    lines.append(f"Ranked as the verdict ranks: {source}; ties where intervals overlap; diagnostics are shown, "
+                 f"never ranked.")
     if sel.untrusted:
-        lines.append("Not ranked (verdict): " + ", ".join(f"`{k}` ({v})" for k, v in sel.untrusted.items()) + ".")
+        lines.append("Not ranked: " + "; ".join(f"`{k}` ({v})" for k, v in sel.untrusted.items()) + ".")
+    if sel.flat:
+        lines.append("Set aside, the same for every sampler: " + ", ".join(f"`{k}`" for k in sel.flat) + ".")
     if failed:
         lines.append("Failed: " + ", ".join(f"`{n}`" for n in failed) + ".")
     lines.append("")
     keys = sel.headline + sel.diagnostic
-    winners = [w for w in (winner(doc, k) for k in sel.headline) if w]
+    winners = [w for w in (winner(doc, k, verdict) for k in sel.headline) if w]
     best = {w["key"]: w["winner"] for w in winners}
     if keys:
         header = ["sampler"] + [_label(doc, k) + (" *(diag.)*" if k in sel.diagnostic else "") for k in keys]
@@ -198,21 +168,24 @@ def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, list[dict[str
         for r in rows:
             cells = []
             for k in keys:
-                text = cell(r["metrics"].get(k), _unit(info, k))
+                text = cell(r["metrics"].get(k), _info(doc, k).get("unit", ""))
                 cells.append(f"**{text}**" if best.get(k) == r["name"] else text)
             lines.append(f"| `{r['name']}` | " + " | ".join(cells) + " |")
         lines.append("")
     else:
         lines += ["No trusted metric in these results.", ""]
     for w in winners:
+        key = w["key"]
         if w["runner_up"] is None:
-            lines.append(f"- **{_label(doc, w['key'])}**: `{w['winner']}` ({_fmt(w['value'])}), the only sampler scored.")
+            lines.append(f"- **{_label(doc, key)}**: `{w['winner']}` ({_value(doc, key, w['value'])}), "
+                         f"the only sampler scored.")
             continue
         rel = f", {100 * w['relative_gap']:.1f}%" if w["relative_gap"] is not None else ""
         overlap = {True: "intervals overlap: not a clear win", False: "intervals do not overlap",
                    None: "no intervals (one seed)"}[w["overlap"]]
-        lines.append(f"- **{_label(doc, w['key'])}**: `{w['winner']}` {_fmt(w['value'])} ahead of `{w['runner_up']}` "
-                     f"{_fmt(w['runner_up_value'])} by {_fmt(w['gap'])}{rel}; {overlap}.")
+        lines.append(f"- **{_label(doc, key)}**: `{w['winner']}` {_value(doc, key, w['value'])} ahead of "
+                     f"`{w['runner_up']}` {_value(doc, key, w['runner_up_value'])} by {_value(doc, key, w['gap'])}"
+                     f"{rel}; {overlap}.")
     lines.append("")
     fits = fit_summary(doc)
     if fits:
@@ -230,10 +203,12 @@ def leaderboard_markdown(docs: dict[str, dict[str, Any]], command: str) -> tuple
         text, winners = dataset_section(doc, name)
         page.append(text)
         for w in winners:
-            overlap = {True: "overlap", False: "separate", None: "–"}[w["overlap"]]
-            snippet.append(f"| {name} | {_label(doc, w['key'])} | `{w['winner']}` {_fmt(w['value'])} | "
-                           f"{('`' + w['runner_up'] + '` ' + _fmt(w['runner_up_value'])) if w['runner_up'] else '–'} | "
-                           f"{_fmt(w['gap'])} | {overlap} |")
+            overlap = {True: "overlap", False: "separate", None: format_number(None)}[w["overlap"]]
+            key = w["key"]
+            runner_up = (f"`{w['runner_up']}` {_value(doc, key, w['runner_up_value'])}" if w["runner_up"]
+                         else format_number(None))
+            snippet.append(f"| {name} | {_label(doc, key)} | `{w['winner']}` {_value(doc, key, w['value'])} | "
+                           f"{runner_up} | {_value(doc, key, w['gap'])} | {overlap} |")
     return "\n".join(page).rstrip() + "\n", "\n".join(snippet) + "\n"
 
 

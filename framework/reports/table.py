@@ -8,13 +8,13 @@ all come from the results document.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from aebench.errors import UnknownNameError, did_you_mean
-from aebench.infra.numbers import is_finite_number
-from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, validate_results
+from aebench.infra.numbers import format_number, is_finite_number
+from aebench.results.schema import GROUPS, MetricInfo, ResultsDocument, check_results
+from aebench.verdict.decision import END_TEXT, recommendation
 from aebench.verdict.ranking import MetricJudgement, Status, Verdict, format_rank, judge
 
 GROUP_TITLES = {
@@ -29,38 +29,6 @@ GROUP_TITLES = {
 def result_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """References first, then samplers, in the order the run produced them."""
     return [*results.get("references", []), *results.get("samplers", [])]
-
-
-SMALL = 1e-4  # below this, numbers are written in scientific notation (5.9e-11, not 0.000000000059)
-
-
-def _decimals(value: float) -> int:
-    """Decimals that show `value` as people read it: one from 100 up, two from 1 up, else three
-    significant digits."""
-    if abs(value) >= 100:
-        return 1
-    if abs(value) >= 1:
-        return 2
-    if value == 0:
-        return 0
-    return min(12, 2 - math.floor(math.log10(abs(value))))
-
-
-def format_number(value: float | None, *, unit: str = "", like: float | None = None) -> str:
-    """A value as people read it: shares (unit 'rate') as percentages with one decimal; else one
-    decimal from 100 up, two from 1 up, three significant digits below (scientific notation under
-    1e-4). `like`: use the decimals of that value instead (a spread printed next to its mean)."""
-    if value is None:
-        return "—"
-    value = float(value)
-    if not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if unit == "rate":
-        return f"{100 * value:.1f}%"
-    ref = value if like is None or not math.isfinite(like) or like == 0 else float(like)
-    if ref != 0 and abs(ref) < SMALL:
-        return f"{value:.2g}" if like is not None and like != value else f"{value:.3g}"
-    return f"{value:.{_decimals(ref)}f}"
 
 
 def spread_text(entry: Mapping[str, Any] | None, unit: str = "", *, interval: bool = True) -> str:
@@ -158,6 +126,7 @@ class ResultsTable:
     columns: list[ColumnView]
     rows: list[RowView]
     verdict: Verdict
+    race: Mapping[str, Any] | None = None  # the document's racing rounds (`aebench run --decide`)
 
     def select(self, *, roles: Iterable[str] | None = None, informative_only: bool = False) -> list[ColumnView]:
         roles = None if roles is None else set(roles)
@@ -184,12 +153,16 @@ class ResultsTable:
         return [r for r in self.rows if r.failed]
 
     def top_line(self) -> str:
-        """Who leads overall: one sampler clearly first, or the group whose intervals overlap at the top."""
-        top = [r for r in self.rows if r.best]
-        if not top:
+        """The recommendation the decision gives (markdown: names in backticks), or '' with fewer than two
+        ranked samplers."""
+        decision = self.verdict.decision
+        if decision is None or len(self.verdict.overall) < 2:
             return ""
-        names = ", ".join(f"{r.name} (rank {r.rank_text})" for r in top)
-        return f"First: {names}." if len(top) == 1 else f"Could rank first (their intervals overlap): {names}."
+        return recommendation(decision, self.race, self.verdict.aliases)
+
+    def race_line(self) -> str:
+        """What the racing rounds spent and where they ended; '' without racing rounds."""
+        return race_text(self.race, self.verdict.decision)
 
 
 def metric_columns(results: Mapping[str, Any], metrics: Sequence[str] | None = None) -> list[str]:
@@ -245,9 +218,11 @@ def variant_text(results: Mapping[str, Any], row: Mapping[str, Any]) -> str:
 def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[str] | None = None) -> ResultsTable:
     """The table model of a results document (every metric, or the `metrics` given); the document is
     checked against the results schema first, so no report renders a malformed file."""
-    validate_results(results, "results")
+    check_results(results, "results")
     keys = metric_columns(results, metrics)
     verdict = judge(results, keys)
+    if metrics is not None:  # a subset of the columns on show; the decision always rests on every metric
+        verdict.decision = judge(results).decision
     columns = [_column(verdict.metrics[k]) for k in keys]
     order = {name: i for i, name in enumerate(verdict.order)}
     samplers = results.get("samplers", [])
@@ -277,7 +252,28 @@ def build_table(results: ResultsDocument | Mapping[str, Any], metrics: Sequence[
             best=not is_ref and row["name"] in verdict.best, cells=cells,
         ))
     dataset = (results.get("config") or {}).get("dataset") or (results.get("dataset") or {}).get("name") or "results"
-    return ResultsTable(f"aebench: {dataset}", caption(results), columns, rows, verdict)
+    return ResultsTable(f"aebench: {dataset}", caption(results), columns, rows, verdict, results.get("race"))
+
+
+def race_text(race: Mapping[str, Any] | None, decision: Any = None) -> str:
+    """'Racing: 3 rounds, 9,344 decoded images, 412 s (budget 15 m); ended: decided, a unique first place.
+    Left after round 1: uniform, gaussian.'"""
+    if not race:
+        return ""
+    rounds = race.get("rounds") or []
+    why = {"decided": "decided", "budget": "budget spent", "rounds": "round limit reached",
+           "no_contenders": "nothing to decide"}.get(race.get("stopped", ""), race.get("stopped", "?"))
+    end = END_TEXT.get(getattr(decision, "end", ""), "")
+    text = (f"Racing: {len(rounds)} round(s), {int(race.get('spent_images', 0)):,} decoded images, "
+            f"{float(race.get('spent_seconds', 0.0)):.0f} s (budget {(race.get('budget') or {}).get('text', '?')}); "
+            f"ended: {why}" + (f", {end}" if end and race.get("stopped") != "decided" else
+                               f" ({end})" if end else "") + ".")
+    left: dict[int, list[str]] = {}
+    for name, after in (race.get("left") or {}).items():
+        left.setdefault(int(after), []).append(name)
+    for after in sorted(left):
+        text += f" Left after round {after}: {', '.join(left[after])}."
+    return text
 
 
 

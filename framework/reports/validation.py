@@ -3,15 +3,16 @@ terminal table, markdown and HTML: for each metric key and ladder, the rank corr
 with the degradation step and the verdict; which metrics are trusted for what; and which ladders no
 trusted headline metric detects.
 
-The pieces are built as plain data here (`verdict_table`, `summary`) and rendered three times, so the
-terminal, report.md and report.html say the same.
+The pieces are built as plain data here (`verdict_table`, `summary`): `aebench validate` prints them as a
+table (`render_validation_table`), and the reports' "validation" section (`aebench.reports.sections`)
+renders them as blocks (`validation_blocks`), so the terminal, report.md and report.html say the same.
 """
 
 from __future__ import annotations
 
-from html import escape
-from pathlib import Path
 from typing import Any, Mapping
+
+from aebench.reports.blocks import Block, Cell, Figures, Item, Items, Paragraph, Table, cells
 
 MARK = {"holds": "✓", "broken": "✗", "flat": "~", "untested": "?"}
 SHORT = {"collapse": "collapse", "spread": "spread", "contamination": "contam", "mode_drop": "modes",
@@ -127,86 +128,47 @@ def render_validation_table(validation: Mapping[str, Any], console: Any) -> None
     for name in header[2:-1]:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column(header[-1], no_wrap=True)
-    for i, cells in enumerate(rows):
-        styled = [Text(cells[0][0])]
-        for text, claimed in cells[2:-1]:
+    for i, row in enumerate(rows):
+        styled = [Text(row[0][0])]
+        for text, claimed in row[2:-1]:
             style = ("bold green" if text.endswith(MARK["holds"]) else "bold red") if claimed else "dim"
             styled.append(Text(text, style=style))
-        verdict = cells[-1][0]
+        verdict = row[-1][0]
         styled.append(Text(verdict, style={"holds": "green", "broken": "red", "flat": "yellow"}.get(verdict, "dim")))
         next_role = rows[i + 1][1][0] if i + 1 < len(rows) else None
-        table.add_row(*styled, end_section=cells[1][0] == "headline" and next_role not in (None, "headline"))
+        table.add_row(*styled, end_section=row[1][0] == "headline" and next_role not in (None, "headline"))
     console.print(table)
     for line in summary(validation):
         console.print(Text(line))
 
 
-# ---------------------------------------------------------------------------- markdown
-def _md(text: Any) -> str:
-    return " ".join(str(text).split()).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+# ------------------------------------------------------------------------- report.md and report.html
+FIGURE_CAPTION = ("Change in each metric's badness from step 0, scaled to its largest change (up = worse): a "
+                  "trusted metric climbs at every step of the ladders it claims.")
 
 
-def validation_markdown(doc: Mapping[str, Any]) -> str:
-    """The validation section of report.md ('' when the document has none)."""
+def validation_blocks(doc: Mapping[str, Any]) -> list[Block]:
+    """The report section's content (none when the document has no validation): the summary, the ladders,
+    the metric x ladder table (claimed ladders in bold: green where they hold, red where not), the legend,
+    the plot."""
     validation = section(doc)
     if validation is None:
-        return ""
+        return []
     settings = validation.get("settings", {})
-    lines = ["## Validation: known-answer ladders", ""]
-    lines += [f"- {_md(line)}" for line in summary(validation)]
-    lines += ["", "| ladder | level | levels |", "| --- | --- | --- |"]
-    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in ladder_rows(validation)]
+    out: list[Block] = [Items(tuple(Item(line) for line in summary(validation)))]
+    out.append(Table(cells(["ladder", "level", "levels"]), tuple(cells(row) for row in ladder_rows(validation)),
+                     numeric_from=3))
     header, rows = verdict_table(validation)
-    lines += ["", "| " + " | ".join(_md(h) for h in header) + " |",
-              "| " + " | ".join(["---", "---"] + ["---:"] * (len(header) - 3) + ["---"]) + " |"]
-    for cells in rows:
-        texts = [_md(cells[0][0]), _md(cells[1][0])]
-        texts += [f"**{_md(t)}**" if claimed else _md(t) for t, claimed in cells[2:-1]]
-        texts.append(_md(cells[-1][0]))
-        lines.append("| " + " | ".join(texts) + " |")
-    lines += ["", _md(LEGEND.format(holds=settings.get("holds_at", 0.9)))]
+    body = []
+    for row in rows:
+        ladder_cells = [Cell(text, strong=claimed, style=("best" if text.endswith(MARK["holds"]) else "failed")
+                             if claimed else "") for text, claimed in row[2:-1]]
+        verdict = row[-1][0]
+        body.append((Cell(row[0][0]), Cell(row[1][0]), *ladder_cells,
+                     Cell(verdict, style={"holds": "best", "broken": "failed"}.get(verdict, ""))))
+    out.append(Table(cells(header), tuple(body), numeric_from=2, numeric_to=len(header) - 1))
+    out.append(Paragraph(LEGEND.format(holds=settings.get("holds_at", 0.9)), "caption"))
     if validation.get("figure"):
-        rel = str(validation["figure"]).replace(" ", "%20")
-        lines += ["", f"![metric values along each ladder]({rel})"]
-    return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------- HTML
-def validation_html(doc: Mapping[str, Any], out_dir: str | Path) -> str:
-    """The validation section of report.html ('' when the document has none); the figure embedded."""
-    from aebench.reports.html import embed_png
-
-    validation = section(doc)
-    if validation is None:
-        return ""
-    settings = validation.get("settings", {})
-    parts = ["<h2>Validation: known-answer ladders</h2>", "<ul>"]
-    parts += [f"<li>{escape(line)}</li>" for line in summary(validation)]
-    parts.append("</ul>")
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in ladder_rows(validation))
-    parts.append("<table><thead><tr><th>ladder</th><th>level</th><th>levels</th></tr></thead>"
-                 f"<tbody>{body}</tbody></table>")
-    header, rows = verdict_table(validation)
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    html_rows = []
-    for cells in rows:
-        tds = [f"<td>{escape(cells[0][0])}</td>", f"<td>{escape(cells[1][0])}</td>"]
-        for text, claimed in cells[2:-1]:
-            cls = "num" + ((" best" if text.endswith(MARK["holds"]) else " failed") if claimed else "")
-            content = f"<strong>{escape(text)}</strong>" if claimed else escape(text)
-            tds.append(f'<td class="{cls}">{content}</td>')
-        verdict = cells[-1][0]
-        tds.append(f'<td class="{"best" if verdict == "holds" else "failed" if verdict == "broken" else ""}">'
-                   f"{escape(verdict)}</td>")
-        html_rows.append("<tr>" + "".join(tds) + "</tr>")
-    parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(html_rows)}</tbody></table>")
-    parts.append(f'<p class="caption">{escape(LEGEND.format(holds=settings.get("holds_at", 0.9)))}</p>')
-    if validation.get("figure"):
-        uri = embed_png(Path(out_dir), str(validation["figure"]))
-        if uri is not None:
-            parts.append(f'<figure><img src="{uri}" alt="metric values along each ladder">'
-                         "<figcaption>Change in each metric's badness from step 0, scaled to its largest change "
-                         "(up = worse): a trusted metric climbs at every step of the ladders it claims.</figcaption></figure>")
-        else:
-            parts.append(f'<p class="caption">figure missing ({escape(str(validation["figure"]))})</p>')
-    return "\n".join(parts)
+        out.append(Figures((("metric values along each ladder", str(validation["figure"])),), inline=False,
+                           caption=FIGURE_CAPTION))
+    return out

@@ -1,5 +1,5 @@
 """The results document (results.json) in code: its shape as typed dictionaries, its version, and
-`validate_results`, which every reader (`aebench compare`, the reports) runs before trusting a file.
+`check_results`, which every reader (`aebench compare`, the reports) runs before trusting a file.
 
 Version history:
 - `aebench-results/1`: metric_info entries carried a label, direction and a group guessed from key names.
@@ -8,6 +8,9 @@ Version history:
   `validation` section written by `aebench validate` / `aebench run --validate`; optional `plan` (the
   run plan's hash and resolved values), `cells` (every finished (sampler, seed) cell's metric values)
   and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`.
+  Every section is declared below as a TypedDict; `aebench.results.document` is the one writer.
+  A metric_info entry may carry `ideal` (the metric's best value is that point; absent in files
+  written before it existed, which then rank the metric by its direction alone).
 
 A reader refuses a file of another version with a one-line message that says which aebench to use,
 rather than guessing what an older or newer shape means.
@@ -39,6 +42,11 @@ class ResultsError(AebenchError):
     """A results file that is missing, not JSON, of another schema version, malformed, or unfinished."""
 
 
+# Every field `aebench run` and `aebench validate` write is declared below (tests/test_results_declared.py
+# checks a real run's document against these field by field). `dict[str, Any]` marks what a plugin
+# defines (a sampler's options, a fit's fit_info, a metric value's info), never an undeclared section.
+
+
 class _MetricInfoBase(TypedDict):
     label: str
     higher_is_better: bool | None
@@ -52,8 +60,10 @@ class _MetricInfoBase(TypedDict):
 class MetricInfo(_MetricInfoBase, total=False):
     """What one metric key means: the metric's own `Column` declaration for that key."""
 
+    ideal: float  # the best value is this point, not an end of the scale (latent_1nn: 0.5); absent: none
     metric: str | None  # the metric plugin that produced the key
     declared: bool  # False: the plugin returned the key without declaring it (shown as info, never ranked)
+    margin: str  # equivalence margin of a headline metric: "3%" (share of the value) or "0.01" (its unit)
 
 
 class _MetricEntryBase(TypedDict):
@@ -69,7 +79,7 @@ class MetricEntry(_MetricEntryBase, total=False):
     std: float | None  # standard deviation over seeds (only with several seeds)
     per_seed: list[float | None]
     n: int
-    info: dict[str, Any]
+    info: dict[str, Any]  # the metric's own (reference set, k, subsets, ...)
 
 
 class _RowBase(TypedDict):
@@ -80,7 +90,7 @@ class _RowBase(TypedDict):
 
 
 class Row(_RowBase, total=False):
-    """One reference or sampler row."""
+    """One reference or sampler row (the sampler fields only on sampler rows)."""
 
     n: int
     seeds: list[int]
@@ -88,25 +98,337 @@ class Row(_RowBase, total=False):
     sampler: str  # registered sampler behind the label
     options: dict[str, Any]  # the sampler's resolved options
     is_path_sampler: bool
-    along_t: dict[str, Any]
+    along_t: dict[str, list[list[float]]]  # region -> [t, hit rate, count] per bin (path samplers, first seed)
+    timing: dict[str, float]  # seconds: fit_s, sample_s, decode_s, features_s, metrics_s, total_s
+    figures: dict[str, str]  # figure kind -> path relative to the output folder (first seed)
+    fit_info: dict[str, Any]  # what the sampler's fit learned (its own keys)
+    left_round: int  # racing rounds (--decide): the round after which this sampler got no more seeds
+
+
+class CellValue(TypedDict):
+    """One metric value of one cell, as the metric returned it (`MetricValue`)."""
+
+    value: float | None
+    higher_is_better: bool | None
+    low: float | None
+    high: float | None
+    n: int | None
+    info: dict[str, Any]
+
+
+class Backoff(TypedDict):
+    """One out-of-memory retry: which stage, the halved batch size, the error."""
+
+    what: str
+    batch_size: int
+    error: str
+
+
+class CellRecord(TypedDict):
+    """One finished (sampler, seed) cell (`aebench.run.cells.CellResult`), read back by `--resume`."""
+
+    status: Literal["ok", "failed"]
+    sampler: str  # the sampler row's label
+    seed: int
+    values: dict[str, CellValue]
+    producers: dict[str, str]  # metric key -> the metric plugin that returned it
+    error: str | None
     timing: dict[str, float]
+    along_t: dict[str, list[list[float]]]
     figures: dict[str, str]
+    backoffs: list[Backoff]
 
 
-class ValidationMetric(TypedDict, total=False):
+class RoundRecord(TypedDict):
+    """One racing round (aebench.run.racing)."""
+
+    round: int
+    samplers: list[str]
+    seeds: int
+    cells: int
+    images: int
+    seconds: float
+    end: str
+    contenders: list[str]
+    open_pairs: int
+
+
+class _RaceBase(TypedDict):
+    budget: dict[str, Any]  # images, seconds, text
+    stopped: str  # 'decided', 'budget', 'no_contenders', 'rounds'
+    rounds: list[RoundRecord]
+    left: dict[str, int]
+    spent_images: int
+    spent_seconds: float
+
+
+class Race(_RaceBase, total=False):
+    """The racing rounds of `aebench run --decide`; with open pairs at the end, what would settle them."""
+
+    seeds_needed: int | None
+    images_needed: int
+
+
+class FitRecord(TypedDict):
+    """A sampler's fit, done once for all its seeds (`aebench.run.cells.FitResult.summary`)."""
+
+    options: dict[str, Any]
+    fit_info: dict[str, Any]
+    error: str | None
+    timing: dict[str, float]
+
+
+class PlanCell(TypedDict):
+    sampler: str
+    seed: int
+
+
+class _PlanBase(TypedDict):
+    hash: str  # names the settings that decide the numbers (`--resume` refuses another plan)
+    device: str
+    n: int
+    n_real: int
+    seeds: list[int]
+    fit_seed: int
+    latent_files: bool  # latents from the user's files, not encoded from a data set
+    cells: list[PlanCell]
+
+
+class PlanSection(_PlanBase, total=False):
+    """The run plan (`aebench.run.plan.RunPlan`) and how its cells were run."""
+
+    cells_reused: int  # finished cells kept from an earlier run (--resume)
+    cells_computed: int
+    executor: str  # local | dask
+
+
+class SamplerSpecEntry(TypedDict):
+    name: str
+    label: str
+    options: dict[str, Any]
+
+
+class ValidationChoice(TypedDict, total=False):
+    """The ladders' settings a user chose (`aebench.validation.ladders.ValidationOptions`)."""
+
+    size: int | None
+    steps: int
+    ladders: list[str] | str
+    clusters: int
+
+
+class ConfigSection(TypedDict):
+    """The run's settings with the plan's resolved values (`aebench.run.config.RunConfig.to_dict`)."""
+
+    dataset: str | None
+    dataset_options: dict[str, Any]
+    checkpoint: str | None
+    model: str | None
+    train_latents: str | None
+    heldout_latents: str | None
+    latent_dim: int | None
+    model_seed: int
+    samplers: list[SamplerSpecEntry]
+    n: int
+    seeds: list[int]
+    regions: list[str]
+    region_options: dict[str, dict[str, Any]]
+    metrics: list[str]
+    metric_options: dict[str, dict[str, Any]]
+    features: str
+    feature_options: dict[str, Any]
+    reference: Literal["auto", "heldout", "train"]
+    n_real: int
+    min_heldout_reference: int
+    target: float
+    device: str
+    batch_size: int | None
+    feature_batch_size: int | None
+    batch_memory: str | float | None
+    precision: str
+    threads: int | str | None
+    out: str
+    cache_dir: str | None
+    figures: bool
+    validation: ValidationChoice | None
+    decide: bool  # racing rounds (aebench.run.racing)
+    budget: str | None  # what they may spend: "15m" or decoded images "20000"; None: the default
+    margins: dict[str, str]  # equivalence margins set for this run, over the metrics' declared ones
+
+
+class _EnvironmentBase(TypedDict):
+    aebench: str
+    torch: str
+    numpy: str
+    python: str
+    platform: str
+    device: str
+    gpu: str | None
+
+
+class EnvironmentSection(_EnvironmentBase, total=False):
+    """Where the numbers were made; the run adds how (threads, precision, batch sizes, back-offs)."""
+
+    threads: int
+    precision: str
+    batch_size: int  # latents per decode/encode batch, as resolved
+    feature_batch_size: int | None  # images per feature batch (None without image metrics)
+    backoffs: list[Backoff]
+
+
+class DatasetSection(TypedDict):
+    name: str
+    options: dict[str, Any]  # the data set plugin's resolved options
+    fingerprint: str
+    n_train: int
+    n_heldout: int
+    image_shape: list[int]
+    citation: str
+
+
+class ArchitectureRecord(TypedDict):
+    name: str
+    config: dict[str, Any]  # the architecture plugin's options
+
+
+class ModelSection(TypedDict):
+    checksum: str
+    path: str | None
+    latent_dim: int
+    architecture: ArchitectureRecord | None
+    heldout_mse: float | None
+    baseline_mse: float | None
+
+
+class StatsSection(TypedDict):
+    """A summary of the training latents' statistics (`aebench.stats.LatentStats.to_dict`)."""
+
+    n: int
+    latent_dim: int
+    centre_norm: float
+    dominant: list[int]
+    explained_variance_top10: list[float]
+    condition_number: float | None
+    top_pairs: list[list[float]]  # [i, j, correlation]
+
+
+class ReconReference(TypedDict):
+    """Which decoded real latents the decoder-matched image metrics compare against."""
+
+    split: str
+    n: int
+    index_sha: str
+    disjoint_from_reconstruction_row: bool
+    selection: str
+
+
+class _FeaturesBase(TypedDict):
+    extractor: str
+    identity: str
+    judge: bool  # a validated judge of image quality
+    reference: Literal["heldout", "train"]  # the real images the image metrics compare against
+    n_real: int
+    recon_reference: ReconReference | None
+    device: str  # features depend on where and in what precision they were made
+    precision: str
+
+
+class FeaturesSection(_FeaturesBase, total=False):
+    # the extractor's own facts beyond its identity (FeatureExtractor.provenance): for the domain judge its
+    # checksum, held-out accuracy, class count and the data it was trained on; absent when it has none
+    provenance: dict[str, Any]
+
+
+class RegionReport(TypedDict):
+    """How a region was calibrated, and whether points from its own model pass."""
+
+    target: float
+    threshold: float | None
+    heldout_rate: float
+    self_consistency: float | None
+
+
+class LadderResult(TypedDict, total=False):
+    """One metric key along one ladder: its values in step order, their rank correlation, the verdict."""
+
+    values: list[float | None]
+    spearman: float | None
+    verdict: Literal["holds", "broken", "flat", "untested"]
+    note: str
+
+
+class _ValidationMetricBase(TypedDict):
+    label: str
+    metric: str
+    role: Literal["headline", "diagnostic", "info"]
+    group: str
+    unit: str
+    higher_is_better: bool | None
     detects: list[str]
-    ladders: dict[str, dict[str, Any]]  # ladder -> {"values": [...], "spearman": r, "verdict": ...}
+    ladders: dict[str, LadderResult]
     verdict: Literal["holds", "broken", "flat", "untested"]
     trusted_for: list[str]
 
 
-class Validation(TypedDict, total=False):
+class ValidationMetric(_ValidationMetricBase, total=False):
+    note: str  # why an untested metric produced nothing
+
+
+class LadderSpec(TypedDict):
+    param: str  # what the steps change
+    levels: list[float]
+
+
+class FeatureCounts(TypedDict):
+    computed: int
+    reused: int
+    cached: int
+    note: str
+
+
+class _ValidationSettingsBase(TypedDict):
+    size: int
+    split: str
+    steps: dict[str, int]
+    extractor: str | None
+    extractor_judge: bool | None
+    seed: int
+    holds_at: float
+    flat_below: float
+    clusters: int
+    usable_heldout: int
+    left_out_of_base: dict[str, int]
+    base: str
+    latent_reference: str
+    training_reference: str
+    regions: str
+    pools: dict[str, int]
+    images_decoded: int
+    features: FeatureCounts
+    timing_s: dict[str, float]
+
+
+class ValidationSettings(_ValidationSettingsBase, total=False):
+    """How the ladders were built (the ladder set's own notes included)."""
+
+    centre: str
+    uniform_range: str
+    gaussian: str
+    copies: str
+    mode_drop: dict[str, Any]
+
+
+class _ValidationBase(TypedDict):
+    settings: ValidationSettings
+    ladders: dict[str, LadderSpec]
+    metrics: dict[str, ValidationMetric]
+    uncovered: list[str]  # ladders no trusted headline metric detects
+
+
+class Validation(_ValidationBase, total=False):
     """Known-answer ladders run on this model: which metrics held on which failure mode."""
 
-    settings: dict[str, Any]
-    ladders: dict[str, dict[str, Any]]
-    metrics: dict[str, ValidationMetric]
-    uncovered: list[str]
+    figure: str  # the ladder plot, relative to the output folder
 
 
 class _DocumentBase(TypedDict):
@@ -122,15 +444,18 @@ class ResultsDocument(_DocumentBase, total=False):
 
     created: str
     finished: str | None
-    environment: dict[str, Any]
-    config: dict[str, Any]
-    dataset: dict[str, Any] | None
-    model: dict[str, Any]
-    stats: dict[str, Any]
-    features: dict[str, Any] | None  # extractor, identity, judge, reference, n_real
-    regions: dict[str, dict[str, Any]]
-    figures: dict[str, str]
+    environment: EnvironmentSection
+    config: ConfigSection
+    dataset: DatasetSection | None
+    model: ModelSection
+    stats: StatsSection
+    features: FeaturesSection | None  # None without image metrics
+    regions: dict[str, RegionReport]
     validation: Validation
+    plan: PlanSection  # `aebench run` only
+    cells: list[CellRecord]  # `aebench run` only
+    fits: dict[str, FitRecord]  # sampler label -> its fit; `aebench run` only
+    race: Race  # `aebench run --decide` only
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -201,7 +526,7 @@ def check_schema_version(doc: Any, source: str = "results") -> None:
     )
 
 
-def validate_results(doc: Any, source: str = "results") -> ResultsDocument:
+def check_results(doc: Any, source: str = "results") -> ResultsDocument:
     """Check `doc` against the results schema and return it typed; a ResultsError names the first
     field that is wrong (`source` is how the error names the document, e.g. its path)."""
     check_schema_version(doc, source)
@@ -293,7 +618,7 @@ def _check_validation(c: _Checker, section: Any) -> None:
 
 
 def load_results(path: str | Path, *, allow_incomplete: bool = False) -> ResultsDocument:
-    """Read, parse and validate a results.json written by `aebench run`."""
+    """Read, parse and check a results.json written by `aebench run`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -309,7 +634,7 @@ def load_results(path: str | Path, *, allow_incomplete: bool = False) -> Results
         raise ResultsError(
             f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); pass an intact results.json from `aebench run`."
         ) from None
-    doc = validate_results(data, str(path))
+    doc = check_results(data, str(path))
     if doc["status"] != "complete" and not allow_incomplete:
         raise ResultsError(f"{path} is a {doc['status']} run, not a complete one; rerun it or pass --allow-incomplete.")
     return doc
@@ -325,6 +650,8 @@ def neutral_info(key: str, higher_is_better: bool | None, metric: str | None) ->
 
 __all__ = [
     "SCHEMA", "SCHEMA_FAMILY", "SCHEMA_VERSION", "ROLES", "GROUPS", "VALIDATION_VERDICTS", "ResultsError",
-    "MetricInfo", "MetricEntry", "Row", "Validation", "ValidationMetric", "ResultsDocument",
-    "check_schema_version", "validate_results", "load_results", "neutral_info",
+    "MetricInfo", "MetricEntry", "Row", "CellValue", "CellRecord", "FitRecord", "Backoff", "PlanCell", "PlanSection",
+    "ConfigSection", "EnvironmentSection", "DatasetSection", "ModelSection", "StatsSection", "FeaturesSection",
+    "RegionReport", "Validation", "ValidationMetric", "ValidationSettings", "LadderResult", "ResultsDocument",
+    "check_schema_version", "check_results", "load_results", "neutral_info",
 ]

@@ -14,12 +14,13 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, cast
 
 import torch
 
 from aebench.errors import AebenchError
 from aebench.metric import FakeSide, Metric, MetricValue
+from aebench.results.schema import CellRecord, FitRecord
 from aebench.run.config import SamplerSpec
 
 
@@ -34,7 +35,7 @@ class FitResult:
     fit_s: float
     error: str | None = None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> FitRecord:
         """The JSON-ready record of the fit (no sampler object)."""
         return {"options": self.options, "fit_info": self.fit_info, "error": self.error, "timing": {"fit_s": self.fit_s}}
 
@@ -63,11 +64,11 @@ class CellResult:
     def metric_values(self) -> dict[str, MetricValue]:
         return {key: MetricValue(**value) for key, value in self.values.items()}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "failed", **asdict(self)}
+    def to_dict(self) -> CellRecord:
+        return cast(CellRecord, {"status": "ok" if self.ok else "failed", **asdict(self)})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CellResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> "CellResult":
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 

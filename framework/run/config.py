@@ -1,8 +1,13 @@
-"""What a run is: one `DEFAULTS` dict feeds the Python API, the TOML config and the CLI.
+"""What a run is: `RunConfig`, one dataclass whose defaults feed the Python API, the TOML file and the CLI.
 
-A run = model x data set x samplers x metrics x seeds. `RunConfig.from_sources` merges, in order,
-the defaults, a TOML file and CLI values, then validates every name against the plugin registries
-before any work starts, so a typo fails in a second rather than after training.
+A run = model x data set x samplers x metrics x seeds. `RunConfig.from_sources` merges, in order, the
+field defaults, a TOML file, a suite's `[[models]]` entry, command-line values and `--set NAME.OPTION=VALUE`,
+then resolves every mode one way whoever calls it (`from_dict`: the samplers, `all` included; `seed` and
+`seeds`; `model` as a checkpoint or a package.module:factory; latent files without a data set), and
+checks every name against the plugin registries before any work starts, so a typo fails in a second
+rather than after training. Commands only map their flags onto these settings; the Python API passes
+the same settings and gets the same run. `aebench.run.plan.resolve_plan` then fixes what depends on
+the machine (device, counts, batch sizes) into a frozen plan.
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from aebench.errors import OptionError
+from aebench.errors import OptionError, did_you_mean
 from aebench.options import build_options, options_to_dict
-from aebench.run.suite_file import check_suite, read_toml, resolve_seeds
+from aebench.run.suite_file import check_seeds, check_suite, read_toml, resolve_seeds
 
 # Inception runs at ~5 images/s on a 2-core CPU: 128 samples keep the main job under a minute warm.
 # On a GPU thousands cost seconds. FID depends on n: compare numbers only at equal n.
@@ -75,6 +80,12 @@ class RunConfig:
     out: str = "aebench-out"
     cache_dir: str | None = None
     figures: bool = True
+    # racing rounds (aebench.run.racing): give more seeds only to samplers that can still be first, within
+    # `budget` (a duration such as "15m" or decoded images such as "20000"; None: four times the first round)
+    decide: bool = False
+    budget: str | None = None
+    # equivalence margins of ranking metrics for this run ({"latent_fd": "3%"}), over those their Columns declare
+    margins: dict[str, str] = field(default_factory=dict)
     # the known-answer ladders (aebench.validation): None = not run; a dict (size, steps, ladders,
     # clusters; may be empty) = run them too and store the `validation` section
     validation: dict[str, Any] | None = None
@@ -83,14 +94,16 @@ class RunConfig:
     @classmethod
     def from_sources(cls, toml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                      assignments: Mapping[str, Mapping[str, str]] | None = None,
-                     clear: tuple[str, ...] = (), notify: Callable[[str], None] | None = None,
+                     notify: Callable[[str], None] | None = None,
                      model_entry: Mapping[str, Any] | None = None) -> "RunConfig":
-        """Defaults <- TOML file <- CLI overrides (None values ignored) <- `--set NAME.option=value`;
-        settings named in `clear` are set to None (e.g. no data set when latent files are given).
+        """Defaults <- TOML file <- `model_entry` (one `[[models]]` entry of a suite) <- `overrides` (run
+        settings by name, as the TOML file spells them; None values ignored) <- `assignments` (parsed
+        `--set NAME.option=value`), resolved by `from_dict` and checked.
 
         `seed`/`seeds` mean the same everywhere: `seeds` is a count starting at `seed` (default 0) or an
-        explicit list. Command-line seeds replace the file's; `notify` gets one line naming every
-        suite setting the command line replaced (the suite's samplers above all)."""
+        explicit list. Overriding seeds replace the file's; a `validation` table refines the file's key by
+        key. `notify` gets one line naming every suite setting the overrides replaced (the suite's samplers
+        above all) and the samplers `all` skips."""
         data: dict[str, Any] = {}
         suite: dict[str, Any] = {}
         if toml_path is not None:
@@ -101,6 +114,8 @@ class RunConfig:
         if model_entry is not None:  # that entry's data set / model settings replace the file's
             data.update({k: v for k, v in model_entry.items() if k != "label"})
         given = {key: value for key, value in (overrides or {}).items() if value is not None}
+        if isinstance(given.get("validation"), Mapping):  # chosen ladder settings refine the file's [validation]
+            given["validation"] = {**(data.get("validation") or {}), **given["validation"]}
         if "seed" in given or "seeds" in given:
             start = given.pop("seed", data.get("seed"))
             count = given.pop("seeds", None)
@@ -112,17 +127,22 @@ class RunConfig:
         if notify is not None and suite:
             _notify_replaced(suite, given, Path(toml_path).name, notify)
         data.update(given)
-        for key in clear:
-            data[key] = None
-        config = cls.from_dict(data)
+        config = cls.from_dict(data, notify=notify)
         config.apply_assignments(assignments or {})
-        config.validate()
+        config.check()
         return config
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
-        """A config from plain values (the TOML file's spelling: `seeds` a count or a list, `seed` the
-        first seed of a count, samplers as names or {name, label, options} tables)."""
+    def from_dict(cls, data: Mapping[str, Any], notify: Callable[[str], None] | None = None) -> "RunConfig":
+        """A config from plain values (the TOML file's spelling), every mode resolved here, once:
+
+        - `samplers`: names, {name, label, options} tables, or "all" (every sampler that can run here;
+          `notify` names those an optional dependency leaves out);
+        - `seed`/`seeds`: `seeds` a count from `seed` (default 0) or a list (`resolve_seeds`);
+        - `model`: a checkpoint (a path that exists, or no ':') or package.module:factory (`model_source`);
+        - latent files: `train_latents` without a `dataset` means no data set, and without `metrics` the
+          latent-space metrics only (there are no real images to compare with).
+        """
         known = {f.name for f in fields(cls)}
         unknown = [k for k in data if k not in known | {"seed"}]
         if unknown:
@@ -132,13 +152,20 @@ class RunConfig:
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise OptionError(f"Unknown run setting '{unknown[0]}'.{hint} Available: {', '.join(sorted(known))}")
         data = dict(data)
+        if data.get("samplers") == "all":
+            data["samplers"] = _every_sampler(notify)
         if "samplers" in data:
             data["samplers"] = [_sampler_spec(s, i) for i, s in enumerate(_as_list(data["samplers"]), start=1)]
         if "seed" in data or "seeds" in data:
             data["seeds"] = resolve_seeds(data.pop("seed", None), data.get("seeds"))
         model = data.get("model")
-        if isinstance(model, str) and (":" not in model or Path(model).expanduser().exists()) and not data.get("checkpoint"):
-            data["checkpoint"], data["model"] = data.pop("model"), None  # `model` takes a checkpoint too, as --model does
+        if isinstance(model, str) and model_source(model) == "checkpoint":  # `model` takes a checkpoint too
+            if data.get("checkpoint") not in (None, model):
+                raise OptionError(f"Give either --checkpoint or --model, not both (got {data['checkpoint']} and {model}).")
+            data["checkpoint"], data["model"] = model, None
+        if data.get("train_latents") is not None and "dataset" not in data:
+            data["dataset"] = None  # latent files replace the data set
+            data.setdefault("metrics", list(LATENT_METRICS))  # no real images: latent-space metrics only
         return cls(**data)
 
     def apply_assignments(self, assignments: Mapping[str, Mapping[str, str]]) -> None:
@@ -164,15 +191,14 @@ class RunConfig:
                     f"selected sampler, region, metric or extractor; use one of: {', '.join(names)}."
                 )
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Check names and numbers before any work starts."""
         from aebench.plugins import get_registry
 
         self._check_input_files()
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n <= 0):
             raise OptionError(f"--n must be a positive integer, got {self.n!r}.")
-        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise OptionError(f"Seeds must be non-negative integers, got {self.seeds!r}.")
+        check_seeds(None, self.seeds)
         if not 0 < self.target < 1:
             raise OptionError(f"--target must be in (0, 1), got {self.target}.")
         if self.n_real is not None and (isinstance(self.n_real, bool) or not isinstance(self.n_real, int) or self.n_real < 2):
@@ -194,6 +220,20 @@ class RunConfig:
             raise OptionError(f"--precision must be one of {', '.join(RUN_PRECISIONS)}, got {self.precision!r}.")
         if self.threads is not None:
             resolve_threads(self.threads)
+        if self.budget is not None or self.margins:
+            from aebench.run.racing import Budget
+            from aebench.verdict.equivalence import Margin
+
+            if self.budget is not None:
+                if not self.decide:
+                    raise OptionError("--budget needs --decide (it limits the racing rounds).")
+                Budget.parse(self.budget)
+            declared = [c.key for name in self.metrics for c in get_registry("metric").get(name).columns]
+            for key, size in self.margins.items():
+                if not any(get_registry("metric").get(name).column(key) for name in self.metrics):
+                    raise OptionError(f"--margin {key}={size}: no selected metric declares the key '{key}'."
+                                      f"{did_you_mean(key, declared)} Keys: {', '.join(declared)}.")
+                Margin.parse(size)
         if self.reference not in ("auto", "heldout", "train"):
             raise OptionError(f"reference must be auto, heldout or train, got {self.reference!r}.")
         if self.dataset is None and self.train_latents is None:
@@ -230,7 +270,7 @@ class RunConfig:
             cls = get_registry("feature extractor").get(self.features)
             build_options(cls.Options, self.feature_options, owner=self.features)
         if self.validation is not None:
-            from aebench.validation.run import ValidationOptions
+            from aebench.validation.ladders import ValidationOptions
 
             ValidationOptions.from_dict(self.validation)
 
@@ -260,6 +300,25 @@ class RunConfig:
         out = asdict(self)
         out["samplers"] = [asdict(s) for s in self.samplers]
         return out
+
+
+def model_source(spec: str) -> str:
+    """What a `--model` value (or `model` in a suite) names: 'checkpoint' for a file that exists or a name
+    without ':', else 'model' (package.module:factory, imported when the run loads it). The one rule of
+    every command."""
+    return "checkpoint" if Path(spec).expanduser().exists() or ":" not in spec else "model"
+
+
+def _every_sampler(notify: Callable[[str], None] | None) -> list[SamplerSpec]:
+    """`samplers = "all"` / `--all`: every registered sampler that can run here, in registry order."""
+    from aebench.plugins import get_registry
+    from aebench.sampler import available_samplers
+
+    usable = available_samplers()
+    skipped = [name for name in get_registry("sampler").names() if name not in usable]
+    if skipped and notify is not None:
+        notify(f"Note: --all skips {', '.join(skipped)} (not installed here; see `aebench samplers`).")
+    return [SamplerSpec(name) for name in usable]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -311,4 +370,5 @@ def _notify_replaced(suite: Mapping[str, Any], given: Mapping[str, Any], name: s
         notify(f"Note: the command line overrides {name}: {'; '.join(replaced)}.")
 
 
-__all__ = ["RunConfig", "SamplerSpec", "DEFAULT_METRICS", "DEFAULT_REGIONS", "read_toml", "options_to_dict"]
+__all__ = ["RunConfig", "SamplerSpec", "DEFAULT_METRICS", "DEFAULT_REGIONS", "LATENT_METRICS", "model_source",
+           "read_toml", "options_to_dict"]

@@ -1,10 +1,16 @@
-"""The run plan: a `RunConfig` with every default and mode resolved once (device, n, n_real, reference
-choice, batch sizes, seeds, fit seed, latent-file mode), frozen, plus a hash that names it.
+"""The run plan: a checked `RunConfig` with what depends on the machine resolved once (the device, the
+sample and reference counts, the decode and feature batch sizes, the fit seed, whether latents come
+from files), its plugin options read as their declared types, frozen, plus a hash that names it.
 
-The CLI and the Python API both go through `resolve_plan`; nothing changes the plan afterwards (the
-config it holds is a private copy). The hash covers what decides the numbers of a cell, not where or how
-fast they are made (output folder, threads, executor, figures), so `--resume` can reuse the cells of an
-interrupted run of the same plan and refuse those of another.
+`aebench run`, `aebench validate` and the Python API (`run_benchmark`, `validate_benchmark`, `prepare`)
+all go through `resolve_plan`; nothing changes the plan afterwards (the config it holds is a private
+copy). The hash covers what decides the numbers of a cell, not where or how fast they are made (output
+folder, threads, executor, figures, cache folder), so `--resume` can reuse the cells of an interrupted
+run of the same plan and refuse those of another. Batch sizes are not hashed either: batches never
+change the numbers (see `aebench.run.batching`).
+
+One choice waits for the data: `reference = "auto"` picks held-out or training images by how many
+held-out images the data set has (`image_reference`), which is known once it is loaded.
 
 Seeds: the *sampling* seed is the cell's seed (the `torch.Generator` passed to `sample`); the *fit* seed
 is the same for every seed of a sampler, so each (model, sampler spec) is fitted once: it is the run's
@@ -18,8 +24,8 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
+from aebench.results.schema import PlanSection
 from aebench.run.config import (
     DEFAULT_N_CPU,
     DEFAULT_N_GPU,
@@ -30,19 +36,24 @@ from aebench.run.config import (
 )
 
 # settings that change where or how fast a run works, never its numbers
-_NOT_HASHED = ("out", "threads", "figures", "cache_dir")
+# (racing settings decide which cells run, never a cell's numbers: a race resumes with a larger budget)
+_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "decide", "budget", "margins")
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A resolved run: `config` holds the final values (n, n_real set); `device` is the resolved device
-    string; `latent_files` says whether latents come from the user's files instead of encoding a data set."""
+    """A resolved run: `config` holds the final values (n, n_real set; plugin options typed); `device` is
+    the resolved device string; `latent_files` says whether latents come from the user's files instead of
+    encoding a data set; `batch_size` is the decode/encode batch and `feature_batch_size` the feature
+    batch (None without image metrics), both before any out-of-memory halving."""
 
     config: RunConfig
     device: str
     latent_files: bool
     fit_seed: int
     hash: str
+    batch_size: int = 128
+    feature_batch_size: int | None = None
 
     @property
     def seeds(self) -> list[int]:
@@ -57,12 +68,25 @@ class RunPlan:
         as given."""
         return [(spec.label, seed) for spec in self.config.samplers for seed in self.config.seeds]
 
+    def image_reference(self, n_heldout: int | None) -> str:
+        """The real images the image metrics compare against: `reference`, with auto resolved by the data
+        set's held-out count (None: no data set)."""
+        config = self.config
+        if config.reference != "auto" or n_heldout is None:
+            return config.reference
+        return "heldout" if n_heldout >= config.min_heldout_reference else "train"
+
 
 def resolve_plan(config: RunConfig) -> RunPlan:
-    """The frozen plan of `config` (which is left as it was)."""
-    from aebench.infra.device import resolve_device
+    """The frozen plan of `config` (checked here; the caller's object is left as it was)."""
+    import torch
 
+    from aebench.infra.device import resolve_device
+    from aebench.run.batching import ae_batch_size, feature_batch_size
+
+    config.check()
     resolved = copy.deepcopy(config)
+    _type_options(resolved)
     device = resolve_device(config.device)
     gpu = device.type == "cuda"
     if resolved.n is None:
@@ -70,8 +94,36 @@ def resolve_plan(config: RunConfig) -> RunPlan:
     if resolved.n_real is None:
         resolved.n_real = DEFAULT_N_REAL_GPU if gpu else DEFAULT_N_REAL_CPU
     fit_seed = int(resolved.seeds[0])
+    features = None
+    if resolved.needs_images:
+        from aebench.plugins import get_registry
+
+        extractor = get_registry("feature extractor").get(resolved.features)(resolved.feature_options)
+        features = feature_batch_size(extractor.memory_per_image_mb, torch.device(device),
+                                      given=resolved.feature_batch_size, batch_memory=resolved.batch_memory)
     return RunPlan(resolved, str(device), resolved.train_latents is not None, fit_seed,
-                   plan_hash(resolved, str(device), fit_seed))
+                   plan_hash(resolved, str(device), fit_seed), ae_batch_size(device, resolved.batch_size), features)
+
+
+def _type_options(config: RunConfig) -> None:
+    """Read every given plugin option as its declared type ('32' from `--set` and 32 from TOML or Python
+    are one setting: the same document and plan hash)."""
+    from aebench.options import typed_options
+    from aebench.plugins import get_registry
+
+    if config.dataset is not None:
+        config.dataset_options = typed_options(get_registry("dataset").get(config.dataset).Options,
+                                               config.dataset_options, owner="dataset")
+    samplers = get_registry("sampler")
+    for spec in config.samplers:
+        spec.options = typed_options(samplers.get(spec.name).Options, spec.options, owner=spec.label)
+    for kind, table in (("region", config.region_options), ("metric", config.metric_options)):
+        registry = get_registry(kind)
+        for name in list(table):
+            table[name] = typed_options(registry.get(name).Options, table[name], owner=name)
+    if config.needs_images:
+        config.feature_options = typed_options(get_registry("feature extractor").get(config.features).Options,
+                                               config.feature_options, owner=config.features)
 
 
 def plan_hash(config: RunConfig, device: str, fit_seed: int) -> str:
@@ -82,8 +134,11 @@ def plan_hash(config: RunConfig, device: str, fit_seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def plan_summary(plan: RunPlan) -> dict[str, Any]:
+def plan_summary(plan: RunPlan) -> PlanSection:
     """What the results document records about the plan."""
     return {"hash": plan.hash, "device": plan.device, "n": plan.config.n, "n_real": plan.config.n_real,
             "seeds": plan.seeds, "fit_seed": plan.fit_seed, "latent_files": plan.latent_files,
             "cells": [{"sampler": label, "seed": seed} for label, seed in plan.cells()]}
+
+
+__all__ = ["RunPlan", "plan_hash", "plan_summary", "resolve_plan"]

@@ -10,24 +10,36 @@ hash is in the document) and computes only the rest.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, cast
 
 from aebench.errors import AebenchError, OptionError
 from aebench.infra.console import err_console
 from aebench.infra.io import output_folder
-from aebench.metric import Metric, MetricValue
-from aebench.results.document import aggregate, environment, now, write_results
-from aebench.results.schema import SCHEMA, MetricInfo, neutral_info
+from aebench.metric import Metric
+from aebench.results.document import (
+    metric_info_entry,
+    new_document,
+    note_metric_info,
+    now,
+    reference_row,
+    sampler_row,
+    write_results,
+)
+from aebench.results.schema import FitRecord, MetricInfo, ResultsDocument, Row
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, score
 from aebench.run.config import RunConfig, SamplerSpec
 from aebench.run.folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
 from aebench.run.plan import RunPlan, plan_summary, resolve_plan
-from aebench.run.setup import RunSetup, prepare
+from aebench.run.racing import Budget, Race
+from aebench.run.setup import prepare
+from aebench.verdict.decision import Decision
+from aebench.verdict.ranking import judge
 
 
 def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False, resume: bool = False,
-                  executor: Any = None) -> dict[str, Any]:
+                  executor: Any = None) -> ResultsDocument:
     """Run every cell of `config`'s plan; returns the results document (also written to config.out).
 
     A complete earlier run in config.out is refused unless `force` or `resume` (checked before any
@@ -50,7 +62,7 @@ def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False
         return _run_benchmark(plan, quiet, threads, executor, previous)
 
 
-def previous_cells(plan: RunPlan) -> dict[str, Any] | None:
+def previous_cells(plan: RunPlan) -> ResultsDocument | None:
     """The earlier run in the plan's --out folder for --resume: None when there is none; refused when
     it is another plan's or not a results document."""
     path = Path(plan.config.out) / RESULTS_NAME
@@ -71,23 +83,24 @@ def previous_cells(plan: RunPlan) -> dict[str, Any] | None:
             f"its settings (samplers, seeds, n, metrics, model, ...) differ. Resume with the same settings, or "
             f"start afresh with --force, or use --out NEW_FOLDER."
         )
-    return doc
+    return cast(ResultsDocument, doc)
 
 
 def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
-                   previous: dict[str, Any] | None) -> dict[str, Any]:
+                   previous: ResultsDocument | None) -> ResultsDocument:
     config = plan.config
     with output_folder(config.out, "--out folder") as out:
         setup = prepare(plan, quiet=quiet)
         metrics = build_metrics(config)
         if previous is None:
             clear_previous_run(out)
-        doc = _document(setup)
+        doc = new_document(setup)
         doc["plan"] = plan_summary(plan)
         # backoffs: every out-of-memory retry (the same list the setup appends to, so each write has them)
-        doc["environment"].update(threads=threads, precision=config.precision, batch_size=setup.batch_size,
-                                  feature_batch_size=setup.feature_batch_size if setup.extractor is not None else None,
-                                  backoffs=setup.backoffs)
+        doc["environment"].update({
+            "threads": threads, "precision": config.precision, "batch_size": setup.batch_size,
+            "feature_batch_size": setup.feature_batch_size if setup.extractor is not None else None,
+            "backoffs": setup.backoffs})  # type: ignore[typeddict-item]
         write_results(doc, out)
 
     by_name = {m.name: m for m in metrics}
@@ -95,24 +108,27 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
     for row in setup.references:
         values, names, errors = score(row, setup, metrics)
         producers.update({k: by_name[v] for k, v in names.items() if k not in producers})
-        doc["references"].append(_row(row.name, "reference", len(row.latents), [setup.real.seed], values, errors))
-        _note_metric_info(doc, values, producers)
+        doc["references"].append(reference_row(row.name, len(row.latents), [setup.real.seed], values, errors))
+        note_metric_info(doc, values, producers)
     write_results(doc, out)
 
     # the known-answer ladders, scored by the same metric instances; before the samplers, so a bad setting fails fast
     if config.validation is not None:
-        from aebench.validation.run import ValidationOptions, add_validation
+        from aebench.validation.ladders import ValidationOptions
+        from aebench.validation.run import add_validation
 
         add_validation(doc, setup, metrics, out, ValidationOptions.from_dict(config.validation),
                        figures=config.figures, quiet=quiet)
         write_results(doc, out)
 
-    book = CellBook(plan, doc, producers, by_name)
+    race = Race(Budget.parse(config.budget), int(config.n), plan.seeds[0],
+                {spec.label: list(plan.seeds) for spec in plan.samplers}) if config.decide else None
+    book = CellBook(plan, doc, producers, by_name, race.schedule if race is not None else None)
     if previous is not None:
         book.reuse(previous)
     work = book.missing()
     doc["plan"]["cells_reused"] = book.reused
-    doc["plan"]["cells_computed"] = sum(len(seeds) for _, seeds in work)
+    doc["plan"]["cells_computed"] = 0
     doc["plan"]["executor"] = executor.name
     book.assemble()
     write_results(doc, out)
@@ -131,12 +147,43 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             status = "[red]failed[/red]" if not cell.ok else "[green]done[/green]"
             err_console.print(f"{cell.sampler} (seed {cell.seed}): {status}")
 
-    if work:
-        executor.run(setup, work, CellOptions(str(out), config.figures, plan.seeds[0], quiet), on_fit, on_cell)
-    missing = book.missing()
-    if missing:  # an executor that lost cells without reporting them: never call the run complete
-        raise AebenchError(f"The {executor.name} executor returned no result for "
-                           f"{sum(len(s) for _, s in missing)} cell(s); run again with --resume.")
+    options = CellOptions(str(out), config.figures, plan.seeds[0], quiet)
+    try:
+        round_samplers = [spec.label for spec in plan.samplers]
+        added = len(book.scheduled())  # the first round: every planned cell
+        while True:
+            started = time.perf_counter()
+            if work:
+                doc["plan"]["cells_computed"] += sum(len(seeds) for _, seeds in work)
+                executor.run(setup, work, options, on_fit, on_cell)
+            missing = book.missing()
+            if missing:  # an executor that lost cells without reporting them: never call the run complete
+                raise AebenchError(f"The {executor.name} executor returned no result for "
+                                   f"{sum(len(s) for _, s in missing)} cell(s); run again with --resume.")
+            if race is None:
+                break
+            decision = judge(doc).decision or Decision("none", [], [], [])
+            race.record(decision, added, time.perf_counter() - started, round_samplers)
+            new = race.next_round(decision)
+            book.left = dict(race.left)
+            doc["race"] = race.summary(decision)
+            book.assemble()
+            write_results(doc, out)
+            if new is None:
+                break
+            if not quiet:
+                err_console.print(f"round {len(race.rounds) + 1}: {len(new)} sampler(s) can still be first "
+                                  f"({', '.join(new)}); {race.rounds[-1].open_pairs} pair(s) open")
+            round_samplers = list(new)
+            added = sum(len(seeds) for seeds in new.values())
+            race.extend(new)
+            work = book.missing()
+            doc["plan"]["cells_reused"] = book.reused
+            book.assemble()
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
 
     doc["status"] = "complete"
     doc["finished"] = now()
@@ -149,17 +196,24 @@ class CellBook:
     from them in the plan's order (samplers as listed, seeds as given): the same document whatever order
     the cells finish in. A sampler's row appears once all its cells are done."""
 
-    def __init__(self, plan: RunPlan, doc: dict[str, Any], producers: dict[str, Metric], by_name: dict[str, Metric]):
+    def __init__(self, plan: RunPlan, doc: ResultsDocument, producers: dict[str, Metric], by_name: dict[str, Metric],
+                 schedule: dict[str, list[int]] | None = None):
         self.plan, self.doc, self.producers, self.by_name = plan, doc, producers, by_name
-        self.fits: dict[str, dict[str, Any]] = {}
+        # each sampler's seeds: the plan's for every sampler, unless racing rounds give some more (the dict
+        # is the race's own, so seeds it adds show up here)
+        self.schedule = schedule if schedule is not None else {spec.label: list(plan.seeds) for spec in plan.samplers}
+        self.left: dict[str, int] = {}  # sampler -> the racing round after which it got no more seeds
+        self.fits: dict[str, FitRecord] = {}
         self.cells: dict[tuple[str, int], CellResult] = {}
+        self.spare: dict[tuple[str, int], CellResult] = {}  # resumed cells of rounds not (yet) scheduled
         self.reused = 0
         self.base_info = dict(doc["metric_info"])  # the reference rows' (and validation's) keys come first
         self.info_cache: dict[str, MetricInfo] = {}
 
-    def reuse(self, previous: dict[str, Any]) -> None:
-        """Keep the earlier run's successful cells (failed ones run again) and its fit summaries."""
-        wanted = set(self.plan.cells())
+    def reuse(self, previous: ResultsDocument) -> None:
+        """Keep the earlier run's successful cells (failed ones run again) and its fit summaries. Cells of
+        racing rounds beyond the schedule wait in `spare` until a round asks for them."""
+        labels = {spec.label for spec in self.plan.samplers}
         for i, data in enumerate(previous.get("cells") or []):
             try:
                 cell = CellResult.from_dict(data)
@@ -167,17 +221,28 @@ class CellBook:
             except (TypeError, AttributeError) as exc:
                 raise AebenchError(f"--resume: cell entry {i} of the earlier results.json is damaged ({exc}); "
                                    f"start afresh with --force.") from None
-            if (cell.sampler, cell.seed) in wanted and cell.ok:
-                self.cells[(cell.sampler, cell.seed)] = cell
-        self.reused = len(self.cells)
+            if cell.sampler in labels and cell.ok:
+                self.spare[(cell.sampler, cell.seed)] = cell
+        self._take_spare()
         for label, fit in (previous.get("fits") or {}).items():
-            if any(key[0] == label for key in self.cells):
+            if any(key[0] == label for key in [*self.cells, *self.spare]):
                 self.fits[label] = fit
 
+    def _take_spare(self) -> None:
+        for key in self.scheduled():
+            if key in self.spare and key not in self.cells:
+                self.cells[key] = self.spare.pop(key)
+                self.reused += 1
+
+    def scheduled(self) -> list[tuple[str, int]]:
+        """Every scheduled (sampler label, seed), in the document's order: samplers as listed, seeds as given."""
+        return [(spec.label, seed) for spec in self.plan.samplers for seed in self.schedule.get(spec.label, [])]
+
     def missing(self) -> list[tuple[SamplerSpec, list[int]]]:
+        self._take_spare()
         work = []
         for spec in self.plan.samplers:
-            seeds = [seed for seed in self.plan.seeds if (spec.label, seed) not in self.cells]
+            seeds = [seed for seed in self.schedule.get(spec.label, []) if (spec.label, seed) not in self.cells]
             if seeds:
                 work.append((spec, seeds))
         return work
@@ -185,11 +250,11 @@ class CellBook:
     def assemble(self) -> None:
         doc = self.doc
         doc["fits"] = {spec.label: self.fits[spec.label] for spec in self.plan.samplers if spec.label in self.fits}
-        doc["cells"] = [self.cells[key].to_dict() for key in self.plan.cells() if key in self.cells]
+        doc["cells"] = [self.cells[key].to_dict() for key in self.scheduled() if key in self.cells]
         doc["samplers"] = []
         doc["metric_info"] = dict(self.base_info)
         for spec in self.plan.samplers:
-            cells = [self.cells.get((spec.label, seed)) for seed in self.plan.seeds]
+            cells = [self.cells.get((spec.label, seed)) for seed in self.schedule.get(spec.label, [])]
             if any(c is None for c in cells):
                 continue
             row = self._sampler_row(spec, cells)  # type: ignore[arg-type]
@@ -201,14 +266,14 @@ class CellBook:
                                                                  entry.get("higher_is_better"))
                     doc["metric_info"][key] = self.info_cache[key]
 
-    def _sampler_row(self, spec: SamplerSpec, cells: list[CellResult]) -> dict[str, Any]:
+    def _sampler_row(self, spec: SamplerSpec, cells: list[CellResult]) -> Row:
         from aebench.plugins import get_registry
 
         for cell in cells:
             for key, name in cell.producers.items():
                 if key not in self.producers and name in self.by_name:
                     self.producers[key] = self.by_name[name]
-        fit = self.fits.get(spec.label) or {}
+        fit: Mapping[str, Any] = self.fits[spec.label] if spec.label in self.fits else {}
         scored = [c for c in cells if c.values and not c.error]
         errors = [c.error for c in cells if c.error]
         timing: dict[str, float] = {}
@@ -218,88 +283,12 @@ class CellBook:
         timing = {"fit_s": float((fit.get("timing") or {}).get("fit_s") or 0.0), **timing}
         timing["total_s"] = sum(timing.values())
         first = cells[0]
-        row = _row(spec.label, "sampler", self.plan.config.n, [c.seed for c in scored] or self.plan.seeds,
-                   [c.metric_values() for c in scored], errors)
-        row.update(sampler=spec.name, options=fit.get("options") or dict(spec.options),
-                   is_path_sampler=bool(get_registry("sampler").get(spec.name).is_path_sampler),
-                   along_t=first.along_t, timing=timing, figures=first.figures, fit_info=fit.get("fit_info") or {})
+        row = sampler_row(spec.label, spec.name, self.plan.config.n,
+                          [c.seed for c in scored] or self.schedule[spec.label], [c.metric_values() for c in scored],
+                          errors, options=fit.get("options") or dict(spec.options),
+                          is_path_sampler=bool(get_registry("sampler").get(spec.name).is_path_sampler),
+                          along_t=first.along_t, timing=timing, figures=first.figures,
+                          fit_info=fit.get("fit_info") or {})
+        if spec.label in self.left:
+            row["left_round"] = self.left[spec.label]
         return row
-
-
-def _document(setup: RunSetup) -> dict[str, Any]:
-    config, model, dataset = setup.config, setup.model, setup.dataset
-    sidecar = model.config or {}
-    doc: dict[str, Any] = {
-        "schema": SCHEMA,
-        "status": "running",
-        "created": now(),
-        "finished": None,
-        "environment": environment(setup.device),
-        "config": config.to_dict(),
-        "dataset": None,
-        "model": {
-            "checksum": model.checksum,
-            "path": str(model.path) if model.path else None,
-            "latent_dim": model.latent_dim,
-            "architecture": sidecar.get("architecture"),
-            "heldout_mse": (sidecar.get("metrics") or {}).get("heldout_mse", sidecar.get("heldout_mse")),
-            "baseline_mse": (sidecar.get("metrics") or {}).get("baseline_mse", sidecar.get("baseline_mse")),
-        },
-        "stats": setup.stats.to_dict(),
-        "features": None,
-        "regions": setup.region_report,
-        "metric_info": {},
-        "references": [],
-        "samplers": [],
-    }
-    if dataset is not None:
-        doc["dataset"] = {"name": dataset.name, "options": dataset.options, "fingerprint": dataset.fingerprint(),
-                          "n_train": int(dataset.train_index.numel()), "n_heldout": int(dataset.heldout_index.numel()),
-                          "image_shape": list(dataset.image_shape), "citation": dataset.citation}
-    if setup.extractor is not None:
-        doc["features"] = {"extractor": setup.extractor.name, "identity": setup.extractor.identity,
-                           "judge": setup.extractor.judge, "reference": setup.real.reference,
-                           "n_real": int(setup.real.features.shape[0]),
-                           "recon_reference": dict(setup.real.recon_info) or None,
-                           # features (and so FID & co) depend on where and in what precision they were made
-                           "device": setup.device.type, "precision": config.precision}
-        if setup.extractor.provenance:  # e.g. the domain judge's checksum, held-out accuracy, training data
-            doc["features"]["provenance"] = setup.extractor.provenance
-    return doc
-
-
-def _row(name: str, kind: str, n: int, seeds: list[int], per_seed: Any, errors: list[str]) -> dict[str, Any]:
-    if isinstance(per_seed, dict):
-        per_seed = [per_seed]
-    row: dict[str, Any] = {"name": name, "kind": kind, "status": "failed" if errors else "ok", "n": n,
-                           "seeds": list(seeds), "metrics": aggregate(per_seed) if per_seed else {}}
-    if errors:
-        row["error"] = "; ".join(errors)
-    return row
-
-
-def _note_metric_info(doc: dict[str, Any], values: dict[str, Any], producers: dict[str, Metric]) -> None:
-    """Add the metric_info entry of every key not seen before. `values` maps keys to MetricValues or
-    to their direction."""
-    for key, value in values.items():
-        if key in doc["metric_info"]:
-            continue
-        hib = value.higher_is_better if isinstance(value, MetricValue) else value
-        doc["metric_info"][key] = metric_info_entry(key, producers.get(key), hib)
-
-
-def metric_info_entry(key: str, metric: Metric | None, higher_is_better: bool | None) -> MetricInfo:
-    """What `key` means, from the declaration of the metric that produced it. A key the metric did not
-    declare gets a neutral entry (its own name, group 'other', role 'info': shown, never ranked) and
-    a warning that tells the metric's author what to add."""
-    name = metric.name if metric is not None else None
-    column = type(metric).column(key) if metric is not None else None
-    if column is None:
-        err_console.print(
-            f"[yellow]warning:[/yellow] metric {name!r} returned {key!r} without declaring it in `columns`; "
-            "it is shown as information and never ranks samplers. Declare a Column for it.",
-            highlight=False, soft_wrap=True,
-        )
-        return neutral_info(key, higher_is_better, name)
-    entry: MetricInfo = {**column.for_key(key), "metric": name, "declared": True}  # type: ignore[typeddict-item]
-    return entry

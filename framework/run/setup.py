@@ -65,7 +65,6 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     from aebench.caches.models import resolve_model
     from aebench.infra.device import check_precision
     from aebench.run import image_pipeline
-    from aebench.run.batching import ae_batch_size
 
     plan = config if isinstance(config, RunPlan) else resolve_plan(config)
     config = plan.config
@@ -103,9 +102,8 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
         train, heldout = files
         stats = compute_stats(train, meta={"source": "latent files"})
     else:
-        batch = ae_batch_size(device, config.batch_size)
-        train, heldout = encoded_latents(model, dataset, device=device, batch_size=batch)
-        stats = latent_stats(model, dataset, device=device, batch_size=batch)
+        train, heldout = encoded_latents(model, dataset, device=device, batch_size=plan.batch_size)
+        stats = latent_stats(model, dataset, device=device, batch_size=plan.batch_size)
     if train.shape[1] != model.latent_dim or stats.latent_dim != model.latent_dim:
         raise AebenchError(
             f"The model's latent dimension is {model.latent_dim} but the latents/statistics have "
@@ -114,7 +112,7 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     real = RealSide(train_latents=train, heldout_latents=heldout, stats=stats, target=config.target,
                     seed=config.seeds[0])
     setup = RunSetup(config, device, dataset, model, stats, real, extractor=None,
-                     batch_size=ae_batch_size(device, config.batch_size), plan=plan)
+                     batch_size=plan.batch_size, plan=plan)
     _fit_regions(setup)
 
     # reference rows: real held-out latents and their reconstructions, at most n of them so that
@@ -126,7 +124,7 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     real.reencode_error = (reencoded - ref_latents).norm(dim=1)
     recon = FakeSide("reconstruction", ref_latents, images=recon_images, reencoded=reencoded)
     refs = [recon]
-    reference = image_reference(config, dataset)
+    reference = plan.image_reference(int(dataset.heldout_index.numel()) if dataset is not None else None)
     if dataset is not None and config.needs_images and reference == "heldout":
         # image metrics compare against held-out images: the real row is training images instead
         train_rows = subset_index(dataset.train_index.numel(), config.n)
@@ -173,7 +171,6 @@ def bind_extractor(config: RunConfig, dataset: ImageDataset, root: Path, device:
 
 def _prepare_features(setup: RunSetup, extractor: FeatureExtractor, root: Path, quiet: bool) -> None:
     from aebench.run import image_pipeline
-    from aebench.run.batching import feature_batch_size
 
     config, dataset, real = setup.config, setup.dataset, setup.real
     cls = type(extractor)
@@ -181,9 +178,8 @@ def _prepare_features(setup: RunSetup, extractor: FeatureExtractor, root: Path, 
     module.eval()
     setup.extractor = Extractor(cls.name, module, extractor.identity(), bool(cls.judge), extractor.provenance(),
                                 extractor)
-    setup.feature_batch_size = feature_batch_size(extractor.memory_per_image_mb, setup.device,
-                                                  given=config.feature_batch_size, batch_memory=config.batch_memory)
-    reference = image_reference(config, dataset)
+    setup.feature_batch_size = setup.plan.feature_batch_size
+    reference = setup.plan.image_reference(int(dataset.heldout_index.numel()))
     real.reference = reference
     real.extractor = cls.name
     folder = root / "features"
@@ -265,14 +261,6 @@ def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tens
                        "disjoint_from_reconstruction_row": disjoint,
                        "selection": f"fixed pseudo-random subset (seed {RECON_SEED}) of the {split} latents"
                                     + (", outside the reconstruction row's" if split == "heldout" else "")}
-
-
-def image_reference(config: RunConfig, dataset: ImageDataset | None) -> str:
-    """The real images the image metrics compare against: `reference`, with auto resolved by how many
-    held-out images there are."""
-    if config.reference != "auto" or dataset is None:
-        return config.reference
-    return "heldout" if dataset.heldout_index.numel() >= config.min_heldout_reference else "train"
 
 
 def subset_index(size: int, limit: int | None) -> torch.Tensor:

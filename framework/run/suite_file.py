@@ -191,13 +191,14 @@ def check_seeds(seed: Any, seeds: Any, where: str = "") -> None:
         return isinstance(x, int) and not isinstance(x, bool)
 
     if seed is not None and (not is_int(seed) or seed < 0):
-        raise OptionError(f"{where}seed must be a non-negative integer (the first seed), got {_toml_value(seed)}.")
+        raise OptionError(f"{where}seed must be a non-negative integer (the first seed, --seed), got {_toml_value(seed)}.")
     if seeds is None:
         return
     if is_int(seeds):
         if seeds < 1:
-            raise OptionError(f"{where}seeds = {seeds}: give a count >= 1 (seeds = 3 runs seeds 0, 1, 2) or a list "
-                              f"(seeds = [0, 5]).")
+            flag = "" if where else f" (--seeds {seeds})"  # from a file, or from the command line / Python
+            raise OptionError(f"{where}seeds = {seeds}{flag}: give a count of at least 1 (seeds = 3 runs seeds 0, 1, 2) "
+                              f"or a list (seeds = [0, 5]).")
         return
     if isinstance(seeds, (list, tuple)):
         if not seeds or not all(is_int(s) and s >= 0 for s in seeds):

@@ -217,3 +217,41 @@ def _mode_drop(base: torch.Tensor, train: torch.Tensor, steps: int, clusters: in
             "base_rows_per_cluster": sorted((int(c) for c in counts if c > 0), reverse=True),
             "drop_order": "fewest base rows first"}
     return Ladder("mode_drop", PARAMS["mode_drop"], rungs), info
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    """What `aebench validate` and `aebench run --validate` let a user choose."""
+
+    size: int | None = None  # base points per step; None: the run's n, at most the usable held-out latents
+    steps: int = 6  # steps per ladder, step 0 included
+    ladders: tuple[str, ...] = LADDERS
+    clusters: int = 8  # k-means clusters for mode dropping
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "ValidationOptions":
+        data = dict(data or {})
+        unknown = sorted(set(data) - {"size", "steps", "ladders", "clusters"})
+        if unknown:
+            raise OptionError(f"Unknown validation setting {unknown[0]!r}; use size, steps, ladders or clusters.")
+        if "ladders" in data:
+            value = data["ladders"]
+            data["ladders"] = tuple(value.split(",") if isinstance(value, str) else value)
+        options = cls(**data)
+        options.check()
+        return options
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "steps": self.steps, "ladders": list(self.ladders), "clusters": self.clusters}
+
+    def check(self) -> None:
+        check_steps(self.steps)
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 8):
+            raise OptionError(f"--size must be an integer >= 8, got {self.size!r}.")
+        if not self.ladders:
+            raise OptionError("Select at least one ladder.")
+        unknown = [name for name in self.ladders if name not in LADDERS]
+        if unknown:
+            raise OptionError(f"Unknown ladder {unknown[0]!r}; choose from {', '.join(LADDERS)}.")
+        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
+            raise OptionError(f"--clusters must be an integer >= 2, got {self.clusters!r}.")

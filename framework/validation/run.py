@@ -26,50 +26,13 @@ import torch
 
 from aebench.errors import OptionError
 from aebench.infra.hashing import tensor_sha256
-from aebench.metric import LADDERS, FakeSide, Metric, MetricValue, RealSide
+from aebench.metric import FakeSide, Metric, MetricValue, RealSide
+from aebench.results.schema import ResultsDocument
 from aebench.run.setup import RunSetup, prepare, subset_index
-from aebench.validation.ladders import LadderSet, build_ladders, check_steps
+from aebench.validation.ladders import LadderSet, ValidationOptions, build_ladders
 from aebench.validation.trust import FLAT_BELOW, HOLDS_AT, ladder_verdict, metric_verdict, uncovered
 
 FIGURE_NAME = "validation.png"
-
-
-@dataclass(frozen=True)
-class ValidationOptions:
-    """What `aebench validate` and `aebench run --validate` let a user choose."""
-
-    size: int | None = None  # base points per step; None: the run's n, at most the usable held-out latents
-    steps: int = 6  # steps per ladder, step 0 included
-    ladders: tuple[str, ...] = LADDERS
-    clusters: int = 8  # k-means clusters for mode dropping
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "ValidationOptions":
-        data = dict(data or {})
-        unknown = sorted(set(data) - {"size", "steps", "ladders", "clusters"})
-        if unknown:
-            raise OptionError(f"Unknown validation setting {unknown[0]!r}; use size, steps, ladders or clusters.")
-        if "ladders" in data:
-            value = data["ladders"]
-            data["ladders"] = tuple(value.split(",") if isinstance(value, str) else value)
-        options = cls(**data)
-        options.check()
-        return options
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "steps": self.steps, "ladders": list(self.ladders), "clusters": self.clusters}
-
-    def check(self) -> None:
-        check_steps(self.steps)
-        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 8):
-            raise OptionError(f"--size must be an integer >= 8, got {self.size!r}.")
-        if not self.ladders:
-            raise OptionError("Select at least one ladder.")
-        unknown = [name for name in self.ladders if name not in LADDERS]
-        if unknown:
-            raise OptionError(f"Unknown ladder {unknown[0]!r}; choose from {', '.join(LADDERS)}.")
-        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
-            raise OptionError(f"--clusters must be an integer >= 2, got {self.clusters!r}.")
 
 
 def rows_in(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -428,30 +391,29 @@ def run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validati
     }
 
 
-def add_validation(doc: dict[str, Any], setup: RunSetup, metrics: Sequence[Metric], out: Path,
+def add_validation(doc: ResultsDocument, setup: RunSetup, metrics: Sequence[Metric], out: Path,
                    options: ValidationOptions | None = None, *, figures: bool = True, quiet: bool = False) -> dict[str, Any]:
     """Run the ladders, store the section as `doc["validation"]` and draw its plot under `out/figures`."""
     section = run_validation(setup, metrics, options, quiet=quiet)
     if figures:
         from aebench.reports.validation_plot import ladder_plot
-        from aebench.run.runner import FIGURE_DIR
+        from aebench.run.folder import FIGURE_DIR
 
-        dataset = (doc.get("dataset") or {}).get("name") or setup.config.dataset or "latents"
+        dataset = setup.dataset.name if setup.dataset is not None else "latents"
         path = ladder_plot(section, Path(out) / FIGURE_DIR / FIGURE_NAME,
                            title=f"Known-answer ladders on {dataset} ({section['settings']['size']} points, "
                                  f"features: {section['settings']['extractor'] or 'none'})")
         section["figure"] = str(path.relative_to(out))
-    doc["validation"] = section
+    doc["validation"] = section  # type: ignore[typeddict-item]
     return section
 
 
-def validate_benchmark(config: Any, options: ValidationOptions | None = None, *, quiet: bool = False) -> dict[str, Any]:
+def validate_benchmark(config: Any, options: ValidationOptions | None = None, *, quiet: bool = False) -> ResultsDocument:
     """`aebench validate`: the run's setup and provenance, no samplers, and the validation section;
     results.json written to config.out (a results document the rest of aebench reads)."""
     from aebench.infra.io import ensure_writable_dir
     from aebench.plugins import get_registry
-    from aebench.results.document import now, write_results
-    from aebench.run.runner import _document
+    from aebench.results.document import metric_info_entry, new_document, now, write_results
 
     options = options or ValidationOptions.from_dict(config.validation)
     options.check()
@@ -462,11 +424,9 @@ def validate_benchmark(config: Any, options: ValidationOptions | None = None, *,
     setup = prepare(config, quiet=quiet)
     registry = get_registry("metric")
     metrics = [registry.get(name)(config.metric_options.get(name, {})) for name in config.metrics]
-    doc = _document(setup)
-    doc["config"]["validation"] = options.to_dict()
+    doc = new_document(setup)
+    doc["config"]["validation"] = options.to_dict()  # type: ignore[typeddict-item]
     section = add_validation(doc, setup, metrics, out, options, figures=config.figures, quiet=quiet)
-    from aebench.run.runner import metric_info_entry
-
     for key, entry in section["metrics"].items():  # what each key means, from its metric's declaration
         producer = next((m for m in metrics if type(m).column(key) is not None), None)
         doc["metric_info"].setdefault(key, metric_info_entry(key, producer, entry.get("higher_is_better")))

@@ -8,6 +8,8 @@ The rule, stated in every output: a metric *regressed* when it moved in its bad 
 3. the change is beyond the absolute floor: the tolerance times the metric's typical size in the old
    run (median |value| over its rows), at least one percentage point for rates, or `--abs-tolerance`.
 The floor keeps values near zero (KID) from failing on seed noise. Information-only metrics never gate.
+A metric with a declared ideal point (`latent_1nn`: 0.5) moves in its bad direction when it moves away
+from that point.
 
 Two runs whose numbers are not comparable (data set, model, extractor, counts, sampler, region or
 metric options) are refused unless the caller allows it; the differences are then listed in the output.
@@ -184,8 +186,10 @@ def _floor(old: Mapping[str, Any], key: str, unit: str, tolerance: float) -> flo
 
 
 def judge_change(old: Estimate | None, new: Estimate | None, higher_is_better: bool | None, *,
-                 tolerance: float, floor: float, gates: bool = True) -> tuple[str, str]:
-    """(verdict, reason) for one metric under the rule in the module docstring."""
+                 tolerance: float, floor: float, gates: bool = True, ideal: float | None = None) -> tuple[str, str]:
+    """(verdict, reason) for one metric under the rule in the module docstring. With an `ideal` point
+    (the metric's declared best value) the bad direction is away from it: the distances to it are
+    compared, and the relative change is still taken against the old value."""
     if old is None:
         return "incomparable", "old value missing or not finite"
     if new is None:
@@ -194,13 +198,16 @@ def judge_change(old: Estimate | None, new: Estimate | None, higher_is_better: b
         return "regressed", "new value missing or not finite"
     if higher_is_better is None or not gates:
         return "info", ""
+    size = abs(old.value)
+    if ideal is not None:  # rank by the distance to the ideal point: lower is better
+        old, new, higher_is_better = old.distance_to(ideal), new.distance_to(ideal), False
     worse = (old.value - new.value) if higher_is_better else (new.value - old.value)  # > 0: bad direction
-    if abs(worse) <= SAME * abs(old.value):  # float noise of a recomputation is no change
+    if abs(worse) <= SAME * size:  # float noise of a recomputation is no change
         return "same", ""
     if worse <= 0:
         return ("better" if worse < 0 else "same"), ""
     apart = new.high < old.low if higher_is_better else new.low > old.high
-    rel = worse / abs(old.value) if old.value != 0 else math.inf
+    rel = worse / size if size != 0 else math.inf
     if not apart:
         return "worse", "intervals overlap"
     if rel <= tolerance * (1 + 1e-9):  # exactly at the tolerance passes, whatever the float rounding
@@ -286,7 +293,8 @@ def compare_results(
             tol = tolerances.get(key, tolerance)
             floor = abs_tolerances[key] if key in abs_tolerances else _floor(old, key, unit, tol)
             o, n = Estimate.of(old_metrics[key]), Estimate.of(new_metrics.get(key))
-            verdict, reason = judge_change(o, n, hib, tolerance=tol, floor=floor, gates=role != "info")
+            ideal = meta.get("ideal") if is_finite_number(meta.get("ideal")) else None
+            verdict, reason = judge_change(o, n, hib, tolerance=tol, floor=floor, gates=role != "info", ideal=ideal)
             if key not in new_metrics:
                 reason = "metric missing in the new run"
             diff = n.value - o.value if o and n else None

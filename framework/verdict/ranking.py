@@ -11,6 +11,12 @@ A benchmark's verdict is only as good as the metrics behind it, so the rules are
   information on this run and is set aside;
 - a gap counts only where intervals (seed spread or the metric's own bootstrap interval) do not
   overlap: overlapping rows share a rank range such as "1–2" instead of a false winner;
+- over all ranking metrics together, a sampler is ahead of another when it is better on at least one and
+  worse on none, where a difference inside the metric's equivalence margin (with 95% confidence) counts
+  as no difference; the `decision` (aebench.verdict.decision) says which end that reached: a unique
+  first place, a group of equivalent samplers, a front of trade-offs, or still open;
+- a metric whose best value is a point (its declared `ideal`, 0.5 for a two-sample accuracy) ranks by
+  the distance to that point (`directed`), everywhere: here, in `compare` and on the leaderboard;
 - reference rows are shown, never ranked; failed rows are listed, never ranked.
 
 Terminal, markdown and HTML reports all render this one object, so they always agree.
@@ -24,6 +30,8 @@ from typing import Any, Literal, Mapping, Sequence
 
 from aebench.infra.numbers import is_finite_number
 from aebench.results.schema import MetricInfo, ResultsDocument
+from aebench.verdict.decision import Decision, PairDecision, RankingMetric, ahead, compare_rows, decide
+from aebench.verdict.equivalence import Margin
 
 Status = Literal["ranks", "untrusted", "diagnostic", "info", "flat"]
 
@@ -50,6 +58,30 @@ class Estimate:
         if is_finite_number(low) and is_finite_number(high):
             return cls(value, min(float(low), value), max(float(high), value), True)
         return cls(value, value, value, False)
+
+    def distance_to(self, ideal: float) -> "Estimate":
+        """|value - ideal| with its interval: from 0 when the interval holds the ideal point, else from its
+        nearer end, to its farther end."""
+        low, high = self.low - ideal, self.high - ideal
+        near = 0.0 if low <= 0.0 <= high else min(abs(low), abs(high))
+        return Estimate(abs(self.value - ideal), near, max(abs(low), abs(high)), self.has_interval)
+
+
+def directed(estimate: Estimate, info: Mapping[str, Any]) -> tuple[Estimate, bool]:
+    """The estimate to rank by and whether higher is better for it: the distance to the metric's
+    declared `ideal` (lower is better) where it has one, else the estimate and its direction. Only for
+    metrics with a direction (`higher_is_better` not None)."""
+    ideal = info.get("ideal")
+    if is_finite_number(ideal):
+        return estimate.distance_to(float(ideal)), False
+    return estimate, bool(info.get("higher_is_better"))
+
+
+def badness(value: float, info: Mapping[str, Any]) -> float:
+    """How far a point value is from the best (lower is better): the distance to `ideal`, or the value
+    signed by its direction."""
+    estimate, higher = directed(Estimate(value, value, value, False), info)
+    return -estimate.value if higher else estimate.value
 
 
 
@@ -101,6 +133,8 @@ class Verdict:
     best: frozenset[str] = frozenset()
     uncovered: list[str] = field(default_factory=list)  # ladders no trusted headline metric detects
     notes: list[str] = field(default_factory=list)
+    decision: Decision | None = None  # who can still be first, and which end the comparison reached
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # a sampler -> later samplers with identical rows
 
     @property
     def ranking_keys(self) -> list[str]:
@@ -126,7 +160,17 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         judgements[key] = _judge_metric(results, key, info[key], validation, samplers, every_row)
 
     ranking = [m for m in judgements.values() if m.status == "ranks"]
-    overall = _overall(samplers, ranking)
+    overrides = (results.get("config") or {}).get("margins") or {}
+    metrics = [ranking_metric(m, overrides.get(m.key)) for m in ranking]
+    # rows with a finite value on at least one ranking metric take part in the ranking; a row identical to an
+    # earlier one (the same draws under another name: `line` with its default endpoints is `origin_line`)
+    # takes part once, under the first name
+    aliases = identical_rows(samplers)
+    copies = {other for others in aliases.values() for other in others}
+    rows = {r["name"]: r.get("metrics", {}) for r in samplers if r["name"] not in copies
+            and any(Estimate.of(r.get("metrics", {}).get(m.key)) is not None for m in ranking)}
+    pairs = compare_rows(rows, metrics)
+    overall = _overall(list(rows), pairs) if ranking else {}
     positions = _point_positions(samplers, ranking)
     order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
                                               name))
@@ -149,7 +193,44 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         notes.append("Every sampler's intervals overlap with another's on every ranking metric: no sampler is "
                      "clearly ahead of the others.")
     uncovered = list((validation or {}).get("uncovered", []))
-    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes)
+    seeds = {r["name"]: max(1, len(r.get("seeds") or [])) for r in samplers}
+    decision = decide(rows, metrics, order, seeds) if ranking else None
+    for name, others in aliases.items():  # an identical row ranks where its first name does
+        for other in others:
+            if name in overall:
+                overall[other] = overall[name]
+    order = sorted(overall, key=lambda name: (overall[name], _mean_rank(name, ranking), positions.get(name, math.inf),
+                                              name))
+    return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes, decision,
+                   aliases)
+
+
+def identical_rows(samplers: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Sampler rows with exactly the same numbers over the same seeds: the same draws under two names.
+    First name (in run order) -> the later names."""
+    import json
+
+    first: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
+    for row in samplers:
+        if not row.get("metrics"):
+            continue
+        key = json.dumps([row.get("seeds"), row.get("metrics")], sort_keys=True, default=str)
+        if key in first:
+            out.setdefault(first[key], []).append(row["name"])
+        else:
+            first[key] = row["name"]
+    return out
+
+
+def ranking_metric(judgement: MetricJudgement, override: str | None = None) -> RankingMetric:
+    """The decision's view of a ranking metric: direction and equivalence margin (the run's `--margin`
+    override, else the margin its Column declares, recorded in metric_info; none: never equivalent)."""
+    info = judgement.info
+    text = override or info.get("margin")
+    ideal = info.get("ideal")
+    return RankingMetric(judgement.key, info.get("label", judgement.key), bool(info.get("higher_is_better")),
+                         Margin.parse(text) if text else None, float(ideal) if is_finite_number(ideal) else None)
 
 
 def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, validation: Mapping[str, Any] | None,
@@ -180,8 +261,12 @@ def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, valida
     untrusted = _untrusted_because(results, key, info, validation)
     if untrusted:
         return MetricJudgement(key, info, "untrusted", untrusted)
-    estimates = {r["name"]: e for r in samplers if (e := Estimate.of(r.get("metrics", {}).get(key))) is not None}
-    ranks = rank_ranges(estimates, bool(hib))
+    estimates: dict[str, Estimate] = {}
+    higher = bool(hib)
+    for r in samplers:
+        if (e := Estimate.of(r.get("metrics", {}).get(key))) is not None:
+            estimates[r["name"]], higher = directed(e, info)
+    ranks = rank_ranges(estimates, higher)
     reason = _trusted_because(key, validation)
     return MetricJudgement(key, info, "ranks", reason, ranks, _top(ranks),
                            with_intervals=all(e.has_interval for e in estimates.values()))
@@ -225,27 +310,13 @@ def _top(ranks: Mapping[str, tuple[int, int]]) -> frozenset[str]:
     return frozenset(name for name, (lo, _) in ranks.items() if lo == 1)
 
 
-def _overall(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, tuple[int, int]]:
+def _overall(names: list[str], pairs: Mapping[tuple[str, str], PairDecision]) -> dict[str, tuple[int, int]]:
     """Rank ranges over every ranking metric together: a sampler is ahead of another only when it is
-    clearly better on at least one of them and clearly worse on none (no weights to argue about)."""
-    if not ranking:
-        return {}
-    estimates = {
-        r["name"]: {m.key: e for m in ranking if (e := Estimate.of(r.get("metrics", {}).get(m.key))) is not None}
-        for r in samplers
-    }
-    estimates = {name: e for name, e in estimates.items() if e}
-    hib = {m.key: bool(m.info["higher_is_better"]) for m in ranking}
-
-    def ahead(a: str, b: str) -> bool:
-        shared = estimates[a].keys() & estimates[b].keys()
-        wins = [clearly_better(estimates[a][k], estimates[b][k], hib[k]) for k in shared]
-        losses = [clearly_better(estimates[b][k], estimates[a][k], hib[k]) for k in shared]
-        return any(wins) and not any(losses)
-
-    n = len(estimates)
-    return {a: (1 + sum(ahead(b, a) for b in estimates if b != a), n - sum(ahead(a, b) for b in estimates if b != a))
-            for a in estimates}
+    clearly better on at least one of them and clearly worse on none, differences inside a metric's
+    equivalence margin counting as none (no weights to argue about)."""
+    n = len(names)
+    return {a: (1 + sum(ahead(pairs, b, a) for b in names if b != a), n - sum(ahead(pairs, a, b) for b in names if b != a))
+            for a in names}
 
 
 def _point_positions(samplers: list[Mapping[str, Any]], ranking: list[MetricJudgement]) -> dict[str, float]:
@@ -253,7 +324,11 @@ def _point_positions(samplers: list[Mapping[str, Any]], ranking: list[MetricJudg
     positions: dict[str, list[int]] = {}
     for m in ranking:
         values = [(float(r["metrics"][m.key]["value"]), r["name"]) for r in samplers if r["name"] in m.ranks]
-        values.sort(reverse=bool(m.info["higher_is_better"]))
+        if is_finite_number(m.info.get("ideal")):
+            values = [(badness(v, m.info), name) for v, name in values]
+            values.sort()
+        else:
+            values.sort(reverse=bool(m.info["higher_is_better"]))
         for i, (_, name) in enumerate(values):
             positions.setdefault(name, []).append(i)
     return {name: sum(p) / len(p) for name, p in positions.items()}
@@ -264,5 +339,13 @@ def _mean_rank(name: str, ranking: list[MetricJudgement]) -> float:
     return sum(mids) / len(mids) if mids else math.inf
 
 
-__all__ = ["Estimate", "MetricJudgement", "Verdict", "clearly_better", "format_rank", "judge", "rank_ranges",
-           "NOT_ON_THIS_MODEL"]
+def metric_order(results: ResultsDocument | Mapping[str, Any], judgement: MetricJudgement) -> list[str]:
+    """The ranked samplers of one metric, best first: by the best rank each may take (rows that could be
+    first come first), then by point value (`badness`). Empty unless the metric ranks."""
+    values = {r["name"]: float(r["metrics"][judgement.key]["value"]) for r in ok_rows(results, "samplers")
+              if r["name"] in judgement.ranks}
+    return sorted(values, key=lambda name: (judgement.ranks[name][0], badness(values[name], judgement.info), name))
+
+
+__all__ = ["Estimate", "MetricJudgement", "Verdict", "badness", "clearly_better", "directed", "format_rank", "judge",
+           "metric_order", "rank_ranges", "NOT_ON_THIS_MODEL"]

@@ -1,0 +1,79 @@
+"""The decision between samplers on results entries built like the runner builds them: each end reached on
+purpose (a unique first place, an equivalent group, a trade-off front, still open), and the verdict's
+overall ranks agreeing with it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aebench.metric import MetricValue
+from aebench.results.document import aggregate
+from aebench.verdict.decision import RankingMetric, decide, metric_status
+from aebench.verdict.equivalence import Margin
+
+FD = RankingMetric("fd", "latent FD", False, Margin(0.03))
+COPIES = RankingMetric("copies", "latent copies", False, Margin(0.02, relative=False))
+
+
+def rows_from(means: dict[str, dict[str, float]], seeds: int = 40, noise: float = 0.5, seed: int = 0):
+    """name -> metrics mapping, each metric a mean over `seeds` seeds with Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, metrics in means.items():
+        per_seed = [{k: MetricValue(float(v + rng.normal(0, noise * (1 if k == "fd" else 0.002))), False)
+                     for k, v in metrics.items()} for _ in range(seeds)]
+        out[name] = aggregate(per_seed)
+    return out
+
+
+def test_metric_status_prefers_equivalence_inside_the_margin():
+    rows = rows_from({"a": {"fd": 100.0}, "b": {"fd": 101.0}, "c": {"fd": 120.0}}, seeds=200, noise=0.5)
+    # a and b: intervals apart (n = 200), yet 1% apart, inside the 3% margin: equivalent, not a win
+    assert metric_status(rows["a"]["fd"], rows["b"]["fd"], FD) == "equivalent"
+    assert metric_status(rows["a"]["fd"], rows["c"]["fd"], FD) == "better"
+    assert metric_status(rows["c"]["fd"], rows["a"]["fd"], FD) == "worse"
+    no_margin = RankingMetric("fd", "latent FD", False, None)
+    assert metric_status(rows["a"]["fd"], rows["b"]["fd"], no_margin) == "better"
+    few = rows_from({"a": {"fd": 100.0}, "b": {"fd": 101.0}}, seeds=3, noise=10.0)
+    assert metric_status(few["a"]["fd"], few["b"]["fd"], FD) == "open"
+
+
+def test_a_unique_first_place():
+    rows = rows_from({"best": {"fd": 80.0, "copies": 0.0}, "mid": {"fd": 100.0, "copies": 0.0},
+                      "bad": {"fd": 200.0, "copies": 0.0}})
+    decision = decide(rows, [FD, COPIES], order=["best", "mid", "bad"])
+    assert decision.end == "first" and decision.first == "best" and decision.decided
+    assert decision.contenders == ["best"] and set(decision.behind) == {"mid", "bad"}
+
+
+def test_an_equivalent_group_and_who_is_behind_it():
+    rows = rows_from({"a": {"fd": 100.0, "copies": 0.0}, "b": {"fd": 100.5, "copies": 0.0},
+                      "c": {"fd": 101.0, "copies": 0.001}, "far": {"fd": 150.0, "copies": 0.0}}, seeds=60)
+    decision = decide(rows, [FD, COPIES], order=["a", "b", "c", "far"])
+    assert decision.end == "equivalent" and decision.first is None
+    assert decision.contenders == ["a", "b", "c"] and decision.behind == {"far": "a"}
+    assert all(p.kind == "equivalent" for p in decision.pairs)
+
+
+def test_a_trade_off_front():
+    rows = rows_from({"sharp": {"fd": 80.0, "copies": 0.20}, "safe": {"fd": 100.0, "copies": 0.0},
+                      "worse": {"fd": 110.0, "copies": 0.05}})
+    decision = decide(rows, [FD, COPIES], order=["sharp", "safe", "worse"])
+    assert decision.end == "trade_off" and decision.contenders == ["sharp", "safe"]
+    (pair,) = decision.pairs
+    assert pair.kind == "trade_off" and pair.a_wins == ["fd"] and pair.b_wins == ["copies"]
+    assert decision.behind["worse"] == "safe"
+
+
+def test_still_open_says_what_would_settle_it():
+    rows = rows_from({"a": {"fd": 100.0, "copies": 0.0}, "b": {"fd": 102.0, "copies": 0.0}}, seeds=3, noise=3.0)
+    decision = decide(rows, [FD, COPIES], order=["a", "b"], seeds={"a": 3, "b": 3})
+    assert decision.end == "open" and not decision.decided and len(decision.open_pairs) == 1
+    (gaps,) = decision.gaps.values()
+    fd = next(g for g in gaps if g.key == "fd")
+    assert fd.seeds_needed is not None and fd.seeds_needed > 3
+    assert decision.seeds_needed() == max(g.seeds_needed for g in gaps if g.seeds_needed is not None)
+
+
+def test_no_ranking_metric_decides_nothing():
+    assert decide({"a": {}}, [], order=["a"]).end == "none"
