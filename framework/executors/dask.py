@@ -134,7 +134,7 @@ def extractor_class(setup: Any) -> type | None:
     that registered it."""
     from aebench.plugins import get_registry
 
-    return get_registry("feature extractor").get(setup.config.features) if setup.extractor else None
+    return get_registry("feature extractor").get(setup.config.judges[0]) if setup.extractor else None
 
 
 def worker_failure(exc: BaseException) -> str:
@@ -191,6 +191,11 @@ def shippable(setup: Any) -> Any:
     if setup.extractor is not None:
         out.extractor = copy.copy(setup.extractor)
         out.extractor.module = None
+    out.other_judges = []
+    for judge in setup.other_judges:  # each travels as its bound plugin, its network built on the worker
+        shipped = copy.copy(judge)
+        shipped.module = None
+        out.other_judges.append(shipped)
     return out
 
 
@@ -235,6 +240,9 @@ def worker_setup(plan_key: str) -> tuple[Any, list[Any]]:
             module = plugin.build(setup.device)  # the driver's bound extractor (a domain judge's weights)
             module.eval()
             setup.extractor.module = module
+        for judge in setup.other_judges:
+            if judge.module is None:
+                judge.module = judge.plugin.build(setup.device).eval()
         _WORKER_CACHE.clear()  # one plan at a time per worker
         _WORKER_CACHE[plan_key] = (setup, build_metrics(setup.config, shipment.metrics))
     return _WORKER_CACHE[plan_key]

@@ -148,6 +148,9 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
             stage = "features"
             fake.features = image_pipeline.features(setup, fake.images, f"{label}: features ({setup.extractor.name})",
                                                     quiet=quiet)
+            for judge in setup.other_judges:  # `--features inception,domain`: each judge's features of the images
+                fake.judge_features[judge.name] = image_pipeline.features(
+                    setup, fake.images, f"{label}: features ({judge.name})", quiet=quiet, extractor=judge)
         t4 = time.perf_counter()
     except AebenchError as exc:
         result.error = f"seed {seed}: {exc}"
@@ -176,27 +179,36 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
 
 
 def score(fake: FakeSide, setup: Any, metrics: list[Metric]) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
-    """Every metric's values for one set of samples, the name of the metric that made each key, and errors."""
+    """Every metric's values for one set of samples, the name of the metric that made each key, and errors.
+    With several extractors, the image metrics are scored once more per other judge (keys `<key>@<judge>`,
+    see aebench.run.judges)."""
+    from aebench.run.judges import judged, scores_here
+
     values: dict[str, MetricValue] = {}
     producers: dict[str, str] = {}
     errors: list[str] = []
-    available = {"latents", "images" if fake.images is not None else "", "features" if fake.features is not None else "",
-                 "reencoded" if fake.reencoded is not None else "", "t" if fake.t is not None else ""}
-    for metric in metrics:
-        if not set(metric.needs) <= available:
-            continue
-        try:
-            out = metric.compute(fake, setup.real)
-        except Exception as exc:  # a metric plugin that raises fails this row, not the run
-            errors.append(f"metric '{metric.name}': {type(exc).__name__}: {exc}")
-            continue
-        for key, value in out.items():
-            if not isinstance(value, MetricValue):
-                errors.append(f"metric '{metric.name}' returned {type(value).__name__} for '{key}', not MetricValue")
+    others = [(judge, judge.real) for judge in getattr(setup, "other_judges", [])]
+    for suffix, side, real in judged(fake, setup.real, others):
+        available = {"latents", "images" if side.images is not None else "",
+                     "features" if side.features is not None else "",
+                     "reencoded" if side.reencoded is not None else "", "t" if side.t is not None else ""}
+        for metric in metrics:
+            if not scores_here(metric, suffix) or not set(metric.needs) <= available:
                 continue
-            values[key] = value
-            producers.setdefault(key, metric.name)
+            who = f"metric '{metric.name}'" + (f" (features {suffix[1:]})" if suffix else "")
+            try:
+                out = metric.compute(side, real)
+            except Exception as exc:  # a metric plugin that raises fails this row, not the run
+                errors.append(f"{who}: {type(exc).__name__}: {exc}")
+                continue
+            for key, value in out.items():
+                if not isinstance(value, MetricValue):
+                    errors.append(f"{who} returned {type(value).__name__} for '{key}', not MetricValue")
+                    continue
+                values[key + suffix] = value
+                producers.setdefault(key + suffix, metric.name)
     return values, producers, errors
+
 
 
 def along_t(setup: Any, fake: FakeSide) -> dict[str, Any]:
