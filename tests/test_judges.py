@@ -211,3 +211,24 @@ def test_judge_settings(tmp_path):
     with pytest.raises(OptionError, match="judge_options names 'fast'"):
         RunConfig(features="inception,domain", judge_options={"fast": {}}).check()
     assert "judge_options" not in RunConfig().to_dict()
+
+
+def test_dask_workers_judge_with_the_drivers_bound_extractors(tiny_model, tiny_judge32, tmp_path):
+    """The domain judge travels to the workers as the driver's bound extractor (its weights), so a Dask run
+    gives the local run's numbers, the other judge's keys included."""
+    pytest.importorskip("distributed")
+    from test_cells import numbers_only, tiny_config
+
+    from aebench.executors import make_executor
+    from aebench.run.runner import run_benchmark
+
+    def config(out):
+        c = tiny_config(tiny_model, out, seeds=(0,))
+        c.features, c.judge_options = "fast,domain", {"domain": {"checkpoint": str(tiny_judge32)}}
+        c.check()
+        return c
+
+    local = run_benchmark(config(tmp_path / "local"), quiet=True)
+    dask = run_benchmark(config(tmp_path / "dask"), quiet=True, executor=make_executor("dask", workers=2))
+    assert "fid_recon@domain" in dask["samplers"][0]["metrics"]
+    assert numbers_only(dask) == numbers_only(local)
