@@ -77,3 +77,20 @@ def test_still_open_says_what_would_settle_it():
 
 def test_no_ranking_metric_decides_nothing():
     assert decide({"a": {}}, [], order=["a"]).end == "none"
+
+
+def test_a_ladder_that_no_metric_moves_beyond_its_margin_is_named():
+    from aebench.verdict.ranking import unguarded_ladders
+
+    def validation(fd_step2, copies_step2):
+        return {"metrics": {
+            "fd": {"ladders": {"collapse": {"values": [100.0, 104.0, fd_step2]}}},
+            "copies": {"ladders": {"memorisation": {"values": [0.0, 0.1, copies_step2]},
+                                   "collapse": {"values": [0.0, 0.0, 0.0]}}}}}
+
+    # 3% of 100 is 3: step 2 must move FD by 6 or more; copies by 0.04 or more (absolute margin 0.02)
+    assert unguarded_ladders(validation(120.0, 0.3), [FD, COPIES]) == []
+    assert unguarded_ladders(validation(105.0, 0.3), [FD, COPIES]) == ["collapse"]
+    assert unguarded_ladders(validation(105.0, 0.03), [FD, COPIES]) == ["collapse", "memorisation"]
+    no_margin = RankingMetric("fd", "latent FD", False, None)
+    assert unguarded_ladders(validation(500.0, 0.3), [no_margin, COPIES]) == ["collapse"]  # no margin, no guard

@@ -192,3 +192,17 @@ def test_unavailable_precisions_are_refused_before_any_work(tmp_path, capsys, pr
     err = capsys.readouterr().err.strip()
     assert rc != 0 and message in err and err.startswith("Error:") and "\n" not in err
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_knn_metrics_run_inside_a_tf32_run_and_leave_its_flags_alone():
+    """k-NN products insist on true float32; inside `--precision tf32` (the per-backend flags set) the
+    legacy `set_float32_matmul_precision` made torch refuse to read either flag (PRDC failed on the GPU)."""
+    import torch
+
+    from aebench.maths.prdc import compute_prdc
+
+    real, fake = torch.randn(60, 8, generator=torch.Generator().manual_seed(0)), torch.randn(50, 8)
+    expected = compute_prdc(real, fake, 3)
+    with precision_mode("cpu", "tf32"):
+        assert compute_prdc(real, fake, 3) == expected
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"  # the run's own mode, restored after PRDC

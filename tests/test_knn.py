@@ -252,14 +252,18 @@ def test_equals_prdc_package_on_features():
 
 
 def test_matmul_precision_is_forced_and_restored():
-    before = torch.get_float32_matmul_precision()
+    import torch.backends.mkldnn
+
+    flags = [torch.backends.cuda.matmul, torch.backends.mkldnn.matmul]
+    before = [f.fp32_precision for f in flags]
     try:
-        torch.set_float32_matmul_precision("medium")
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"
         seen = []
         real_mm = torch.Tensor.__matmul__
 
         def spy(a, b):
-            seen.append(torch.get_float32_matmul_precision())
+            seen.append(tuple(f.fp32_precision for f in flags))
             return real_mm(a, b)
 
         torch.Tensor.__matmul__ = spy
@@ -267,10 +271,11 @@ def test_matmul_precision_is_forced_and_restored():
             knn.kth_neighbour_distance(spread(50, 4, 12), 2)
         finally:
             torch.Tensor.__matmul__ = real_mm
-        assert seen and set(seen) == {"highest"}
-        assert torch.get_float32_matmul_precision() == "medium"
+        assert seen and set(seen) == {("ieee", "ieee")}
+        assert [f.fp32_precision for f in flags] == ["tf32", "bf16"]
     finally:
-        torch.set_float32_matmul_precision(before)
+        for f, v in zip(flags, before):
+            f.fp32_precision = v
 
 
 def test_block_memory_is_bounded(monkeypatch):

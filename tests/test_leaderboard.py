@@ -12,12 +12,12 @@ import pytest
 
 from aebench.infra.numbers import format_number
 from aebench.reports.leaderboard import (
+    MAX_WIDTH,
     cell,
     dataset_section,
     leaderboard_markdown,
     replace_block,
     select_metrics,
-    winner,
 )
 from aebench.verdict.ranking import judge
 
@@ -82,29 +82,6 @@ def test_a_metric_with_the_same_value_everywhere_is_set_aside(doc):
         r["metrics"]["latent_mmd"] = entry(0.25)
     sel = select_metrics(doc)
     assert "latent_mmd" not in sel.headline and sel.flat == ["latent_mmd"]
-    assert winner(doc, "latent_mmd") is None
-
-
-def test_winner_gap_overlap_and_ideal_point(doc):
-    fd = winner(doc, "latent_fd")
-    assert (fd["winner"], fd["runner_up"], fd["gap"]) == ("gmm", "correlated", 10.0)
-    assert fd["overlap"] is False and fd["relative_gap"] == pytest.approx(0.125)
-    mmd = winner(doc, "latent_mmd")
-    assert mmd["winner"] == "correlated" and mmd["overlap"] is True  # 0.0085-0.0095 inside 0.008-0.012
-    one_nn = winner(doc, "latent_1nn")  # the declared ideal is 0.5: 0.45 (0.05 off) beats 0.62
-    assert one_nn["winner"] == "correlated" and one_nn["runner_up"] == "gmm" and one_nn["overlap"] is False
-    del doc["metric_info"]["latent_1nn"]["ideal"]  # without it lower is better: 0.45 still first, by its value
-    assert winner(doc, "latent_1nn")["winner"] == "correlated"
-    assert winner(doc, "hit_ellipsoid") is None  # a diagnostic never wins
-    assert winner(doc, "no_such_metric") is None
-
-
-def test_the_winner_is_who_could_rank_first(doc):
-    """A runner-up whose interval reaches the top comes before a better point value that cannot."""
-    doc["samplers"][1]["metrics"]["latent_fd"] = entry(75.0, 60.0, 90.0)  # correlated: could be first
-    doc["samplers"][2]["metrics"]["latent_fd"] = entry(74.0, 73.5, 74.5)  # uniform: clearly behind gmm
-    w = winner(doc, "latent_fd")
-    assert (w["winner"], w["runner_up"], w["overlap"]) == ("gmm", "correlated", True)
 
 
 def test_cells_show_mean_and_half_interval_in_the_reports_format(doc):
@@ -115,18 +92,22 @@ def test_cells_show_mean_and_half_interval_in_the_reports_format(doc):
     assert cell(None) == "—" and cell({"value": None}) == "—"
 
 
-def test_dataset_section_table_and_winners(doc):
-    text, winners = dataset_section(doc, "orl_faces")
-    lines = text.splitlines()
-    header = next(line for line in lines if line.startswith("| sampler"))
-    assert "latent FD ↓" in header and "hit ellipsoid ↑ *(diag.)*" in header and "FID" not in header
-    gmm_line = next(line for line in lines if line.startswith("| `gmm`"))
-    assert "**70.00 ± 2.00**" in gmm_line  # the winner's cell is bold
+
+def test_dataset_section_recommends_from_the_decision_in_a_narrow_table(doc):
+    text, sentence = dataset_section(doc, "orl_faces")
+    # gmm is clearly better on latent FD and worse on none; the 1-NN ideal of 0.5 makes correlated better
+    # there: a trade-off between the two, uniform behind both
+    assert sentence.startswith("No single best sampler") and "gmm is better on latent FD" in sentence
+    assert "correlated is better on latent 1-NN" in sentence and f"**{sentence}**" in text
+    table = text[text.index("| rank | sampler |"):text.index("<details>")]
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert all(len(line) <= MAX_WIDTH for line in rows), max(rows, key=len)
+    assert {rows[2].split(" | ")[1], rows[3].split(" | ")[1]} == {"**`gmm`**", "**`correlated`**"}
+    assert rows[2].startswith("| 1–2 |") and rows[3].startswith("| 1–2 |")
+    assert any(line.startswith("| 3 | `uniform`") for line in rows)
     assert "`broken`" in text and "Failed" in text and "`fid` (broken on this model's validation)" in text
-    assert "latent 1-NN (→0.500)" in text
-    assert [w["key"] for w in winners] == ["latent_fd", "latent_mmd", "latent_1nn"]
-    assert "intervals overlap: not a clear win" in text and "intervals do not overlap" in text
-    assert not any(line.startswith("| `broken`") for line in lines)
+    details = text[text.index("<details>"):]
+    assert "hit ellipsoid ↑ *(diag.)*" in details and "latent 1-NN (→0.500)" in details
     assert "What the fits learned" not in text  # no row recorded fit_info
     doc["samplers"][0]["fit_info"] = {"k": 2, "fallback": "fewer components", "heldout_loglik": -135.1,
                                       "gaussian_heldout_loglik": -126.0, "irrelevant": 1}
@@ -134,14 +115,32 @@ def test_dataset_section_table_and_winners(doc):
     assert "- `gmm`: k=2, fallback=fewer components, heldout_loglik=-135" in text and "irrelevant" not in text
 
 
+def test_identical_samplers_share_a_row_and_copies_are_flagged(doc):
+    twin = copy.deepcopy(doc["samplers"][2])
+    twin["name"] = "uniform_again"
+    doc["samplers"].insert(3, twin)
+    doc["metric_info"]["latent_copies"] = {"label": "latent copies", "higher_is_better": False, "role": "headline",
+                                           "unit": "rate", "margin": "0.02"}
+    doc["samplers"][0]["metrics"]["latent_copies"] = entry(0.236, 0.15, 0.32)
+    for r in doc["samplers"][1:4]:
+        r["metrics"]["latent_copies"] = entry(0.0, 0.0, 0.0)
+    text, _ = dataset_section(doc, "orl_faces")
+    table = text[text.index("| rank | sampler |"):text.index("<details>")]
+    assert "`uniform` = `uniform_again`" in table and table.count("uniform_again") == 1
+    gmm = next(line for line in table.splitlines() if "`gmm`" in line)
+    assert gmm.rstrip(" |").endswith("⚠ 23.6%")
+    assert "⚠" not in next(line for line in table.splitlines() if "`correlated`" in line)
+
+
 def test_leaderboard_page_snippet_and_readme_block(doc):
     page, snippet = leaderboard_markdown({"orl_faces": doc, "fashion_mnist": doc}, "python scripts/leaderboard.py")
     assert page.startswith("# aebench leaderboard") and "## orl_faces" in page and "## fashion_mnist" in page
     assert "python scripts/leaderboard.py" in page
-    assert snippet.count("| orl_faces |") == 3 and "`gmm` 70.00" in snippet
+    assert snippet.startswith("- **orl_faces**: No single best sampler") and "- **fashion_mnist**: " in snippet
     readme = "intro\n<!-- leaderboard:start -->\nold\n<!-- leaderboard:end -->\nrest\n"
     new = replace_block(readme, snippet)
-    assert "old" not in new and new.startswith("intro\n<!-- leaderboard:start -->\n| data set") and new.endswith("rest\n")
+    assert "old" not in new and new.startswith("intro\n<!-- leaderboard:start -->\n- **orl_faces**")
+    assert new.endswith("rest\n")
     with pytest.raises(ValueError, match="markers"):
         replace_block("no markers", snippet)
 
@@ -159,7 +158,7 @@ def test_tables_only_rebuilds_pages_from_kept_results(doc, tmp_path, monkeypatch
                                      "--page", str(tmp_path / "lb.md"), "--readme", str(readme)])
     assert script.main() == 0
     assert "## orl_faces" in (tmp_path / "lb.md").read_text()
-    assert "| orl_faces | latent FD ↓ | `gmm` 70.00" in readme.read_text()
+    assert "- **orl_faces**: No single best sampler" in readme.read_text()
     assert "--dataset orl_faces" in readme.read_text()
 
 
@@ -176,5 +175,5 @@ def test_the_committed_leaderboard_results_render(tmp_path, monkeypatch):
                                      "--readme", str(readme)])
     assert script.main() == 0
     page = (tmp_path / "lb.md").read_text()
-    assert "## orl_faces" in page and "## fashion_mnist" in page and "| `gmm` |" in page
-    assert "| orl_faces | latent FD ↓ |" in readme.read_text()
+    assert "## orl_faces" in page and "## fashion_mnist" in page and "`gmm`" in page
+    assert "- **orl_faces**: " in readme.read_text() and "- **fashion_mnist**: " in readme.read_text()

@@ -135,7 +135,7 @@ def race_config(known, out, samplers, budget="20000", seeds=(0,), **extra) -> Ru
                        heldout_latents=str(folder / "heldout.npy"), checkpoint=str(checkpoint), samplers=specs,
                        n=128, seeds=list(seeds), metrics=LATENT_METRICS, out=str(out), cache_dir=str(cache),
                        figures=False, threads=1, **{"decide": True, "budget": budget, **extra})
-    config.validate()
+    config.check()
     return config
 
 
@@ -235,6 +235,15 @@ def test_a_race_on_dask_equals_the_local_one(known, tmp_path):
                          executor=make_executor("dask", workers=2))
     assert len(local["race"]["rounds"]) >= 3
     assert without_clock(dask) == without_clock(local)
+
+
+def test_a_race_document_is_declared_field_by_field(known, tmp_path):
+    from aebench.results.schema import ResultsDocument
+    from aebench.testing import shape_mismatches
+
+    doc = run_benchmark(race_config(known, tmp_path / "out", TWO_TRUTHS, **CLOSE), quiet=True)
+    assert doc["race"]["rounds"] and any("left_round" in r for r in doc["samplers"])
+    assert shape_mismatches(json.loads((tmp_path / "out" / "results.json").read_text()), ResultsDocument) == []
 
 
 def test_budgets_parse_and_bad_ones_are_refused():

@@ -75,8 +75,8 @@ def test_overlapping_intervals_share_ranks_instead_of_a_false_winner(toy_run):
     assert v.overall == m.ranks and v.order[:2] == ["gaussian", "correlated"] and v.order[2] == "origin_line"
     assert v.basis == f"Ranked by radius error: {NOT_ON_THIS_MODEL}."
     table = build_table(doc)
-    assert table.top_line().startswith("Not decided yet between gaussian, correlated: open gaussian vs "
-                                       "correlated (radius error ")
+    assert table.top_line().startswith("Not decided yet between gaussian, correlated: 1 pair(s) still open (for "
+                                       "instance gaussian vs correlated on radius error: ")
     assert [r.name for r in table.rows if r.best] == ["gaussian", "correlated"]
 
 
@@ -107,7 +107,9 @@ def test_validation_decides_which_headline_metrics_rank(toy_run):
         "metrics": {"radius_error": {
             "detects": ["collapse", "spread"], "verdict": "broken", "trusted_for": ["spread"],
             "ladders": {"collapse": {"values": [0.1, 0.3, 0.2], "spearman": 0.42, "verdict": "broken"},
-                        "spread": {"values": [0.1, 0.5, 0.9], "spearman": 1.0, "verdict": "holds"}}}},
+                        "spread": {"values": [0.1, 0.5, 0.9], "spearman": 1.0, "verdict": "holds"},
+                        # not claimed: broken by design (copies are real data), never a reason
+                        "memorisation": {"values": [0.9, 0.5, 0.1], "spearman": -1.0, "verdict": "broken"}}}},
         "uncovered": ["collapse"],
     }
     check_results(doc)
@@ -123,6 +125,17 @@ def test_validation_decides_which_headline_metrics_rank(toy_run):
     assert v.metrics["radius_error"].status == "ranks"
     assert v.metrics["radius_error"].reason == "held on this model for collapse, spread"
     assert v.basis == "Ranked by radius error: they held on this model's known-answer ladders."
+    # a ladder no ranking metric sees is named in the basis: ties and order say nothing about it
+    doc["validation"]["uncovered"] = ["moments"]
+    assert judge(doc).order == v.order and len(v.order) == 5  # the samplers' order, untouched by the sentence
+    # a recommendation names what it cannot see
+    set_value(doc, "gaussian", "radius_error", 0.5, 0.45, 0.55)
+    top = build_table(doc).top_line()
+    assert top.startswith("Use gaussian: ")
+    assert top.endswith(" Nothing trusted here judges moments: choose on those by other means.")
+    assert judge(doc).basis == ("Ranked by radius error: they held on this model's known-answer ladders. That ranking "
+                                "sees only collapse, spread: it says nothing about moments, which no metric trusted "
+                                "here detects.")
 
     del doc["validation"]["metrics"]["radius_error"]
     assert judge(doc).metrics["radius_error"].reason == "not checked by this run's validation"

@@ -22,7 +22,7 @@ def _region_facts(cls: Any) -> dict[str, Any]:
 
 def _metric_facts(cls: Any) -> dict[str, Any]:
     columns = [{"key": c.key, "label": c.label, "higher_is_better": c.higher_is_better, "group": c.group,
-                "role": c.role, "detects": list(c.detects)} for c in getattr(cls, "columns", ())]
+                "role": c.role, "detects": list(c.detects), "margin": c.margin} for c in getattr(cls, "columns", ())]
     return {"needs": sorted(cls.needs), "columns": columns}
 
 
@@ -87,11 +87,11 @@ def _print(kind: str, rows: list[dict[str, Any]]) -> None:
         console.print(table)
         if r.get("columns"):
             keys = Table(title=f"{r['name']} results keys", title_justify="left")
-            for column in ("key", "label", "better", "group", "role"):
+            for column in ("key", "label", "better", "group", "role", "margin"):
                 keys.add_column(column)
             for c in r["columns"]:
                 better = {True: "higher", False: "lower", None: "-"}[c["higher_is_better"]]
-                keys.add_row(c["key"], c["label"], better, c["group"], c["role"])
+                keys.add_row(c["key"], c["label"], better, c["group"], c["role"], c.get("margin") or "-")
             console.print(keys)
 
 

@@ -12,8 +12,9 @@ holds it, and every task depending on it is then forgotten (Dask reports those t
 already forgotten", innocent cells included). Each worker rebuilds the feature network and the metrics
 once per plan and keeps them in a worker-local cache. Each sampler spec is fitted once, as a task whose
 result stays on the cluster and feeds that spec's cells; a fit lost with its worker is recomputed. A
-worker that dies mid-cell gets the cell retried once on another worker (the local cluster's
-`allowed-failures` is 1); a second death records the cell as failed, with the worker's death as its
+worker that dies fails every cell queued on it, not only the one it was running (the local cluster's
+`allowed-failures` is 0); each of those cells then runs again alone on the cluster, so a cell is recorded
+as failed only when it killed a worker twice, the second time by itself, with the worker's death as its
 cause however Dask reports it (`KilledWorker`, or the cell cancelled).
 """
 
@@ -33,7 +34,10 @@ try:
 except ImportError:  # the executor refuses to start without distributed (`_require_dask`)
     WorkerPlugin = object  # type: ignore[misc,assignment]
 
-ALLOWED_FAILURES = 1  # a cell whose worker died is retried once, then recorded as failed
+# a worker that dies fails every cell queued on it (Dask blames them all); each of those cells is then run
+# again alone on the cluster (DaskExecutor.run), so a cell fails only when it kills a worker twice, the second
+# time with nothing beside it
+ALLOWED_FAILURES = 0
 
 # worker-local state, one entry per plan: the feature network and metric instances built on that worker
 _WORKER_CACHE: dict[str, tuple[Any, list[Any]]] = {}
@@ -86,15 +90,31 @@ class DaskExecutor:
                 cell = client.submit(_cell_task, fit, seed, key, options, key=f"cell-{key}-{spec.label}-{seed}",
                                      pure=False)
                 futures[cell] = ("cell", spec.label, seed)
+        died: list[tuple[str, int]] = []
         for future in as_completed(list(futures)):
             kind, label, seed = futures[future]
             try:
                 result = future.result()
             except Exception as exc:  # the worker died (twice), or the task could not run
+                if kind == "cell" and _worker_died(exc):
+                    died.append((label, int(seed)))  # perhaps only beside the cell that killed the worker
+                    continue
                 error = worker_failure(exc)
                 result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
                           else CellResult(label, seed, error=f"seed {seed}: {error}"))
             (on_fit if kind == "fit" else on_cell)(result)
+        # Dask blames every task queued on a worker that dies, not only the one running: each such cell runs
+        # again alone on the cluster, so only a cell that itself kills its worker ends as failed
+        for label, seed in died:
+            alone = client.submit(_cell_task, self._fits[label], seed, key, options,
+                                  key=f"cell-{key}-{label}-{seed}-alone", pure=False)
+            try:
+                result = alone.result()
+            except Exception as exc:
+                error = (f"worker died twice, the second time running this cell alone ({worker_failure(exc)})"
+                         if _worker_died(exc) else worker_failure(exc))
+                result = CellResult(label, seed, error=f"seed {seed}: {error}")
+            on_cell(result)
 
     def _session(self, setup: Any) -> tuple[Any, str]:
         """The client of this run's cluster, with the real side registered on it (started on first use)."""
@@ -135,6 +155,13 @@ def extractor_class(setup: Any) -> type | None:
     from aebench.plugins import get_registry
 
     return get_registry("feature extractor").get(setup.config.judges[0]) if setup.extractor else None
+
+
+def _worker_died(exc: BaseException) -> bool:
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    return isinstance(exc, (KilledWorker, FutureCancelledError))
 
 
 def worker_failure(exc: BaseException) -> str:

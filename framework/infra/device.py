@@ -69,6 +69,34 @@ def _tf32_backends() -> list[Any]:
 
 
 @contextmanager
+def ieee_matmul() -> Iterator[None]:
+    """float32 matrix products in true float32 (no TF32 or bf16 shortcuts), inside or outside
+    `precision_mode`, restored afterwards. Uses the per-backend flags where torch has them: mixing them with
+    the legacy `set_float32_matmul_precision` makes torch refuse to read either."""
+    import torch.backends.mkldnn  # noqa: F401  (its `matmul` flag exists once the module is imported)
+
+    backends = [x for x in (getattr(torch.backends.cuda, "matmul", None),
+                            getattr(torch.backends.mkldnn, "matmul", None))
+                if x is not None and hasattr(x, "fp32_precision")]
+    if not backends:  # pragma: no cover - torch < 2.9: the legacy flag
+        before_legacy = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(before_legacy)
+        return
+    before = [x.fp32_precision for x in backends]
+    for x in backends:
+        x.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        for x, v in zip(backends, before):
+            x.fp32_precision = v
+
+
+@contextmanager
 def precision_mode(device: torch.device | str, precision: str = "fp32") -> Iterator[None]:
     """Run decode and feature extraction in the run's `precision`:
 

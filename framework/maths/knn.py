@@ -49,13 +49,12 @@ def block_bytes_for(device: torch.device | str, block_bytes: int | None = None) 
 
 @contextmanager
 def full_precision_matmul() -> Iterator[None]:
-    """float32 products in true float32 (no TF32 / bf16 shortcuts) for the error bound to hold."""
-    before = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
-    try:
+    """float32 products in true float32 (no TF32 / bf16 shortcuts) for the error bound to hold, also inside a
+    run's `--precision tf32` mode."""
+    from aebench.infra.device import ieee_matmul
+
+    with ieee_matmul():
         yield
-    finally:
-        torch.set_float32_matmul_precision(before)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -295,7 +295,7 @@ class PRDC(Metric):
                detects=RECON_DETECTS,
                description="share of decoded real latents whose k-NN ball (k=5) holds a decoded sample (Naeem et "
                            "al.): how much of what the decoder makes of real data the sampler reaches; fell at "
-                           "every step of the collapse, spread, contamination, moments and mode-drop ladders.", margin="0.03"),
+                           "every step of the collapse, spread, contamination, moments and mode-drop ladders.", margin="0.025"),
     )
 
     @dataclass(frozen=True)

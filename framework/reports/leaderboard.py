@@ -1,5 +1,6 @@
-"""Leaderboard tables from `aebench run` results documents: which sampler wins on each trusted metric,
-by how much, and whether the winner's interval overlaps the runner-up's.
+"""The leaderboard from `aebench run --all --decide` results documents: per data set one sentence of
+recommendation, the racing rounds, one headline table that fits 100 columns (rank, sampler, the few
+metrics that carry the decision, a memorisation flag), and every metric in a collapsible detail.
 
 The ranking is the verdict's (`aebench.verdict.ranking.judge`), so the leaderboard, the reports and
 `compare` agree: a metric ranks when the results declare it a headline metric, it held on the
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aebench.infra.numbers import format_number, is_finite_number
-from aebench.verdict.ranking import Estimate, Verdict, clearly_better, directed, judge, metric_order
+from aebench.reports.table import race_text
+from aebench.verdict.decision import recommendation
+from aebench.verdict.ranking import Verdict, format_rank, judge
 
 
 @dataclass
@@ -44,43 +47,10 @@ def select_metrics(doc: dict[str, Any], verdict: Verdict | None = None) -> Selec
     return Selection(ranking, diagnostic, "validation" if verdict.validated else "roles", untrusted, flat)
 
 
-def _interval(entry: dict[str, Any]) -> tuple[float, float] | None:
-    low, high = entry.get("low"), entry.get("high")
-    return (float(low), float(high)) if is_finite_number(low) and is_finite_number(high) else None
-
-
 def spread(entry: dict[str, Any]) -> float | None:
     """Half-width of the entry's interval (over seeds: t std / sqrt(k)), or None."""
-    iv = _interval(entry)
-    return None if iv is None else (iv[1] - iv[0]) / 2
-
-
-def winner(doc: dict[str, Any], key: str, verdict: Verdict | None = None) -> dict[str, Any] | None:
-    """The first sampler on a ranking metric `key`, the runner-up, the gap between their values and
-    whether their intervals overlap (None when either has none); None when `key` does not rank."""
-    verdict = verdict or judge(doc)
-    judgement = verdict.metrics.get(key)
-    if judgement is None or judgement.status != "ranks":
-        return None
-    order = metric_order(doc, judgement)
-    if not order:
-        return None
-    rows = {r["name"]: r["metrics"][key] for r in sampler_rows(doc) if key in r["metrics"]}
-    best_name, best = order[0], rows[order[0]]
-    out: dict[str, Any] = {"key": key, "winner": best_name, "value": float(best["value"]), "runner_up": None,
-                           "gap": None, "relative_gap": None, "overlap": None}
-    if len(order) > 1:
-        second_name, second = order[1], rows[order[1]]
-        gap = abs(float(second["value"]) - float(best["value"]))
-        a, b = Estimate.of(best), Estimate.of(second)
-        overlap = None
-        if a is not None and b is not None and a.has_interval and b.has_interval:
-            (da, higher), (db, _) = directed(a, judgement.info), directed(b, judgement.info)
-            overlap = not clearly_better(da, db, higher)
-        out.update(runner_up=second_name, runner_up_value=float(second["value"]), gap=gap,
-                   relative_gap=gap / abs(float(second["value"])) if float(second["value"]) else None,
-                   overlap=overlap)
-    return out
+    low, high = entry.get("low"), entry.get("high")
+    return (float(high) - float(low)) / 2 if is_finite_number(low) and is_finite_number(high) else None
 
 
 # what a fit learned that explains a learned sampler's rank (from each row's `fit_info`, when the run recorded it)
@@ -128,87 +98,138 @@ def _label(doc: dict[str, Any], key: str) -> str:
     return label + {True: " ↑", False: " ↓"}.get(info.get("higher_is_better"), "")
 
 
-def _value(doc: dict[str, Any], key: str, value: float | None) -> str:
-    return format_number(value, unit=_info(doc, key).get("unit", ""))
+MAX_WIDTH = 100  # the headline table fits a 100-column terminal or narrow page
+MAX_DECIDING = 3  # metric columns in the headline table
 
 
-def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, list[dict[str, Any]]]:
-    """Markdown for one data set (a table, then the winners) and the winners as data."""
+def deciding_metrics(doc: dict[str, Any], verdict: Verdict) -> list[str]:
+    """The few ranking metrics that carry the decision: those on which some pair involving a contender was
+    decided (a sampler behind a contender, or a trade-off between contenders), the most decisive first;
+    every ranking metric when nothing is decided yet."""
+    decision = verdict.decision
+    ranking = [m.key for m in verdict.metrics.values() if m.status == "ranks"]
+    if decision is None or not ranking:
+        return []
+    from aebench.verdict.decision import compare_rows
+
+    rows = {r["name"]: r.get("metrics", {}) for r in sampler_rows(doc)}
+    pairs = compare_rows({n: m for n, m in rows.items() if n in verdict.overall}, decision.metrics)
+    counts = {key: 0 for key in ranking}
+    for (a, _), pair in pairs.items():
+        if a in decision.contenders:
+            for key in (*pair.a_wins, *pair.b_wins):
+                counts[key] = counts.get(key, 0) + 1
+    used = sorted((k for k in ranking if counts.get(k)), key=lambda k: (-counts[k], ranking.index(k)))
+    return used or ranking
+
+
+def memorises(entry: dict[str, Any] | None, info: dict[str, Any]) -> bool:
+    """Whether a sampler's latent copies are clearly above nothing: the lower end of its interval beyond
+    the metric's equivalence margin (a share), so chance copies never raise the flag."""
+    if not entry or not is_finite_number(entry.get("value")):
+        return False
+    from aebench.verdict.equivalence import Margin
+
+    margin = Margin.parse(info["margin"]).size if info.get("margin") else 0.02
+    low = entry.get("low") if is_finite_number(entry.get("low")) else entry["value"]
+    return float(low) > margin
+
+
+def headline_table(doc: dict[str, Any], verdict: Verdict) -> list[str]:
+    """rank | sampler | the metrics that carry the decision | memorisation flag, in the verdict's order;
+    samplers with identical draws share a row; a sampler that left a race early says when."""
+    keys = deciding_metrics(doc, verdict)[:MAX_DECIDING]
+    copies_key = next((k for k, i in (doc.get("metric_info") or {}).items() if k == "latent_copies"), None)
+    aliases = verdict.aliases
+    hidden = {other for others in aliases.values() for other in others}
+    rows = {r["name"]: r for r in sampler_rows(doc)}
+    contenders = set(verdict.decision.contenders) if verdict.decision else set()
+    header = ["rank", "sampler", *(_label(doc, k) for k in keys), "copies"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---:", "---", *["---:"] * len(keys), ":-:"]) + "|"]
+    for name in [n for n in verdict.order if n in rows and n not in hidden]:
+        row = rows[name]
+        label = " = ".join([f"`{name}`", *(f"`{a}`" for a in aliases.get(name, []))])
+        label = f"**{label}**" if name in contenders else label
+        if row.get("left_round") is not None and name not in contenders:
+            label += f" ·r{row['left_round']}"
+        rank = verdict.overall.get(name)
+        cells = [cell(row["metrics"].get(k), _info(doc, k).get("unit", "")) for k in keys]
+        flag = ""
+        if copies_key is not None and memorises(row["metrics"].get(copies_key), _info(doc, copies_key)):
+            flag = "⚠ " + format_number(row["metrics"][copies_key]["value"], unit="rate")
+        lines.append("| " + " | ".join([format_rank(rank) if rank else "", label, *cells, flag]) + " |")
+    return lines
+
+
+def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, str]:
+    """Markdown for one data set: the recommendation, the racing rounds, the headline table, and every metric
+    in a collapsible detail; and the recommendation alone (for the README)."""
     verdict = judge(doc)
     sel = select_metrics(doc, verdict)
     rows = sampler_rows(doc)
     failed = [r["name"] for r in doc.get("samplers", []) if r.get("status") != "ok"]
     seeds = sorted({len(r.get("seeds", [])) for r in rows})
-    lines = [f"## {title}", ""]
     features = doc.get("features") or {}
     model = doc.get("model") or {}
-    lines.append(f"{len(rows)} samplers, n = {rows[0]['n'] if rows else '?'} points per sampler and seed, "
-                 f"{'/'.join(map(str, seeds)) or '?'} seed(s); model N={model.get('latent_dim', '?')} "
-                 f"(checksum {str(model.get('checksum', '?'))[:12]}); image features: "
-                 f"{features.get('extractor', 'none')}. Cells: mean ± half the 95% interval (over seeds when there are "
-                 f"several, else the metric's own).")
+    decision = verdict.decision
+    sentence = recommendation(decision, doc.get("race"), verdict.aliases)
+    lines = [f"## {title}", "", f"**{sentence}**", ""]
+    race = race_text(doc.get("race"), decision)
+    if race:
+        lines += [race, ""]
     source = {"validation": "headline metrics that held on this model's known-answer ladders",
               "roles": "headline metrics (no validation section in the results)"}[sel.source]
-    lines.append(f"Ranked as the verdict ranks: {source}; ties where intervals overlap; diagnostics are shown, "
-                 f"never ranked.")
+    margins = ", ".join(f"{m.label} {m.margin.text()}" for m in (decision.metrics if decision else [])
+                        if m.margin is not None)
+    lines.append(f"Decided by {source}: a sampler is ahead of another when it is clearly better on one of them and "
+                 f"worse on none; differences inside a metric's equivalence margin ({margins or 'none declared'}) "
+                 f"count as none. **Bold**: can be first; ·rK: left the race after round K; ⚠: copies training "
+                 f"latents. Cells: mean ± half the 95% interval.")
+    lines.append("")
+    if sel.headline:
+        lines += headline_table(doc, verdict) + [""]
+    else:
+        lines += ["No trusted metric in these results.", ""]
+    lines.append(f"{len(rows)} samplers, n = {rows[0]['n'] if rows else '?'} decoded images per sampler and seed, "
+                 f"{'/'.join(map(str, seeds)) or '?'} seed(s); model N={model.get('latent_dim', '?')} "
+                 f"(checksum {str(model.get('checksum', '?'))[:12]}); image features: "
+                 f"{features.get('extractor', 'none')}.")
     if sel.untrusted:
         lines.append("Not ranked: " + "; ".join(f"`{k}` ({v})" for k, v in sel.untrusted.items()) + ".")
     if sel.flat:
         lines.append("Set aside, the same for every sampler: " + ", ".join(f"`{k}`" for k in sel.flat) + ".")
     if failed:
         lines.append("Failed: " + ", ".join(f"`{n}`" for n in failed) + ".")
-    lines.append("")
+    lines += ["", "<details><summary>Every headline metric and diagnostic, and what the fits learned</summary>", ""]
     keys = sel.headline + sel.diagnostic
-    winners = [w for w in (winner(doc, k, verdict) for k in sel.headline) if w]
-    best = {w["key"]: w["winner"] for w in winners}
     if keys:
         header = ["sampler"] + [_label(doc, k) + (" *(diag.)*" if k in sel.diagnostic else "") for k in keys]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * len(keys)) + "|")
-        for r in rows:
-            cells = []
-            for k in keys:
-                text = cell(r["metrics"].get(k), _info(doc, k).get("unit", ""))
-                cells.append(f"**{text}**" if best.get(k) == r["name"] else text)
-            lines.append(f"| `{r['name']}` | " + " | ".join(cells) + " |")
+        for name in [n for n in verdict.order if n in {r["name"] for r in rows}] + \
+                [r["name"] for r in rows if r["name"] not in verdict.order]:
+            r = next(x for x in rows if x["name"] == name)
+            cells = [cell(r["metrics"].get(k), _info(doc, k).get("unit", "")) for k in keys]
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
         lines.append("")
-    else:
-        lines += ["No trusted metric in these results.", ""]
-    for w in winners:
-        key = w["key"]
-        if w["runner_up"] is None:
-            lines.append(f"- **{_label(doc, key)}**: `{w['winner']}` ({_value(doc, key, w['value'])}), "
-                         f"the only sampler scored.")
-            continue
-        rel = f", {100 * w['relative_gap']:.1f}%" if w["relative_gap"] is not None else ""
-        overlap = {True: "intervals overlap: not a clear win", False: "intervals do not overlap",
-                   None: "no intervals (one seed)"}[w["overlap"]]
-        lines.append(f"- **{_label(doc, key)}**: `{w['winner']}` {_value(doc, key, w['value'])} ahead of "
-                     f"`{w['runner_up']}` {_value(doc, key, w['runner_up_value'])} by {_value(doc, key, w['gap'])}"
-                     f"{rel}; {overlap}.")
-    lines.append("")
     fits = fit_summary(doc)
     if fits:
         lines += ["What the fits learned (log-likelihoods per point; `_whitened`: in whitened principal coordinates, "
                   "comparable within a sampler's line):", ""] + fits + [""]
-    return "\n".join(lines), winners
+    lines += ["</details>", ""]
+    return "\n".join(lines), sentence
 
 
 def leaderboard_markdown(docs: dict[str, dict[str, Any]], command: str) -> tuple[str, str]:
-    """The full page (a section per data set) and a short README snippet (winners per data set)."""
+    """The full page (a section per data set) and a short README snippet (the recommendation per data set)."""
     page = ["# aebench leaderboard", "",
-            "Every built-in sampler on each data set; regenerate with:", "", "```bash", command, "```", ""]
-    snippet = ["| data set | metric | winner | runner-up | gap | intervals |", "|---|---|---|---|---:|---|"]
+            "Every built-in sampler on each data set, raced until every pair that could be first is decided "
+            "(`aebench run --all --decide`); regenerate with:", "", "```bash", command, "```", ""]
+    snippet = []
     for name, doc in docs.items():
-        text, winners = dataset_section(doc, name)
+        text, sentence = dataset_section(doc, name)
         page.append(text)
-        for w in winners:
-            overlap = {True: "overlap", False: "separate", None: format_number(None)}[w["overlap"]]
-            key = w["key"]
-            runner_up = (f"`{w['runner_up']}` {_value(doc, key, w['runner_up_value'])}" if w["runner_up"]
-                         else format_number(None))
-            snippet.append(f"| {name} | {_label(doc, key)} | `{w['winner']}` {_value(doc, key, w['value'])} | "
-                           f"{runner_up} | {_value(doc, key, w['gap'])} | {overlap} |")
+        snippet.append(f"- **{name}**: {sentence}")
     return "\n".join(page).rstrip() + "\n", "\n".join(snippet) + "\n"
 
 

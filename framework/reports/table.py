@@ -158,7 +158,10 @@ class ResultsTable:
         decision = self.verdict.decision
         if decision is None or len(self.verdict.overall) < 2:
             return ""
-        return recommendation(decision, self.race, self.verdict.aliases)
+        text = recommendation(decision, self.race, self.verdict.aliases)
+        if decision.end in ("first", "equivalent") and self.verdict.validated and self.verdict.uncovered:
+            text += f" Nothing trusted here judges {', '.join(self.verdict.uncovered)}: choose on those by other means."
+        return text
 
     def race_line(self) -> str:
         """What the racing rounds spent and where they ended; '' without racing rounds."""

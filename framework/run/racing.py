@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from aebench.errors import OptionError
+from aebench.results.schema import Race as RaceSection
+from aebench.results.schema import RoundRecord as RoundSection
 from aebench.verdict.decision import Decision
 
 DEFAULT_BUDGET_FACTOR = 4  # without --budget: four times the images of the first round
@@ -88,8 +90,8 @@ class RoundRecord:
     contenders: list[str]
     open_pairs: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> RoundSection:
+        return RoundSection(**asdict(self))  # type: ignore[typeddict-item]
 
 
 @dataclass
@@ -166,9 +168,9 @@ class Race:
         for label, seeds in new.items():
             self.schedule[label] = [*self.schedule[label], *seeds]
 
-    def summary(self, decision: Decision | None) -> dict[str, Any]:
+    def summary(self, decision: Decision | None) -> "RaceSection":
         """The results document's `race` section."""
-        out: dict[str, Any] = {"budget": self.budget.to_dict(), "stopped": self.stopped,
+        out: RaceSection = {"budget": self.budget.to_dict(), "stopped": self.stopped,
                                "rounds": [r.to_dict() for r in self.rounds], "left": dict(self.left),
                                "spent_images": self.spent_images, "spent_seconds": round(self.spent_seconds, 3)}
         if decision is not None and not decision.decided and decision.end != "none":

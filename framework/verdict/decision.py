@@ -279,22 +279,42 @@ def recommendation(decision: Decision | None, race: Mapping[str, Any] | None = N
         same = [f"{name(p.a)} ≈ {name(p.b)}" for p in decision.pairs if p.kind == "equivalent"]
         tail = f" (equivalent within the margins: {'; '.join(same)})" if same else ""
         return f"No single best sampler; choose by what matters to you: {'; '.join(parts)}{tail}."
-    opened = []
-    for (a, b), gaps in decision.gaps.items():
-        what = ", ".join(f"{labels[g.key]} {g.difference:+.3g} ± {1.96 * g.se:.2g}" for g in gaps
-                         if math.isfinite(g.difference))
-        opened.append(f"{name(a)} vs {name(b)}" + (f" ({what})" if what else ""))
-    text = f"Not decided yet between {names(decision.contenders)}: open {'; '.join(opened)}."
+    pairs = open_pair_texts(decision)
+    count = len(decision.gaps)
+    text = (f"Not decided yet between {names(decision.contenders)}: {count} pair(s) still open"
+            + (f" (for instance {pairs[0]})" if pairs else "") + ".")
     needed = decision.seeds_needed()
+    no_margin = sorted({labels[g.key] for gaps in decision.gaps.values() for g in gaps
+                        if next(m for m in decision.metrics if m.key == g.key).margin is None})
     if needed is not None:
         images = (race or {}).get("images_needed")
-        cost = f", about {images:,} more decoded images" if isinstance(images, int) else ""
-        text += (f" About {needed} seeds per sampler{cost} would likely settle it "
-                 f"(`aebench run --decide --resume --budget ...`).")
+        cost = f", about {images:,} more decoded images," if isinstance(images, int) else ""
+        text += (f" About {needed} seeds per sampler{cost} would likely settle them "
+                 f"(aebench run --decide --resume --budget ...).")
+    elif no_margin:
+        text += (f" No equivalence margin for {', '.join(no_margin)}: samplers that are alike there never settle "
+                 f"(give one with --margin).")
     else:
-        text += " Some differences sit on their margin; no amount of data is likely to settle them."
+        text += " Some differences sit on their margin; more data is unlikely to settle them."
     return text
 
 
+def open_pair_texts(decision: Decision, limit: int | None = None) -> list[str]:
+    """'a vs b on latent FD: +1.2 ± 0.9' per open pair of contenders (the metric furthest from settling),
+    the closest pairs first."""
+    labels = {m.key: m.label for m in decision.metrics}
+    out: list[tuple[float, str]] = []
+    for (a, b), gaps in decision.gaps.items():
+        finite = [g for g in gaps if math.isfinite(g.difference) and math.isfinite(g.se)]
+        if not finite:
+            out.append((math.inf, f"{a} vs {b}"))
+            continue
+        worst = max(finite, key=lambda g: abs(g.difference) / max(g.se, 1e-300))  # the most telling gap
+        out.append((worst.seeds_needed or math.inf,
+                    f"{a} vs {b} on {labels[worst.key]}: {worst.difference:+.3g} ± {1.96 * worst.se:.2g}"))
+    out.sort(key=lambda x: x[0])
+    return [text for _, text in out[:limit]]
+
+
 __all__ = ["Decision", "END_TEXT", "OpenGap", "PairDecision", "PairStatus", "RankingMetric", "ahead", "compare_rows",
-           "decide", "metric_status", "recommendation"]
+           "decide", "metric_status", "open_pair_texts", "recommendation"]

@@ -180,6 +180,13 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
         basis = "No metric ranks these samplers: no headline metric is both trusted and informative on this run."
     elif validation is not None:
         basis = f"Ranked by {names}: they held on this model's known-answer ladders."
+        trusted = {ladder for m in ranking for ladder in _trusted_for(m.key, validation)}
+        blind = [ladder for ladder in validation.get("uncovered") or [] if ladder not in trusted]
+        if blind:
+            ladders = list(validation.get("ladders") or [])
+            seen = [ladder for ladder in ladders if ladder in trusted] + sorted(trusted - set(ladders))
+            basis += (f" That ranking sees only {', '.join(seen) or 'the ladders they were checked on'}: it says "
+                      f"nothing about {', '.join(blind)}, which no metric trusted here detects.")
     else:
         basis = f"Ranked by {names}: {NOT_ON_THIS_MODEL}."
     notes = []
@@ -192,6 +199,12 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
     if ranking and len(samplers) > 1 and not best:
         notes.append("Every sampler's intervals overlap with another's on every ranking metric: no sampler is "
                      "clearly ahead of the others.")
+    if validation is not None and metrics:
+        unguarded = unguarded_ladders(validation, metrics)
+        if unguarded:
+            notes.append(f"On this model no ranking metric moves at step 2 of {', '.join(unguarded)} by twice its "
+                         f"equivalence margin: an 'equivalent' there may hide that failure (narrow a margin with "
+                         f"--margin).")
     uncovered = list((validation or {}).get("uncovered", []))
     seeds = {r["name"]: max(1, len(r.get("seeds") or [])) for r in samplers}
     decision = decide(rows, metrics, order, seeds) if ranking else None
@@ -203,6 +216,30 @@ def judge(results: ResultsDocument | Mapping[str, Any], keys: Sequence[str] | No
                                               name))
     return Verdict(judgements, overall, order, validation is not None, basis, best, uncovered, notes, decision,
                    aliases)
+
+
+GUARD_STEP = 2  # a margin must not hide a sample degraded by this step of a ladder the metric detects
+
+
+def unguarded_ladders(validation: Mapping[str, Any], metrics: Sequence[RankingMetric]) -> list[str]:
+    """The known-answer ladders of this model's validation whose step `GUARD_STEP` no ranking metric sets apart
+    from step 0 by at least twice its equivalence margin. Two samples count as equivalent only when every
+    ranking metric says so, so one metric per ladder that sees the step beyond its margin keeps a degraded
+    sample from being called equivalent to real data."""
+    ladders: set[str] = set()
+    guarded: set[str] = set()
+    for m in metrics:
+        entry = (validation.get("metrics") or {}).get(m.key) or {}
+        for ladder, result in (entry.get("ladders") or {}).items():
+            values = result.get("values") or []
+            ladders.add(ladder)
+            if m.margin is None or len(values) <= GUARD_STEP or not all(is_finite_number(v) for v in values):
+                continue
+            info = {"higher_is_better": m.higher_is_better, "ideal": m.ideal}
+            change = badness(float(values[GUARD_STEP]), info) - badness(float(values[0]), info)
+            if change >= 2 * m.margin.bound(float(values[0]), float(values[GUARD_STEP])):
+                guarded.add(ladder)
+    return sorted(ladders - guarded)
 
 
 def identical_rows(samplers: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -287,8 +324,9 @@ def _untrusted_because(results: Mapping[str, Any], key: str, info: MetricInfo,
     if verdict == "holds":
         return ""
     failed = []
+    claimed = set(entry.get("detects") or info.get("detects") or entry.get("ladders") or ())  # they decide the verdict
     for ladder, result in (entry.get("ladders") or {}).items():
-        if result.get("verdict") in ("broken", "flat", "untested"):
+        if ladder in claimed and result.get("verdict") in ("broken", "flat", "untested"):
             rho = result.get("spearman")
             failed.append(f"{result['verdict']} on {ladder}" + (f" (ρ {rho:.2f})" if is_finite_number(rho) else ""))
     if verdict == "untested":
@@ -306,6 +344,11 @@ def extractor_of(results: Mapping[str, Any], info: Mapping[str, Any]) -> Mapping
         if record.get("extractor") == name:
             return record
     return {}
+
+
+def _trusted_for(key: str, validation: Mapping[str, Any]) -> list[str]:
+    """The ladders this model's validation trusts `key` for."""
+    return list((validation.get("metrics") or {}).get(key, {}).get("trusted_for") or [])
 
 
 def _trusted_because(key: str, validation: Mapping[str, Any] | None) -> str:
