@@ -17,9 +17,9 @@ from aebench.feature_extractor import extract_features
 from aebench.infra.device import resolve_device
 from aebench.models.checkpoint import load_checkpoint, save_checkpoint
 from aebench.models.conv_ae import ConvAE
+from aebench.models.encoding import decode_latents
 from aebench.plugins import get_registry
 from aebench.run.config import RunConfig, SamplerSpec
-from aebench.run.encoding import decode_latents
 from aebench.run.runner import run_benchmark
 
 CFG = SIZES["overhead"]

@@ -12,8 +12,8 @@ from helpers import SIZES, record, run_ours, time_call
 from aebench.feature_extractor import extract_features
 from aebench.infra.device import resolve_device
 from aebench.models.conv_ae import ConvAE
+from aebench.models.encoding import decode_latents
 from aebench.plugins import get_registry
-from aebench.run.encoding import decode_latents
 
 DEVICE = resolve_device("auto")
 SHAPES = {"orl_grey_N64": (1, 64), "celeba_rgb_N256": (3, 256)}  # (channels, latent_dim) at 64x64

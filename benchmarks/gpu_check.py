@@ -185,8 +185,8 @@ def throughput(checkpoint: str, features: str, device: torch.device, sizes: dict
     from aebench.feature_extractor import extract_features
     from aebench.maths.fid import frechet_distance, mean_cov
     from aebench.models.checkpoint import load_checkpoint
+    from aebench.models.encoding import decode_latents
     from aebench.plugins import get_registry
-    from aebench.run.encoding import decode_latents
 
     n, ae_batch, f_batch = sizes["throughput_n"], sizes["ae_batch"], sizes["feature_batch"]
     model, _ = load_checkpoint(checkpoint, device)

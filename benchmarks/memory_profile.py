@@ -54,8 +54,8 @@ def instrument() -> None:
     import aebench.caches.models as model_cache
     import aebench.feature_extractor as fe
     import aebench.metric as metric
+    import aebench.models.encoding as encoding
     import aebench.run.cells as cells
-    import aebench.run.encoding as encoding
     import aebench.run.setup as run_setup
 
     model_cache.resolve_model = tagged("model", model_cache.resolve_model)

@@ -57,7 +57,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         dataset, model, device = _context(args)
         stage = args.child
         if stage == "encode":
-            from aebench.run.encoding import encode_images
+            from aebench.models.encoding import encode_images
 
             t0 = time.perf_counter()
             latents = encode_images(model.module, dataset.images, batch_size=256, device=device)

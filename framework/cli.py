@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except OSError as exc:  # a disk or permission problem the checks before the work could not foresee
+        from aebench.errors import disk_full, is_disk_full
+
+        if is_disk_full(exc) and exc.filename:
+            click.echo(f"Error: {disk_full(exc.filename)}", err=True)
+            return 1
         where = f" {exc.filename}" if exc.filename else ""
         click.echo(f"Error: cannot read or write{where} ({exc.strerror or exc}); check the path, free space and "
                    f"permissions.", err=True)

@@ -102,8 +102,20 @@ class DatasetSource(Plugin):
 
     citation: ClassVar[str] = ""
 
+    # latent dimension N of the model aebench trains for this data set when no --latent-dim is given
+    default_latent_dim: ClassVar[int] = 64
+
     def load(self, cache_dir: Path) -> ImageDataset:
         raise NotImplementedError
+
+
+def default_latent_dim(name: str) -> int:
+    """N for the data set `name` when the user gives none: its plugin's `default_latent_dim` (the base class's
+    for a name no plugin registers, such as an ImageDataset built by hand)."""
+    from aebench.plugins import get_registry
+
+    registry = get_registry("dataset")
+    return int(registry.get(name).default_latent_dim if name in registry else DatasetSource.default_latent_dim)
 
 
 def load_dataset(name: str, options: Mapping[str, Any] | None = None, cache_dir: str | Path | None = None) -> ImageDataset:

@@ -12,9 +12,15 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
+from aebench.errors import AebenchError, did_you_mean
 from aebench.plugin_base import Plugin
 from aebench.region import Region
 from aebench.stats import LatentStats
+
+# What a metric may need of a sampler's side (`FakeSide`): its latents, their path positions t, the decoded
+# images, their image features and their re-encodings E(D(z)). The runner scores a metric only when all it needs
+# is there, so a word outside this list would skip the metric silently: registration refuses it.
+NEEDS = ("latents", "t", "images", "features", "reencoded")
 
 # The known-answer ladders of `aebench validate`: real latents degraded step by step in one direction.
 LADDERS = ("collapse", "spread", "contamination", "mode_drop", "moments", "memorisation")
@@ -149,10 +155,21 @@ class FakeSide:
 
 
 class Metric(Plugin):
-    """Base of metric plugins. `needs` says which parts of `FakeSide` must be filled."""
+    """Base of metric plugins. `needs` says which parts of `FakeSide` must be filled (words of NEEDS)."""
 
     needs: ClassVar[frozenset[str]] = frozenset({"latents"})
     columns: ClassVar[tuple[Column, ...]] = ()  # every key `compute` may return, declared
+
+    @classmethod
+    def check_definition(cls) -> None:
+        super().check_definition()
+        needs = cls.needs
+        if isinstance(needs, str) or not all(isinstance(word, str) for word in needs):
+            raise AebenchError(f"needs must be a set of words, e.g. frozenset({{'latents'}}), got {needs!r}.")
+        unknown = sorted(set(needs) - set(NEEDS))
+        if unknown:
+            raise AebenchError(f"needs {unknown[0]!r}, which is no part of a sampler's side.{did_you_mean(unknown[0], NEEDS)} "
+                               f"Use words of {', '.join(NEEDS)}.")
 
     @classmethod
     def column(cls, key: str) -> Column | None:

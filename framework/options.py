@@ -69,7 +69,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         for a in allowed:
             if value == a or (isinstance(value, str) and str(a) == value):
                 return a
-        raise OptionError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}.")
+        raise OptionError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}."
+                          f"{did_you_mean(str(value), map(str, allowed))}")
     if origin is tuple:
         args = get_args(tp)
         item_tp = args[0] if args else Any
@@ -182,6 +183,26 @@ def typed_options(cls: type, values: Mapping[str, Any] | None = None, *, owner: 
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in _coerced(cls, values, owner).items()}
 
 
+def check_options_class(cls: type) -> None:
+    """Raise OptionError unless `cls` is the one options style every plugin kind uses: a frozen dataclass
+    whose fields are all declared with `option()` (one-line help, bounds) and have a type `--set` can read."""
+    name = getattr(cls, "__qualname__", repr(cls))
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)) or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        raise OptionError(f"its Options {name} is not a frozen dataclass; declare it with @dataclass(frozen=True) "
+                          f"and fields from aebench.option().")
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata:
+            raise OptionError(f"option '{f.name}' of {name} is a plain field; declare it with "
+                              f"option(default, \"one-line help\") so --set, the catalog and bounds know it.")
+        if f.default is not dataclasses.MISSING and f.default is not None:
+            try:
+                _coerce(f.default, hints[f.name], f"option '{f.name}'")
+            except OptionError as exc:
+                raise OptionError(f"{exc} Its default does not fit its type {_type_name(hints[f.name])} "
+                                  f"(or --set cannot read that type); fix the default or the annotation.") from None
+
+
 def describe_options(cls: type) -> list[dict[str, Any]]:
     """One dict per option: name, type, default and help (for `aebench samplers` and docs)."""
     hints = typing.get_type_hints(cls)
@@ -219,6 +240,6 @@ def parse_assignments(pairs: list[str] | tuple[str, ...],
             raise OptionError(f"--set {pair!r} {what}; write --set {example}={value.strip() or 'VALUE'}.")
         if owners is not None and owner not in owners:
             raise OptionError(f"--set {key}: '{owner}' is not an owner this command takes; use "
-                              f"{', '.join(o + '.OPTION' for o in owners)}.")
+                              f"{', '.join(o + '.OPTION' for o in owners)}.{did_you_mean(owner, owners)}")
         out.setdefault(owner, {})[opt] = value.strip()
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from aebench.errors import OptionError
-from aebench.options import NoOptions, build_options, describe_options, options_to_dict
+from aebench.options import NoOptions, build_options, check_options_class, describe_options, options_to_dict
 
 
 class Plugin:
@@ -32,3 +32,9 @@ class Plugin:
     @classmethod
     def option_help(cls) -> list[dict[str, Any]]:
         return describe_options(cls.Options)
+
+    @classmethod
+    def check_definition(cls) -> None:
+        """Raise AebenchError when the class's declarations are malformed (the registry calls it when the class
+        is registered, so a mistake fails there, not as a silent gap later). Subclasses add their own checks."""
+        check_options_class(cls.Options)

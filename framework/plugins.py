@@ -20,7 +20,7 @@ from typing import Any
 import pluggy
 
 from aebench import hookspecs
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, DuplicateNameError
 from aebench.registry import Registry
 
 DEFAULT_PLUGINS = (
@@ -49,6 +49,7 @@ DEFAULT_PLUGINS = (
     "aebench.metrics.latent",
     "aebench.metrics.distribution",
     "aebench.metrics.memorisation",
+    "aebench.metrics.distances",
     "aebench.metrics.image",
     "aebench.extractors.inception",
     "aebench.extractors.fast",
@@ -64,6 +65,13 @@ KINDS = {
     "feature extractor": ("register_feature_extractors", "aebench.feature_extractor:FeatureExtractor"),
     "architecture": ("register_architectures", "aebench.model:Architecture"),
 }
+
+# Kinds whose names share one namespace: `--set NAME.OPTION=VALUE` finds a sampler, region, metric or feature
+# extractor by its name alone, so a name is refused when two of them register it (a sampler named like a region
+# would take that region's settings), and so are the owner words RunConfig.apply_assignments keeps for itself.
+SHARED_NAME_KINDS = ("sampler", "region", "metric", "feature extractor")
+RESERVED_NAMES = {"dataset": "the data set's options (--set dataset.OPTION=VALUE)",
+                  "features": "the feature extractor's options (--set features.OPTION=VALUE)"}
 
 
 # unpackaged plugin modules given with --plugin, loaded after the built-ins and installed plugins
@@ -141,9 +149,35 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 @lru_cache(maxsize=None)
 def get_registry(kind: str) -> Registry:
-    """Every registered object of `kind` ('sampler', 'dataset', ...), built once per process."""
+    """Every registered object of `kind` ('sampler', 'dataset', ...), built once per process. A kind of
+    SHARED_NAME_KINDS is checked against the others: no name in two of them, none of RESERVED_NAMES."""
     if kind not in KINDS:
         raise KeyError(kind)
+    registry = _build_registry(kind)
+    if kind in SHARED_NAME_KINDS:
+        check_shared_names({other: registry if other == kind else _build_registry(other) for other in SHARED_NAME_KINDS})
+    return registry
+
+
+def check_shared_names(registries: dict[str, Registry]) -> None:
+    """Raise DuplicateNameError when two kinds of `registries` share a name, or one uses a reserved word."""
+    seen: dict[str, tuple[str, str]] = {}  # name -> (kind, plugin)
+    for kind, registry in registries.items():
+        for entry in registry.entries():
+            if entry.name in RESERVED_NAMES:
+                raise DuplicateNameError(
+                    f"Plugin '{entry.plugin}' registered {kind} '{entry.name}', a name kept for {RESERVED_NAMES[entry.name]}; "
+                    f"rename the {kind}.")
+            if entry.name in seen:
+                other_kind, other_plugin = seen[entry.name]
+                raise DuplicateNameError(
+                    f"The name '{entry.name}' is registered twice: as a {other_kind} by plugin '{other_plugin}' and as "
+                    f"a {kind} by plugin '{entry.plugin}', so --set {entry.name}.OPTION=VALUE could not tell them "
+                    f"apart; rename one of them or uninstall one plugin.")
+            seen[entry.name] = (kind, entry.plugin)
+
+
+def _build_registry(kind: str) -> Registry:
     hook_name, base_path = KINDS[kind]
     registry: Registry = Registry(kind, base=_import(base_path))
     pm = get_plugin_manager()

@@ -80,3 +80,28 @@ class Region(Plugin):
 
     def _score(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+
+def hit_rate_along_t(region: Region, latents: torch.Tensor, t: torch.Tensor,
+                     bins: int = 10) -> list[tuple[float, float, int]]:
+    """Hit rate of a calibrated region in equal-width bins of path position t: (t_centre, rate, count)
+    for each non-empty bin. Bins span [0, 1], widened to any t outside it. For path samplers, whose
+    hit rate usually falls off along the path; the runner stores and plots it."""
+    if bins < 1:
+        raise AebenchError(f"hit_rate_along_t needs at least one bin, got {bins}.")
+    inside = region.contains(latents)
+    t = t.detach().to("cpu", torch.float64).reshape(-1)
+    if t.shape[0] != inside.shape[0]:
+        raise AebenchError(f"Path positions t have {t.shape[0]} entries for {inside.shape[0]} points; "
+                           f"the sampler must give one t per point.")
+    finite = torch.isfinite(t)
+    if not finite.any():
+        return []
+    lo = min(0.0, float(t[finite].min()))
+    hi = max(1.0, float(t[finite].max()))
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    which = torch.bucketize(t[finite], edges[1:-1], right=True)
+    hits = torch.zeros(bins, dtype=torch.float64).index_add_(0, which, inside[finite].to(torch.float64))
+    counts = torch.bincount(which, minlength=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return [(float(centres[b]), float(hits[b] / counts[b]), int(counts[b])) for b in range(bins) if counts[b] > 0]

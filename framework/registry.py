@@ -42,6 +42,12 @@ class Registry(Generic[T]):
                 f"Plugin '{plugin}' registered {self.kind} '{name}' that is not a subclass of "
                 f"{self.base.__module__}.{self.base.__name__}; subclass it."
             )
+        check = getattr(obj, "check_definition", None)
+        if callable(check):
+            try:
+                check()
+            except AebenchError as exc:
+                raise type(exc)(f"Plugin '{plugin}' registered {self.kind} '{name}': {exc}") from None
         if name in self._entries:
             other = self._entries[name].plugin
             raise DuplicateNameError(

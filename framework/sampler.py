@@ -23,11 +23,46 @@ class Samples:
     """Latent vectors [n, N] float32; path samplers also give each point's path index and position t."""
 
     latents: torch.Tensor
-    path: torch.Tensor | None = None  # [n] int64: which path the point lies on
-    t: torch.Tensor | None = None  # [n] float32: position along that path (0 = start, 1 = end)
+    path: torch.Tensor | None = None  # [n] int64: which path the point lies on (an id >= 0)
+    # [n] float32: position along that path (0 = start, 1 = end); finite, and may lie outside [0, 1] for a
+    # path drawn beyond its end points (the `line` sampler's t_min < 0 or t_max > 1)
+    t: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.latents.shape[0])
+
+    def check_path(self, who: str, path_sampler: bool) -> None:
+        """Raise AebenchError unless `path` and `t` come together (always, for a path sampler), each with one
+        entry per point, path ids whole numbers >= 0 and every t finite: a mismatch would otherwise mislabel
+        the hit rate along t and the path figures."""
+        if self.path is None and self.t is None:
+            if path_sampler:
+                raise AebenchError(f"Sampler '{who}' is a path sampler but returned no path and t; return "
+                                   f"Samples(latents, path=..., t=...) with one path id and one position per point.")
+            return
+        if self.path is None or self.t is None:
+            given, missing = ("path", "t") if self.t is None else ("t", "path")
+            raise AebenchError(f"Sampler '{who}' returned `{given}` without `{missing}`; a path sampler gives both, "
+                               f"one entry per point.")
+        n = len(self)
+        for what, values in (("path", self.path), ("t", self.t)):
+            if not isinstance(values, torch.Tensor) or values.ndim != 1 or values.shape[0] != n:
+                shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+                raise AebenchError(f"Sampler '{who}' returned `{what}` of shape {shape} for {n} latents; give one "
+                                   f"entry per point, a tensor [{n}].")
+        whole = not (self.path.is_complex() or self.path.dtype == torch.bool) and (
+            not self.path.is_floating_point() or bool((self.path == self.path.round()).all()))
+        if not whole:
+            raise AebenchError(f"Sampler '{who}' returned path ids that are not whole numbers ({self.path.dtype}); "
+                               f"give each point the integer id of its path.")
+        if n and int(self.path.min()) < 0:
+            raise AebenchError(f"Sampler '{who}' returned a negative path id ({int(self.path.min())}); number the "
+                               f"paths 0, 1, 2, ...")
+        bad = ~torch.isfinite(self.t.to(torch.float64))
+        if bool(bad.any()):
+            first = int(torch.nonzero(bad)[0])
+            raise AebenchError(f"Sampler '{who}' returned t = {float(self.t[first])} at point {first}; every point "
+                               f"needs a finite position along its path.")
 
     def to(self, device: torch.device | str) -> "Samples":
         move = lambda x: None if x is None else x.to(device)  # noqa: E731
@@ -62,6 +97,12 @@ class Sampler(Plugin):
     """
 
     is_path_sampler: ClassVar[bool] = False
+    # Most latent points drawn per seed for the latent-space metrics (`--n-latent`); None: no cap. The runner
+    # draws `latent_draws(n, n_latent)` points and decodes the first n, so never fewer than n: a cap below n
+    # (0) means "exactly the decoded points". Path samplers whose first n points are not a fair subset of
+    # more (an even grid along each path fills path 0 first) declare 0; a sampler whose draws are expensive
+    # may declare a number. An instance may set it in `_fit` when it depends on the options.
+    max_latent_draws: int | None = None
 
     def __init__(self, options: Any = None, **values: Any):
         super().__init__(options, **values)
@@ -104,12 +145,20 @@ class Sampler(Plugin):
             raise AebenchError(
                 f"Sampler '{self.name}' returned shape {tuple(out.latents.shape)}, expected ({n}, {self.latent_dim})."
             )
+        out.check_path(self.name, self.is_path_sampler)
         out = Samples(
             out.latents.to(torch.float32),
             None if out.path is None else out.path.to(torch.int64),
             None if out.t is None else out.t.to(torch.float32),
         )
         return out.to(device)
+
+    def latent_draws(self, n: int, n_latent: int) -> int:
+        """How many points to draw for a cell that decodes `n` and asks `n_latent` for its latent metrics:
+        n_latent capped at `max_latent_draws`, never below n."""
+        cap = self.max_latent_draws
+        wanted = max(n, n_latent)
+        return wanted if cap is None else max(n, min(wanted, int(cap)))
 
     def check_space(self, latent_dim: int, n_train: int) -> None:
         """Raise OptionError when the options cannot work in a latent space of `latent_dim` components

@@ -1,6 +1,7 @@
 """Latent statistics: what the encoder made of the training set (the source post's parts II-IV, as numbers).
 
-Stored beside the checkpoint as safetensors (arrays) with a JSON metadata header: never a pickle.
+Stored beside the checkpoint as safetensors (arrays) with a JSON metadata header and a sha256 of the arrays
+(checked on reading): never a pickle.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 
 from aebench.errors import AebenchError, CheckpointError
+from aebench.infra.hashing import tensors_sha256
 from aebench.infra.io import atomic_path
 
 QUANTILE_LEVELS = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
@@ -143,7 +145,8 @@ def save_stats(stats: LatentStats, path: str | Path) -> Path:
     path = Path(path)
     tensors = {f.name: getattr(stats, f.name).contiguous() for f in fields(stats)
                if isinstance(getattr(stats, f.name), torch.Tensor)}
-    metadata = {"format": STATS_FORMAT, "n": str(stats.n), "meta": json.dumps(stats.meta)}
+    metadata = {"format": STATS_FORMAT, "n": str(stats.n), "meta": json.dumps(stats.meta),
+                "sha256": tensors_sha256(tensors)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return path
@@ -171,5 +174,8 @@ def load_stats(path: str | Path) -> LatentStats:
     missing = [n for n in names if n not in tensors]
     if missing:
         raise CheckpointError(f"Latent statistics file {path} lacks {missing[0]}; delete it and rerun `aebench stats`.")
+    if "sha256" in metadata and metadata["sha256"] != tensors_sha256(tensors):
+        raise CheckpointError(f"Latent statistics file {path} fails its sha256 checksum (changed after it was written); "
+                              f"delete it and rerun `aebench stats`.")
     return LatentStats(**{n: tensors[n] for n in names}, n=int(metadata.get("n", 0)),
                        meta=json.loads(metadata.get("meta", "{}")))

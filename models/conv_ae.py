@@ -14,28 +14,14 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from aebench.dataset import default_latent_dim
 from aebench.errors import OptionError
 from aebench.hookspecs import hookimpl
 from aebench.model import Architecture
 from aebench.options import option
 
-# Latent dimension used when `--latent-dim` is not given, per data set name.
-#  - orl_faces: 320 training faces. N=64 keeps the 64x64 latent covariance full-rank (320 > 64, with
-#    room to spare), so the correlated / gmm / ellipsoid fits are well posed; we measured
-#    held-out MSE 4.7e-3 at N=64 against 4.2e-3 at N=256, so the larger N buys little.
-#  - celeba: N=256, as in the source blog series (and ~200k training images keep it full-rank).
-#  - fashion_mnist: 28x28 grey clothing is simpler than faces; N=32 reconstructs it well and 60k
-#    training images make every fit well posed.
-DEFAULT_LATENT_DIMS: dict[str, int] = {"orl_faces": 64, "celeba": 256, "fashion_mnist": 32}
-FALLBACK_LATENT_DIM = 64
-
 DEFAULT_CHANNELS = (32, 64, 128, 256)
 MIN_FEATURE_SIDE = 4  # config_for stops halving before the feature map gets smaller than this
-
-
-def default_latent_dim(dataset_name: str) -> int:
-    """The latent dimension for a data set when the user gives none (see DEFAULT_LATENT_DIMS)."""
-    return DEFAULT_LATENT_DIMS.get(dataset_name, FALLBACK_LATENT_DIM)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,12 @@
 """Training an autoencoder on a data set's training split, deterministically, and saving it.
 
-Recipe (measured on ORL faces, 320 training images, 2-core CPU; see `aebench train`):
-Adam (lr 1e-3) with a cosine decay to zero over a fixed number of steps (a fixed budget ends on a
-small learning rate instead of mid-noise: 50 epochs gave held-out MSE 5.4e-3, 80 epochs 4.7e-3,
-against 2.3e-2 for the mean image), MSE loss, mini-batches of 16, random horizontal flips and
-shifts of up to 2 pixels on training images only (320 faces overfit fast; held-out images are never
-augmented). The held-out MSE is checked after every epoch and the best
-weights are kept, so a run that starts to overfit still returns its best model. Note that this makes
-the held-out split a validation set: the reported held-out MSE is the selected epoch's.
+Recipe (chosen on ORL faces; the numbers are in docs/measurements.md, "Training recipe"): Adam (lr 1e-3)
+with a cosine decay to zero over a fixed number of steps (a fixed budget ends on a small learning rate
+instead of mid-noise), MSE loss, mini-batches of 16, random horizontal flips and shifts of up to 2 pixels
+on training images only (320 faces overfit fast; held-out images are never augmented). The held-out MSE
+is checked after every epoch and the best weights are kept, so a run that starts to overfit still returns
+its best model. Note that this makes the held-out split a validation set: the reported held-out MSE is
+the selected epoch's.
 
 Determinism: the weights are initialised under `torch.manual_seed(seed)` inside a forked RNG (the
 caller's global RNG is untouched), shuffling and augmentation draw from their own seeded CPU
@@ -38,6 +37,7 @@ from aebench.options import build_options, option, options_to_dict
 AUTO_STEPS = 1000  # optimiser steps when epochs=0 (automatic): 50 ORL epochs, about 70-130 s on 2 CPU cores
 MIN_AUTO_EPOCHS = 3
 GRID_IMAGES = 16
+DEFAULT_ARCHITECTURE = "conv_ae"  # trained when a caller names none (registered by aebench.models.conv_ae)
 
 
 @dataclass(frozen=True)
@@ -140,11 +140,12 @@ def mean_image_mse(train: torch.Tensor, heldout: torch.Tensor, *, train_index: t
 
 
 def _architecture(config: Any) -> Architecture:
+    """`config` itself when it is an Architecture, else the options (a dict or config) of the default one."""
     if isinstance(config, Architecture):
         return config
-    from aebench.models.conv_ae import ConvAE
+    from aebench.plugins import get_registry
 
-    return ConvAE(config)
+    return get_registry("architecture").get(DEFAULT_ARCHITECTURE)(config)
 
 
 def training_config(training: TrainingConfig | dict | None, **overrides: Any) -> TrainingConfig:
@@ -244,8 +245,8 @@ def reconstruction_grid(module: nn.Module, images: torch.Tensor, path: str | Pat
                         title: str = "Held-out images and their reconstructions") -> Path:
     """PNG of `n` evenly spaced images (uint8; rows `index` of `images`, or all), each row of originals
     followed by a row of their reconstructions, rows labelled, under `title`."""
+    from aebench.models.encoding import decode_latents, encode_images
     from aebench.reports.figures import image_rows
-    from aebench.run.encoding import decode_latents, encode_images
 
     size = images.shape[0] if index is None else index.shape[0]
     pick = torch.linspace(0, size - 1, min(n, size)).round().long()
@@ -273,7 +274,7 @@ def _rescue(module: nn.Module, sidecar: dict[str, Any]) -> Path:
 def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | None = None,
                    model_options: dict[str, Any] | None = None, training: TrainingConfig | dict | None = None,
                    epochs: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
-                   progress: bool = True, architecture: str = "conv_ae") -> TrainedModel:
+                   progress: bool = True, architecture: str = DEFAULT_ARCHITECTURE) -> TrainedModel:
     """Train the registered `architecture` (default conv_ae) for `dataset`, write the checkpoint to `out` and a
     reconstruction PNG beside it."""
     from aebench.models.checkpoint import save_checkpoint, versions
@@ -296,12 +297,15 @@ def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | 
         "history": metrics["history"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    from aebench.errors import DiskFullError
+
     try:
         save_checkpoint(out, module, sidecar)
-    except OSError as exc:
+    except (OSError, DiskFullError) as exc:
         rescued = _rescue(module, sidecar)
+        why = "the disk is full" if isinstance(exc, DiskFullError) else (exc.strerror or exc)
         raise CheckpointError(
-            f"Cannot write checkpoint {out} ({exc.strerror or exc}); the trained model was saved to {rescued} instead: "
+            f"Cannot write checkpoint {out} ({why}); the trained model was saved to {rescued} instead: "
             f"move model.safetensors and model.json from there together."
         ) from None
     try:
@@ -309,9 +313,10 @@ def train_and_save(dataset: ImageDataset, out: str | Path, *, latent_dim: int | 
                                     index=dataset.heldout_index,
                                     title=f"{dataset.name}: held-out images and their reconstructions (N={module.latent_dim}, "
                                           f"held-out MSE {metrics['heldout_mse']:.2e})")
-    except OSError as exc:
+    except (OSError, DiskFullError) as exc:
+        why = "the disk is full" if isinstance(exc, DiskFullError) else (exc.strerror or exc)
         raise AebenchError(f"The checkpoint {out} was saved, but its reconstruction PNG could not be written "
-                           f"({exc.strerror or exc}); free space or fix permissions in {out.parent}.") from None
+                           f"({why}); free space or fix permissions in {out.parent}.") from None
     from aebench.models.checkpoint import read_sidecar
 
     return TrainedModel(module=module, metrics=metrics, sidecar=read_sidecar(out), checkpoint=out, image=image)

@@ -19,9 +19,9 @@ other training latents. `fit_info` records the chosen h, the grid, the held-out 
 point (in the whitened coordinates) at the best h and at Scott's, and whether the best h sits at the edge of the grid.
 
 Draws from a KDE have the training covariance inflated by (1 + h^2) in the smoothed directions; with few
-latents in many dimensions the likelihood-optimal h is large (ORL, N=64: h = 0.72, so 52% more
-variance). `shrink=true` rescales each draw about the mean by 1 / sqrt(1 + h^2) in those directions
-(Silverman's variance-corrected smoothed bootstrap), keeping the training covariance.
+latents in many dimensions the likelihood-optimal h is large (docs/measurements.md, "kde").
+`shrink=true` rescales each draw about the mean by 1 / sqrt(1 + h^2) in those directions (Silverman's
+variance-corrected smoothed bootstrap), keeping the training covariance.
 """
 
 from __future__ import annotations

@@ -87,6 +87,9 @@ class LineSampler(Sampler):
     description = "Points on the straight path between two named points (origin, centre, train:<index>)."
     Options = LineOptions
     is_path_sampler = True
+    # an even grid runs from start to end: the first n of more points would all lie near the start (random
+    # positions are independent draws, so `_fit` lifts the cap for spacing=random)
+    max_latent_draws = 0
 
     def _endpoints(self) -> tuple[str, str]:
         return self.options.start, self.options.end
@@ -102,6 +105,7 @@ class LineSampler(Sampler):
         if torch.equal(self.start, self.end):
             raise OptionError(f"{self.name}: {start} and {end} are the same latent vector; choose other points.")
         self.path_labels = [f"{start.strip()} → {end.strip()}"]  # row title in the runner's path figure
+        self.max_latent_draws = None if self.options.spacing == "random" else 0
 
     def _sample(self, n: int, generator: torch.Generator) -> Samples:
         opts = self.options

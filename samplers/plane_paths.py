@@ -74,6 +74,8 @@ class PlanePathsSampler(Sampler):
     description = "Straight paths through the centre in the plane of two components, at several angles."
     Options = PlanePathsOptions
     is_path_sampler = True
+    # an even grid fills path after path: the first n of more points would all lie on the first path(s)
+    max_latent_draws = 0
 
     def check_space(self, latent_dim: int, n_train: int) -> None:
         if latent_dim < 2:

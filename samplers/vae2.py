@@ -5,18 +5,16 @@ returns the decoder's mean, a latent of the AE. As in Dai & Wipf the decoder's o
 is a learned scalar (p(z | u) = N(f(u), gamma I)), which lets the second stage match the latents'
 distribution closely, and the second-stage latent has as many dimensions as its input unless
 `latent` says otherwise. Dai & Wipf return the decoder's mean f(u), which is exact when gamma has
-shrunk towards 0; with few latents it does not (on 320 ORL latents the held-out ELBO is best at gamma
-near 1, a nearly constant decoder), and the mean alone then collapses every sample onto the centre
-(latent Fréchet distance 599 against 76 for `output=sample`). So by default
-(`output=sample`) a sample is a draw of the whole generative model,
-f(u) + sqrt(gamma) eps; `output=mean` gives Dai & Wipf's decoder mean.
+shrunk towards 0; with few latents it does not, and the mean alone then collapses every sample onto the
+centre (docs/measurements.md, "vae2"). So by default (`output=sample`) a sample is a draw of the whole
+generative model, f(u) + sqrt(gamma) eps; `output=mean` gives Dai & Wipf's decoder mean.
 
 Like `flow`, the VAE models the whitened coordinates of the principal subspace carrying `variance` of
 the total variance; the remainder off it comes from the residual Gaussian (aebench.maths.principal).
 Training holds out a seeded `validation` share of the training latents, raises the KL weight from 0
-to 1 over the first `warmup` epochs (without it the second stage sat in the collapsed optimum: posterior
-equal to the prior, gamma = 1, a constant decoder), and then stops early on the held-out negative ELBO
-(averaged over `eval_draws` reparameterised draws), keeping the best weights (aebench.maths.density_training).
+to 1 over the first `warmup` epochs (without it the second stage sat in the collapsed optimum), and then
+stops early on the held-out negative ELBO (averaged over `eval_draws` reparameterised draws), keeping the
+best weights (aebench.maths.density_training).
 `fit_info` reports epochs, the best held-out ELBO per point (a lower bound of the log-likelihood) and,
 for scale, a single Gaussian's held-out log-likelihood on the same split.
 """

@@ -1,13 +1,14 @@
-"""Run every registered sampler on ORL faces and Fashion-MNIST over several seeds and write the leaderboard.
+"""Race every registered sampler on ORL faces and Fashion-MNIST and write the leaderboard.
 
-    python scripts/leaderboard.py                              # both data sets, 3 seeds, Inception
-    python scripts/leaderboard.py --dataset orl_faces --seeds 1 --features fast   # a quick smoke run
+    python scripts/leaderboard.py                              # both data sets, --decide --budget 15m, Inception
+    python scripts/leaderboard.py --dataset orl_faces --budget 2000 --features fast   # a quick smoke run
 
-For each data set it runs `aebench run --all` (in-process, the same code path as the CLI), keeps the
-results document under docs/leaderboard/<dataset>/results.json (small, committed, so anyone can diff),
-then writes docs/leaderboard.md (a table per data set: every trusted metric's mean ± spread per sampler,
-the winner per metric with its gap and whether the intervals overlap) and the short table between the
-`<!-- leaderboard:start -->` / `<!-- leaderboard:end -->` markers of README.md. Which metrics rank is
+For each data set it runs `aebench run --all --decide` (in-process, the same code path as the CLI): racing
+rounds within `--budget`, until every pair of samplers that can be first is decided. It keeps the results
+document under docs/leaderboard/<dataset>/results.json (small, committed, so anyone can diff), then writes
+docs/leaderboard.md (per data set the recommendation, the rounds, a headline table and every metric in a
+collapsible detail) and the recommendation per data set between the `<!-- leaderboard:start -->` /
+`<!-- leaderboard:end -->` markers of README.md. Which metrics rank is
 read from each results document (aebench.reports.leaderboard.select_metrics). `--tables-only` rebuilds the
 pages from the kept results without running anything. Run it under the shared heavy-job lock on a
 shared machine: it is hours of CPU with Inception.
@@ -40,7 +41,7 @@ def run_dataset(name: str, args: argparse.Namespace) -> Path:
     keep = args.out / name / "results.json"
     with tempfile.TemporaryDirectory(prefix=f"aebench-leaderboard-{name}-") as tmp:
         argv = ["run", "--dataset", name, *DATASETS[name], "--sampler", ",".join(samplers), "--seeds", str(args.seeds),
-                "--features", args.features, "--out", tmp, "--no-figures", "--quiet"]
+                "--decide", "--budget", args.budget, "--features", args.features, "--out", tmp, "--no-figures", "--quiet"]
         if args.n is not None:
             argv += ["--n", str(args.n)]
         argv += args.run_args
@@ -59,7 +60,9 @@ def run_dataset(name: str, args: argparse.Namespace) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", action="append", choices=sorted(DATASETS), help="data set (repeatable; default: all)")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=1, help="seeds of the first round (default 1)")
+    parser.add_argument("--budget", default="15m", help="what the racing rounds may spend per data set: a duration "
+                                                         "(15m) or decoded images (20000); default 15m")
     parser.add_argument("--features", default="inception")
     parser.add_argument("--n", type=int, default=None, help="points per sampler and seed (default: aebench's)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "leaderboard", help="where results.json files go")
@@ -80,7 +83,8 @@ def main() -> int:
         if not path.is_file():
             raise SystemExit(f"{path} is missing; run without --tables-only first.")
         docs[name] = json.loads(path.read_text())
-    flags = ["--seeds", str(args.seeds), "--features", args.features] + (["--n", str(args.n)] if args.n else [])
+    flags = ["--seeds", str(args.seeds), "--budget", args.budget, "--features", args.features] + (
+        ["--n", str(args.n)] if args.n else [])
     if args.dataset:
         flags = [f for n in names for f in ("--dataset", n)] + flags
     command = "python scripts/leaderboard.py " + shlex.join(flags)
@@ -90,7 +94,8 @@ def main() -> int:
     print(f"[leaderboard] wrote {args.page}", file=sys.stderr)
     readme = args.readme.read_text() if args.readme.is_file() else ""
     if "<!-- leaderboard:start -->" in readme:
-        block = snippet + f"\nFull tables with intervals: [docs/leaderboard.md](docs/leaderboard.md); regenerate with `{command}`.\n"
+        block = snippet + (f"\nThe headline tables, rounds and every metric: [docs/leaderboard.md](docs/leaderboard.md); "
+                           f"regenerate with `{command}`.\n")
         args.readme.write_text(replace_block(readme, block))
         print(f"[leaderboard] updated the leaderboard block of {args.readme}", file=sys.stderr)
     print(snippet)

@@ -91,11 +91,11 @@ def _run(tmp_path: Path, ckpt: Path, name: str, *extra: str) -> dict:
 
 def test_out_of_memory_in_decode_and_features_backs_off_and_the_numbers_stay(tmp_path, tiny_orl_checkpoint, monkeypatch):
     import aebench.feature_extractor
-    import aebench.run.encoding
+    import aebench.models.encoding
 
     plain = _run(tmp_path, tiny_orl_checkpoint, "plain", "--sampler", "gaussian,pca", "--batch-size", "8",
                  "--feature-batch-size", "8")
-    real_decode, real_extract = aebench.run.encoding.decode_latents, aebench.feature_extractor.extract_features
+    real_decode, real_extract = aebench.models.encoding.decode_latents, aebench.feature_extractor.extract_features
     seen = {"decode": [], "features": []}
 
     def decode(model, latents, batch_size=256, *args, **kw):
@@ -110,7 +110,7 @@ def test_out_of_memory_in_decode_and_features_backs_off_and_the_numbers_stay(tmp
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4 GB")
         return real_extract(module, images, batch_size, *args, **kw)
 
-    monkeypatch.setattr(aebench.run.encoding, "decode_latents", decode)
+    monkeypatch.setattr(aebench.models.encoding, "decode_latents", decode)
     monkeypatch.setattr(aebench.feature_extractor, "extract_features", extract)
     doc = _run(tmp_path, tiny_orl_checkpoint, "oom", "--sampler", "gaussian,pca", "--batch-size", "32",
                "--feature-batch-size", "32")
@@ -138,16 +138,16 @@ class _Plugin:
 
 
 def test_a_decode_failure_fails_that_sampler_only(tmp_path, tiny_orl_checkpoint, monkeypatch):
-    import aebench.run.encoding
+    import aebench.models.encoding
 
-    real_decode = aebench.run.encoding.decode_latents
+    real_decode = aebench.models.encoding.decode_latents
 
     def decode(model, latents, *args, **kw):
         if latents.abs().max() > 1e5:
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return real_decode(model, latents, *args, **kw)
 
-    monkeypatch.setattr(aebench.run.encoding, "decode_latents", decode)
+    monkeypatch.setattr(aebench.models.encoding, "decode_latents", decode)
     aebench.plugins.reset()
     aebench.plugins.get_plugin_manager().register(_Plugin(), name="huge-plugin")
     doc = _run(tmp_path, tiny_orl_checkpoint, "fail", "--sampler", "gaussian,huge,pca")
@@ -160,10 +160,10 @@ def test_a_decode_failure_fails_that_sampler_only(tmp_path, tiny_orl_checkpoint,
 
 def test_separate_batch_sizes_reach_their_steps(tmp_path, tiny_orl_checkpoint, monkeypatch):
     import aebench.feature_extractor
-    import aebench.run.encoding
+    import aebench.models.encoding
 
     sizes = {"decode": set(), "encode": set(), "features": set()}
-    for mod, name, key in ((aebench.run.encoding, "decode_latents", "decode"), (aebench.run.encoding, "encode_images", "encode"),
+    for mod, name, key in ((aebench.models.encoding, "decode_latents", "decode"), (aebench.models.encoding, "encode_images", "encode"),
                            (aebench.feature_extractor, "extract_features", "features")):
         real = getattr(mod, name)
 

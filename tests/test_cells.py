@@ -177,7 +177,7 @@ def test_executor_flags_are_checked_before_any_work(tmp_path, capsys):
 
     base = ["run", "--dataset", "orl_faces", "--sampler", "gaussian", "--out", str(tmp_path / "out"), "--quiet"]
     assert main([*base, "--workers", "2"]) != 0
-    assert "--workers and --scheduler need --executor dask" in capsys.readouterr().err
+    assert "--workers is a setting of --executor dask, not of local" in capsys.readouterr().err
     assert main([*base, "--executor", "dask", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) != 0
     assert "not both" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

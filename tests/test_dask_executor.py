@@ -44,9 +44,9 @@ class OomDecode(GaussianSampler):
     def _sample(self, n, generator):
         import torch
 
-        import aebench.run.encoding
+        import aebench.models.encoding
 
-        real = aebench.run.encoding.decode_latents
+        real = aebench.models.encoding.decode_latents
         if not getattr(real, "oom", False):
             def decode(model, latents, batch_size=256, *args, **kw):
                 if batch_size > 8:
@@ -54,7 +54,7 @@ class OomDecode(GaussianSampler):
                 return real(model, latents, batch_size, *args, **kw)
 
             decode.oom = True
-            aebench.run.encoding.decode_latents = decode
+            aebench.models.encoding.decode_latents = decode
         return super()._sample(n, generator)
 
 
@@ -127,10 +127,10 @@ def test_a_cancelled_task_is_reported_as_a_lost_worker():
 
 
 def test_out_of_memory_retries_on_a_worker_reach_the_results(tiny_model, tmp_path, test_samplers, monkeypatch):
-    import aebench.run.encoding
+    import aebench.models.encoding
 
     # the local run patches this process's decode (so it runs last); put it back afterwards
-    monkeypatch.setattr(aebench.run.encoding, "decode_latents", aebench.run.encoding.decode_latents)
+    monkeypatch.setattr(aebench.models.encoding, "decode_latents", aebench.models.encoding.decode_latents)
     docs = {name: run_benchmark(tiny_config(tiny_model, tmp_path / name, samplers=("oom_decode",), seeds=(0,)),
                                 quiet=True, executor=make_executor(name, **({"workers": 2} if name == "dask" else {})))
             for name in ("dask", "local")}

@@ -94,3 +94,14 @@ def test_a_ladder_that_no_metric_moves_beyond_its_margin_is_named():
     assert unguarded_ladders(validation(105.0, 0.03), [FD, COPIES]) == ["collapse", "memorisation"]
     no_margin = RankingMetric("fd", "latent FD", False, None)
     assert unguarded_ladders(validation(500.0, 0.3), [no_margin, COPIES]) == ["collapse"]  # no margin, no guard
+
+
+def test_a_point_value_without_an_interval_decides_nothing():
+    # one seed of a metric without a bootstrap (FID recon): the value is a point, and a point cannot
+    # tell a real gap from noise, however far apart two points are
+    a = {"value": 50.0, "std": None, "low": None, "high": None}
+    b = {"value": 90.0, "std": None, "low": None, "high": None}
+    assert metric_status(a, b, FD) == "open" and metric_status(b, a, FD) == "open"
+    rows = {"x": {"fd": a}, "y": {"fd": b}}
+    decision = decide(rows, [FD], order=["x", "y"])
+    assert decision.end == "open" and set(decision.contenders) == {"x", "y"}

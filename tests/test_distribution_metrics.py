@@ -16,7 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from aebench.errors import AebenchError, DataError
 from aebench.maths.bootstrap import half_sample_sd
 from aebench.maths.fid import FrechetReference
-from aebench.maths.mmd import RBFKernel, median_distance, mmd2_unbiased
+from aebench.maths.mmd import RBFKernel, median_distance, mmd2_unbiased, subset_kernel_sums
 from aebench.maths.two_sample import one_nn_accuracy
 from aebench.metric import FakeSide, RealSide
 from aebench.metrics.distribution import LatentFD, LatentMMD, LatentOneNN
@@ -143,12 +143,71 @@ def test_latent_mmd_known_answers_and_chunked_gram(monkeypatch):
     # the spread of the value over fresh draws of the samples against the same held-out latents
     draws = [metric.compute(FakeSide("d", gauss(300, 10 + i, shift=0.5)), real)["latent_mmd"].value for i in range(30)]
     assert 0.5 < (shifted.high - shifted.low) / 2 / 1.96 / np.std(draws) < 2.0
-    # without room for the samples' whole kernel matrix the value and interval are the same
-    import aebench.metrics.distribution as distribution
+    # with the kernel matrix cut into many small tiles the value and interval are the same
+    import aebench.maths.mmd as mmd
 
-    monkeypatch.setattr(distribution, "GRAM_BYTES", 8)
+    monkeypatch.setattr(mmd, "BLOCK_BYTES", 8 * 3 * 40 * 40)
+    assert len(mmd._tiles(300, mmd.BLOCK_BYTES)) == 8
     again = metric.compute(FakeSide("shift", gauss(300, 2, shift=0.5)), real)["latent_mmd"]
-    assert again.value == pytest.approx(shifted.value, rel=1e-9) and again.low == pytest.approx(shifted.low, rel=1e-6)
+    assert again.value == pytest.approx(shifted.value, rel=1e-12) and again.low == pytest.approx(shifted.low, rel=1e-10)
+
+
+def gathered_latent_mmd(z: torch.Tensor, real: RealSide, seed: int, repeats: int = 100) -> tuple[float, float]:
+    """latent_mmd's value and interval half-width as aebench computed them before the subset sums: the
+    samples' whole kernel matrix, one gathered sub-matrix per random half (the reference formulation)."""
+    held = real.heldout_latents.double()
+    median = median_distance(held, seed=real.seed)
+    kernel = RBFKernel(tuple(s * median for s in (0.25, 0.5, 1.0, 2.0)))
+    d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)  # brute force, not the kernel's own distances
+    gram = sum(torch.exp(-d2 / (2 * h * h)) for h in kernel.bandwidths) / len(kernel.bandwidths)
+    d2x = ((z[:, None, :] - held[None, :, :]) ** 2).sum(-1)
+    cross = (sum(torch.exp(-d2x / (2 * h * h)) for h in kernel.bandwidths) / len(kernel.bandwidths)).mean(1)
+    d2h = ((held[:, None, :] - held[None, :, :]) ** 2).sum(-1)
+    kh = sum(torch.exp(-d2h / (2 * h * h)) for h in kernel.bandwidths) / len(kernel.bandwidths)
+    nh, n = held.shape[0], z.shape[0]
+    xx = float((kh.sum() - kh.diagonal().sum()) / (nh * (nh - 1)))
+
+    def mmd(rows):
+        g = gram if rows is None else gram[rows][:, rows]
+        m = g.shape[0]
+        c = cross if rows is None else cross[rows]
+        return xx + float((g.sum() - g.diagonal().sum()) / (m * (m - 1))) - 2.0 * float(c.mean())
+
+    return mmd(None), 1.959963984540054 * half_sample_sd(mmd, n, repeats, seed)
+
+
+@pytest.mark.parametrize("n, scales", [(257, (0.25, 0.5, 1.0, 2.0)), (64, (0.25, 0.5, 1.0, 2.0)), (101, (0.3, 1.0, 1.7))])
+def test_latent_mmd_subset_sums_equal_the_gathered_formulation(monkeypatch, n, scales):
+    """The one-pass subset sums (b^T K b per half, tiles of the upper triangle, squarings for bandwidths a
+    factor 2 apart) give the value and interval of the per-half gathered sub-matrices to float64 rounding."""
+    import aebench.maths.mmd as mmd
+
+    monkeypatch.setattr(mmd, "BLOCK_BYTES", 8 * 3 * 50 * 50)  # several tiles, one of them ragged
+    real = real_side(gauss(90, 0))
+    z = gauss(n, 4, shift=0.3, scale=1.3).double()
+    metric = LatentMMD({"scales": scales})
+    got = metric.compute(FakeSide("s", z, seed=7), real)["latent_mmd"]
+    if scales == (0.25, 0.5, 1.0, 2.0):
+        value, half = gathered_latent_mmd(z, real, seed=7)
+        assert got.value == pytest.approx(value, rel=1e-11, abs=1e-14)
+        assert (got.high - got.low) / 2 == pytest.approx(half, rel=1e-9)
+    kernel = metric._reference(real)[0]
+    assert kernel._chain()[1][1] == (2 if scales[0] == 0.25 else 0)  # squarings only for a factor-2 ladder
+    ref = loop_mmd2(real.heldout_latents.double().numpy(), z.numpy(), list(kernel.bandwidths))
+    assert got.value == pytest.approx(ref, rel=1e-10)
+
+
+def test_subset_kernel_sums_against_explicit_sub_matrices():
+    x = gauss(70, 3).double()
+    kernel = RBFKernel((0.5, 1.0, 2.0, 4.0, 3.3))
+    full = kernel(x, x)
+    subsets = [torch.tensor([0, 5, 69]), torch.arange(0, 70, 2), torch.tensor([], dtype=torch.int64)]
+    total, sums = subset_kernel_sums(kernel, x, subsets, block_bytes=8 * 3 * 16 * 16)
+    assert total == pytest.approx(float(full.sum()), rel=1e-13)
+    expected = [float(full[r][:, r].sum()) for r in subsets]
+    assert sums.tolist() == pytest.approx(expected, rel=1e-13, abs=1e-15)
+    with pytest.raises(DataError, match="one row per point"):
+        subset_kernel_sums(kernel, x, torch.zeros(5, 2))
 
 
 def test_median_distance_and_kernel_errors():

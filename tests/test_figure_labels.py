@@ -69,16 +69,6 @@ def test_hits_along_t_has_title_axis_labels_and_a_legend(tmp_path, saved):
     assert labels == ["box", "knn", "target 95%"]
 
 
-def test_metric_bars_have_title_labels_and_a_colour_legend(tmp_path, saved, toy_run):
-    doc = toy_run()
-    key = next(k for k, info in doc["metric_info"].items() if info["role"] == "headline")
-    figures.metric_bars(doc, key, tmp_path / "b.png")
-    info = _texts(saved[-1])
-    assert "per sampler" in info["titles"][0] and info["xlabels"][0] and info["ylabels"][0]
-    labels = {t.get_text() for t in info["legends"][0].get_texts()}
-    assert {"sampler", "reference row"} <= labels <= {"ahead by the verdict", "sampler", "reference row"}
-
-
 def test_latent_scatter_keeps_title_labels_and_legend(tmp_path, saved):
     gen = torch.Generator().manual_seed(0)
     train = torch.randn(50, 4, generator=gen)

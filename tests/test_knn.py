@@ -311,3 +311,47 @@ def test_bad_input_raises_one_line_data_error(call):
     with pytest.raises(DataError) as info:
         call()
     assert "\n" not in str(info.value) and ";" in str(info.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# huge but finite points (a flow's tail draws at ~1e25 on a GPU run gave inf radii)
+
+def test_a_few_huge_points_keep_every_radius_finite_and_exact():
+    """The mean centre was pulled by a few points at 1e25, so every centred point's float32 square
+    overflowed: inf radii ("k-NN radii must be ... finite"). The median centre and float64 squares keep
+    the ordinary points exact, the huge ones go to float64."""
+    x = spread(600, 32, seed=3)
+    x[:4] *= 1e25
+    radii = knn.kth_neighbour_distance(x, 3)
+    assert torch.isfinite(radii).all()
+    assert torch.allclose(radii[4:], brute_kth(x, 3)[4:], rtol=1e-13, atol=0)
+    assert (radii[:4] > 1e24).all()
+
+
+def test_every_point_huge_is_computed_in_float64():
+    x = spread(80, 8, seed=4) * 1e25
+    assert torch.allclose(knn.kth_neighbour_distance(x, 2), brute_kth(x, 2), rtol=1e-13, atol=0)
+
+
+def test_prdc_with_huge_fake_points_equals_brute_force_on_the_balls_of_ordinary_points():
+    real, fake = spread(200, 16, seed=5), spread(400, 16, seed=6)
+    fake[:3] *= 1e25
+    got = compute_prdc(real, fake, 3)
+    d2 = brute_d2(real, fake)
+    inside = d2 < brute_kth(real, 3).pow(2)[:, None]
+    assert got["precision"] == inside.any(0).double().mean().item()
+    assert got["density"] == inside.sum(0).double().mean().item() / 3
+    assert got["coverage"] == inside.any(1).double().mean().item()
+
+
+def test_huge_real_points_are_counted_in_float64():
+    real, fake = spread(150, 16, seed=7), spread(300, 16, seed=8)
+    real[:2] *= 1e20
+    r_rad, f_rad = knn.kth_neighbour_distance(real, 3), knn.kth_neighbour_distance(fake, 3)
+    got = knn.cross_counts(real, fake, r_rad, f_rad)
+    d2 = brute_d2(real, fake)
+    inside = d2 < r_rad.pow(2)[:, None]
+    tame = inside[2:].sum(0)  # the huge balls' own contents are float64 rounding noise: at most one each
+    assert ((got.inside_real_balls >= tame) & (got.inside_real_balls <= tame + 2)).all()
+    assert torch.equal(got.ball_covered[2:], inside.any(1)[2:])
+    assert torch.equal(got.in_fake_ball[2:], (d2 < f_rad.pow(2)[None, :]).any(1)[2:])

@@ -10,7 +10,8 @@ import torch
 from aebench.errors import AebenchError
 from aebench.maths.bootstrap import bootstrap_mean_ci
 from aebench.metric import FakeSide, RealSide
-from aebench.metrics.latent import LatentCoverage, LatentDistance, Reencode, RegionHits, hit_rate_along_t
+from aebench.metrics.latent import LatentCoverage, LatentDistance, Reencode, RegionHits
+from aebench.region import hit_rate_along_t
 from aebench.regions.box import BoxRegion
 from aebench.regions.ellipsoid import EllipsoidRegion
 from aebench.stats import compute_stats

@@ -12,13 +12,13 @@ import torch
 from conftest import use_only_plugins
 
 from aebench.caches.models import resolve_model
-from aebench.dataset import ImageDataset
+from aebench.dataset import ImageDataset, default_latent_dim
 from aebench.errors import AebenchError, CheckpointError, OptionError
 from aebench.models import checkpoint as ckpt
 from aebench.models.checkpoint import load_checkpoint, save_checkpoint, sidecar_path
-from aebench.models.conv_ae import ConvAE, ConvAutoencoder, default_latent_dim
+from aebench.models.conv_ae import ConvAE, ConvAutoencoder
+from aebench.models.encoding import decode_latents, encode_images
 from aebench.models.external import load_external
-from aebench.run.encoding import decode_latents, encode_images
 
 TINY = {"in_channels": 1, "image_size": 16, "channels": (4, 8), "latent_dim": 6}
 
@@ -26,7 +26,8 @@ TINY = {"in_channels": 1, "image_size": 16, "channels": (4, 8), "latent_dim": 6}
 @pytest.fixture(autouse=True)
 def model_plugins_only(monkeypatch):
     """Load only the plugins these tests use, so they do not depend on other built-ins."""
-    use_only_plugins(monkeypatch, "aebench.models.conv_ae", "aebench.data.orl_faces")
+    use_only_plugins(monkeypatch, "aebench.models.conv_ae", "aebench.data.orl_faces", "aebench.data.fashion_mnist",
+                     "aebench.data.image_folder")
 
 
 def tiny_model(seed: int = 0, **overrides) -> ConvAutoencoder:
@@ -179,7 +180,9 @@ def test_failed_save_leaves_no_files(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ckpt, "save_file", broken_save)
-    with pytest.raises(OSError, match="No space"):
+    from aebench.errors import DiskFullError
+
+    with pytest.raises(DiskFullError, match="The disk is full: no space left to write model.safetensors"):
         save_checkpoint(tmp_path / "model.safetensors", tiny_model(), {})
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()

@@ -84,7 +84,7 @@ def test_every_readme_run_example_is_a_valid_run(line, tmp_path, monkeypatch):
     """Builds the run configuration (names, options, the README's suite file) and checks sampler
     options against the latent dimension of the data set's default model, as a run does before work."""
     from aebench.commands.run import config_from_options
-    from aebench.models.conv_ae import default_latent_dim
+    from aebench.dataset import default_latent_dim
     from aebench.run.preflight import check_sampler_space
 
     monkeypatch.chdir(tmp_path)

@@ -87,7 +87,7 @@ def test_prepare_fills_the_decoder_matched_reference_and_caches_it(checkpoint, t
     rows, _ = recon_reference_rows(real.train_latents.shape[0], 40)
     assert torch.equal(real.recon_latents, real.train_latents[rows])
     # the features are those of the decoded latents
-    from aebench.run.encoding import decode_latents
+    from aebench.models.encoding import decode_latents
 
     decoded = decode_latents(setup.model.module, real.recon_latents)
     expected = aebench.feature_extractor.extract_features(setup.extractor.module, decoded, 64, "cpu")

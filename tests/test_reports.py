@@ -18,7 +18,7 @@ from aebench.reports import figures
 from aebench.reports.html import render_html, write_html
 from aebench.reports.markdown import render_markdown, write_markdown
 from aebench.reports.table import build_table, format_entry, format_number, metric_columns
-from aebench.reports.terminal import render_results, summary_lines
+from aebench.reports.terminal import render_results
 
 # a long label, several seeds, a labelled variant: what makes a table wide
 WIDE_SAMPLERS = (("gaussian", "gaussian", ()), ("origin_line", "origin_line", ()), ("uniform", "uniform", ()),
@@ -121,24 +121,12 @@ def test_latent_scatter_uses_the_seed_colours(tmp_path):
         figures.latent_scatter(train, samples[:, :5], (1, 2), train.mean(0), tmp_path / "bad.png")
 
 
-def test_hits_along_t_and_metric_bars(tmp_path):
+def test_hits_along_t(tmp_path):
     along = {"box": [[0.05, 1.0, 25], [0.5, 0.6, 25], [0.95, 0.0, 25]], "knn": [[0.05, 0.9, 25], [0.5, 0.0, 0]]}
     arr = read_png(figures.hits_along_t(along, tmp_path / "t.png", target=0.95))
     assert arr.shape[0] > 200 and arr.shape[1] > 300 and arr.std() > 5
     with pytest.raises(AebenchError, match="No hit rates"):
         figures.hits_along_t({}, tmp_path / "none.png")
-
-def test_metric_bars_colour_the_leaders_from_the_verdict(tmp_path, toy_run):
-    doc = toy_run()
-
-    def green(png):
-        r, g, b = (png[..., i].astype(int) for i in range(3))
-        return ((g > r + 40) & (g > b + 40)).sum()
-
-    assert green(read_png(figures.metric_bars(doc, "radius_error", tmp_path / "radius.png"))) > 100  # the leaders
-    assert green(read_png(figures.metric_bars(doc, "near_share", tmp_path / "near.png"))) == 0  # a diagnostic
-    with pytest.raises(AebenchError, match="No row has a value"):
-        figures.metric_bars(doc, "nope", tmp_path / "x.png")
 
 
 # ---------------------------------------------------------------- table model
@@ -221,14 +209,6 @@ def test_terminal_shows_failures_and_refuses_unknown_metrics(toy_run):
     assert "Failed: uniform: RuntimeError: boom from plugin" in text and "failed" in text
     with pytest.raises(UnknownNameError, match="Unknown metric 'fdi'"):
         render_results(doc, Console(width=80), metrics=["fdi"])
-
-
-def test_summary_lines_give_the_order(toy_run):
-    lines = summary_lines(toy_run())
-    assert lines[0].startswith("5 sampler(s) on orl_faces, n 48, seeds 0, 1, 2: 5 ok, 0 failed.")
-    assert lines[1].startswith("Ranked by radius error")
-    order = lines[2]
-    assert order.startswith("Order: ") and order.endswith("uniform (5)")
 
 
 # ---------------------------------------------------------------- markdown and HTML

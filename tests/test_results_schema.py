@@ -95,7 +95,7 @@ _DELETE = object()
     ("schema", "aebench-results/1", "written by an older aebench"),
     ("schema", "aebench-results/3", "written by a newer aebench; this aebench reads 'aebench-results/2': upgrade"),
     ("schema", "something-else/2", "is not an aebench results file"),
-    ("status", "half", "status is 'half', not one of running, complete"),
+    ("status", "half", "status is 'half', not one of running, interrupted, complete"),
     ("metric_info.radius_error.role", "best", "metric_info.radius_error.role is 'best', not one of headline"),
     ("metric_info.radius_error.higher_is_better", "yes", "higher_is_better must be true, false or null"),
     ("metric_info.radius_error", _DELETE, "references[0].metrics.radius_error has no metric_info entry"),

@@ -11,6 +11,7 @@ import torch
 
 from aebench.dataset import ImageDataset
 from aebench.errors import CheckpointError
+from aebench.infra.cache_entries import DamagedEntry, load_or_compute
 from aebench.infra.paths import cache_root
 
 JUDGE_NAME = "judge.safetensors"
@@ -86,18 +87,35 @@ def resolve_judge(dataset: ImageDataset, *, checkpoint: str | Path | None = None
         judge = load_judge(checkpoint)
     else:
         path = default_judge_path(dataset, seed, cache_dir)
-        if not path.is_file():
+
+        def read(p: Path) -> LoadedJudge:
+            try:
+                return load_judge(p)
+            except CheckpointError as exc:  # its weights or sidecar changed, or are cut short: train it again
+                raise DamagedEntry(_reason(str(exc))) from None
+
+        def train() -> LoadedJudge:
             if not train_if_missing:
                 raise CheckpointError(f"No domain judge for {dataset.name} in {path.parent}; run `aebench judge train "
                                       f"--dataset {dataset.name} --seed {seed}` first.")
             dataset.require_labels("the domain judge")  # before any message about training
             _train_into(path, dataset, seed, device, quiet)
-        judge = load_judge(path)
+            return load_judge(path)
+
+        # one cache entry like the autoencoder's: made once under its lock when several runs share the cache,
+        # a damaged one trained again with a warning; the sidecar is written last
+        judge, _ = load_or_compute(path, read, train, f"domain judge for {dataset.name} (seed {seed})",
+                                   exists=lambda p: p.is_file() or p.with_suffix(".json").is_file())
     shape = tuple(judge.module.image_shape)
     if shape != tuple(dataset.image_shape):
         raise CheckpointError(f"The judge {judge.path} takes images {shape} but data set {dataset.name} has "
                               f"{tuple(dataset.image_shape)}; use a judge trained on this data set.")
     return judge
+
+
+def _reason(message: str) -> str:
+    """The middle of a CheckpointError's message: what is wrong, without the advice to retrain."""
+    return message.split("; retrain")[0].split("; keep the")[0][:160]
 
 
 def _train_into(path: Path, dataset: ImageDataset, seed: int, device: str | torch.device, quiet: bool) -> None:

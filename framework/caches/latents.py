@@ -2,8 +2,10 @@
 
 Cache files live in `model.cache_dir` (the checkpoint's folder, or a folder keyed by an external
 model's checksum) and are named by the data set fingerprint. Each records the model checksum, data set
-name and fingerprint; a file whose record does not match is recomputed, never trusted. Users may also
-bring their own latents as .npy or .safetensors arrays; pickle-based formats are refused.
+name and fingerprint, and the sha256 of its arrays; a file that is truncated, fails its checksum or
+whose record does not match is recomputed with a warning, never trusted (`aebench.infra.cache_entries`,
+which also makes runs sharing the cache compute each file once). Users may also bring their own
+latents as .npy or .safetensors arrays; pickle-based formats are refused.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch
 
 from aebench.dataset import ImageDataset
 from aebench.errors import AebenchError, DataError
+from aebench.infra.cache_entries import DamagedEntry, OutdatedEntry, load_or_compute
+from aebench.infra.hashing import tensors_sha256
 from aebench.infra.io import atomic_path
 from aebench.stats import LatentStats, compute_stats, load_stats, save_stats
 
@@ -37,19 +41,27 @@ def stats_path(model: Any, dataset: ImageDataset) -> Path:
     return Path(model.cache_dir) / f"stats-{dataset.fingerprint()}.safetensors"
 
 
-def _read_cached_latents(path: Path, record: dict[str, str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _read_cached_latents(path: Path, record: dict[str, str], latent_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, heldout) from a latents cache file; DamagedEntry (saying why) when it cannot be trusted."""
     from safetensors import safe_open
 
-    if not path.is_file():
-        return None
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            if meta.get("format") != LATENTS_FORMAT or json.loads(meta.get("record", "{}")) != record:
-                return None
-            return f.get_tensor("train"), f.get_tensor("heldout")
-    except Exception:  # a corrupt cache entry is recomputed, not fatal
-        return None
+            tensors = {name: f.get_tensor(name) for name in ("train", "heldout")}
+    except Exception as exc:  # truncated, not safetensors, a tensor missing
+        raise DamagedEntry(f"unreadable: {' '.join(str(exc).split())[:80]}") from None
+    if meta.get("format") != LATENTS_FORMAT:
+        raise DamagedEntry(f"format {meta.get('format')!r}, not {LATENTS_FORMAT}")
+    if json.loads(meta.get("record", "{}")) != record:
+        raise DamagedEntry("written for another model or data set")
+    if "sha256" not in meta:
+        raise OutdatedEntry("no checksum")
+    if meta["sha256"] != tensors_sha256(tensors):
+        raise DamagedEntry("its arrays fail their sha256 checksum")
+    if tensors["train"].shape[1:] != (latent_dim,):
+        raise DamagedEntry(f"latents of shape {tuple(tensors['train'].shape)}, not [n, {latent_dim}]")
+    return tensors["train"], tensors["heldout"]
 
 
 def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.device = "cpu",
@@ -59,43 +71,61 @@ def encoded_latents(model: Any, dataset: ImageDataset, device: str | torch.devic
     All images are encoded in storage order (batches are slices of a possibly memory-mapped array, so
     nothing is copied whole), then split by index.
     """
-    from aebench.run.encoding import encode_images
+    from aebench.models.encoding import encode_images
 
     record = cache_record(model, dataset)
     path = latents_path(model, dataset)
-    cached = _read_cached_latents(path, record)
-    if cached is not None and cached[0].shape[1:] == (model.latent_dim,):
-        return cached
-    latents = encode_images(model.module, dataset.images, batch_size=batch_size, device=device,
-                            description=f"encoding {dataset.images.shape[0]} {dataset.name} images")
-    train = latents[dataset.train_index].contiguous()
-    heldout = latents[dataset.heldout_index].contiguous()
-    from safetensors.torch import save_file
 
-    with atomic_path(path) as tmp:
-        save_file({"train": train, "heldout": heldout}, str(tmp),
-                  metadata={"format": LATENTS_FORMAT, "record": json.dumps(record)})
-    return train, heldout
+    def make() -> tuple[torch.Tensor, torch.Tensor]:
+        from safetensors.torch import save_file
+
+        latents = encode_images(model.module, dataset.images, batch_size=batch_size, device=device,
+                                description=f"encoding {dataset.images.shape[0]} {dataset.name} images")
+        tensors = {"train": latents[dataset.train_index].contiguous(),
+                   "heldout": latents[dataset.heldout_index].contiguous()}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": LATENTS_FORMAT, "record": json.dumps(record),
+                                                   "sha256": tensors_sha256(tensors)})
+        return tensors["train"], tensors["heldout"]
+
+    value, _ = load_or_compute(path, lambda p: _read_cached_latents(p, record, int(model.latent_dim)), make,
+                               f"latents of {dataset.name}")
+    return value
+
+
+def _read_cached_stats(path: Path, record: dict[str, str]) -> LatentStats:
+    try:
+        stats = load_stats(path)
+    except AebenchError as exc:
+        raise DamagedEntry("its arrays fail their sha256 checksum" if "checksum" in str(exc)
+                           else "unreadable or incomplete") from None
+    if not all(stats.meta.get(k) == v for k, v in record.items()):
+        raise DamagedEntry("written for another model or data set")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        if "sha256" not in (f.metadata() or {}):
+            raise OutdatedEntry("no checksum")
+    return stats
 
 
 def latent_stats(model: Any, dataset: ImageDataset, device: str | torch.device = "cpu",
                  batch_size: int = 256) -> LatentStats:
-    """Statistics of the encoded training set, loaded from `stats_path` when its record matches."""
+    """Statistics of the encoded training set, loaded from `stats_path` when its record and checksum match."""
     record = cache_record(model, dataset)
     path = stats_path(model, dataset)
-    if path.is_file():
-        try:
-            stats = load_stats(path)
-        except AebenchError:  # corrupt or foreign: recompute below
-            stats = None
-        if stats is not None and all(stats.meta.get(k) == v for k, v in record.items()):
-            return stats
-    train, heldout = encoded_latents(model, dataset, device=device, batch_size=batch_size)
-    meta = {**record, "dataset_options": dataset.options, "n_train": int(train.shape[0]),
-            "n_heldout": int(heldout.shape[0])}
-    stats = compute_stats(train, meta=meta)
-    save_stats(stats, path)
-    return stats
+
+    def make() -> LatentStats:
+        train, heldout = encoded_latents(model, dataset, device=device, batch_size=batch_size)
+        meta = {**record, "dataset_options": dataset.options, "n_train": int(train.shape[0]),
+                "n_heldout": int(heldout.shape[0])}
+        stats = compute_stats(train, meta=meta)
+        save_stats(stats, path)
+        return stats
+
+    value, _ = load_or_compute(path, lambda p: _read_cached_stats(p, record), make,
+                               f"latent statistics of {dataset.name}")
+    return value
 
 
 # -- user-supplied latent arrays ---------------------------------------------------------------------

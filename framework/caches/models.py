@@ -1,5 +1,10 @@
 """Which model a run uses: a given checkpoint, an external `module:factory`, or the cached model
-trained for the data set (trained on first use), returned as one `LoadedModel`."""
+trained for the data set (trained on first use), returned as one `LoadedModel`.
+
+The cached model is a cache entry like any other (`aebench.infra.cache_entries`): one run trains it while
+another that needs it waits, and a cached checkpoint that fails its checksum or cannot be read is
+trained again with a warning. A checkpoint the user names (`--checkpoint`) is theirs: damage is an
+error there, never a silent retraining."""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from typing import Any
 
 import torch
 
-from aebench.dataset import ImageDataset
+from aebench.dataset import ImageDataset, default_latent_dim
 from aebench.errors import CheckpointError
+from aebench.infra.cache_entries import DamagedEntry, load_or_compute
 from aebench.infra.paths import cache_root
 
 SMALL_DATASET = 2000  # training images below which default training takes about 2 CPU minutes
@@ -51,6 +57,12 @@ def _check_shape(image_shape: Any, dataset: ImageDataset | None, where: str) -> 
 def _check_latent_dim(actual: int, wanted: int | None, where: str) -> None:
     if wanted is not None and int(wanted) != int(actual):
         raise CheckpointError(f"{where} has latent dimension {actual}, not the {wanted} asked for; drop --latent-dim or use another model.")
+
+
+def sidecar_path(path: Path) -> Path:
+    from aebench.models.checkpoint import sidecar_path as of
+
+    return of(path)
 
 
 def _from_checkpoint(path: Path, dataset: ImageDataset | None, device: torch.device, latent_dim: int | None) -> LoadedModel:
@@ -96,18 +108,34 @@ def resolve_model(dataset: ImageDataset | None, *, checkpoint: str | Path | None
     if dataset is None:
         raise CheckpointError("No model given: pass --dataset (aebench trains one), --checkpoint PATH or --model module:factory.")
 
-    from aebench.models.conv_ae import default_latent_dim
-
     n = int(latent_dim) if latent_dim is not None else default_latent_dim(dataset.name)
     path = default_checkpoint_path(dataset, n, seed, root)
-    if not path.is_file():
+
+    def read(p: Path) -> LoadedModel:
+        try:
+            return _from_checkpoint(p, dataset, dev, latent_dim)
+        except CheckpointError as exc:  # its weights or sidecar changed, or are cut short: train it again
+            raise DamagedEntry(_reason(str(exc))) from None
+
+    def train() -> LoadedModel:
         if not train_if_missing:
             raise CheckpointError(
                 f"No trained model for {dataset.name} in {path.parent}; run `aebench train --dataset {dataset.name} "
                 f"--latent-dim {n} --model-seed {seed}` first."
             )
         _train_into(path, dataset, n, seed, dev, quiet)
-    return _from_checkpoint(path, dataset, dev, latent_dim)
+        return _from_checkpoint(path, dataset, dev, latent_dim)
+
+    # the sidecar is written last: a model folder without it holds no complete checkpoint
+    model, _ = load_or_compute(path, read, train, f"model for {dataset.name} (N={n}, seed {seed})",
+                               exists=lambda p: p.is_file() or sidecar_path(p).is_file())
+    return model
+
+
+def _reason(message: str) -> str:
+    """The middle of a CheckpointError's message: what is wrong, without the advice to retrain."""
+    head = message.split("; retrain")[0].split("; keep the")[0]
+    return head[:160]
 
 
 def _train_into(path: Path, dataset: ImageDataset, latent_dim: int, seed: int, device: torch.device, quiet: bool) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from aebench.cli import cli
 from aebench.commands.shared_options import options, settings_from_flags
+from aebench.executors import EXECUTORS
 from aebench.infra.console import console, err_console
 from aebench.options import parse_assignments
 
@@ -20,7 +21,7 @@ from aebench.options import parse_assignments
 @click.option("--sampler", "samplers", multiple=True,
               help="Sampler to run (repeatable, or comma-separated). See `aebench samplers`.")
 @click.option("--all", "all_samplers", is_flag=True, help="Run every registered sampler that can run here.")
-@options("n", "seed")
+@options("n", "n_latent", "seed")
 @click.option("--seeds", "n_seeds", type=int, help="Repeat every sampler over this many seeds (from --seed) and report "
                                                    "mean and spread.")
 @options("assignments", "regions", "metrics", "features", "reference", "n_real", "target", "latent_dim", "device",
@@ -31,15 +32,31 @@ from aebench.options import parse_assignments
 @click.option("--force", is_flag=True, help="Replace a complete earlier run in --out (its results, reports and figures).")
 @click.option("--resume", is_flag=True, help="Keep the finished cells of an interrupted (or complete) run of the same "
                                             "plan in --out and compute only the missing ones.")
-@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-              help="Where cells run: in this process, or on a Dask cluster (pip install aebench[dask]).")
+@click.option("--executor", type=click.Choice(list(EXECUTORS)), default="local", show_default=True,
+              help="Where cells run: " + "; ".join(f"{name}: {entry.help}" for name, entry in EXECUTORS.items()) + ".")
 @click.option("--workers", type=int, help="With --executor dask: start a local cluster of this many workers "
                                           "(default: one per core, or one per GPU).")
 @click.option("--scheduler", metavar="ADDRESS", help="With --executor dask: use this running cluster (tcp://host:port).")
-@options("quiet")
+@options("cell_timeout", "strict", "quiet")
 def run_command(force: bool, resume: bool, executor: str, workers: int | None, scheduler: str | None, quiet: bool,
                 **flags: Any) -> int:
     """Sample, decode and score samplers; write results.json, report.md, report.html and PNGs."""
+    from aebench.run.interrupt import RunInterrupted, Terminated, sigterm_raises
+
+    try:
+        with sigterm_raises():
+            return _run(force, resume, executor, workers, scheduler, quiet, **flags)
+    except RunInterrupted as exc:  # its document is marked; one line says what is kept and how to finish
+        err_console.print(exc.message, markup=False, soft_wrap=True, highlight=False)
+        return exc.exit_code
+    except (KeyboardInterrupt, Terminated) as exc:  # before a run began, or while its reports were written
+        sigterm = isinstance(exc, Terminated)
+        err_console.print(f"Interrupted by {'SIGTERM' if sigterm else 'Ctrl-C (SIGINT)'}.", markup=False)
+        return 143 if sigterm else 130
+
+
+def _run(force: bool, resume: bool, executor: str, workers: int | None, scheduler: str | None, quiet: bool,
+         **flags: Any) -> int:
     from aebench.executors import make_executor
     from aebench.reports.html import write_html
     from aebench.reports.markdown import write_markdown
@@ -80,6 +97,11 @@ def run_command(force: bool, resume: bool, executor: str, workers: int | None, s
     pictures = f"; pictures in {out_dir / FIGURE_DIR}" if any(r.get("figures") for r in doc["samplers"]) else ""
     console.print(f"Report:  {html}  (and {md.name}){pictures}")
     console.print(f"[dim]Wall time {elapsed:.1f} s[/dim]")
+    from aebench.results.reconstruction import warning_text
+
+    useless = warning_text(doc["model"].get("reconstruction"))
+    if useless:  # said before the samplers ran; said again under their numbers, which it concerns
+        err_console.print(f"Warning: {useless}", markup=False, soft_wrap=True, highlight=False)
     return _failed([row["name"] for row in doc["samplers"] if row["status"] != "ok"])
 
 

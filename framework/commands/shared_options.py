@@ -35,7 +35,11 @@ OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "features": click.option("--features", help="Feature extractor for image metrics (default: inception)."),
     "reference": click.option("--reference", type=click.Choice(["auto", "heldout", "train"]),
                               help="Real images for image metrics."),
-    "n": click.option("--n", type=int, help="Latent points per sampler and seed (default 128 on a CPU, 2048 on a GPU)."),
+    "n": click.option("--n", type=int, help="Decoded images per sampler and seed for the image metrics (default 128 on "
+                                           "a CPU, 2048 on a GPU)."),
+    "n_latent": click.option("--n-latent", type=int, help="Latent points per sampler and seed for the latent-space "
+                                                         "metrics (default 4096, at least --n); the first --n of "
+                                                         "them are decoded."),
     "n_real": click.option("--n-real", type=int,
                            help="At most this many real reference images (default 1000 on a CPU, 10000 on a GPU)."),
     "seed": click.option("--seed", type=int, help="First seed of the run (default 0): sampling, and the random parts "
@@ -60,6 +64,15 @@ OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "config_path": click.option("--config", "config_path", type=click.Path(dir_okay=False),
                                 help="TOML file defining a whole suite (run settings, [[samplers]], [[models]])."),
     "no_figures": click.option("--no-figures", is_flag=True, help="Skip the PNGs (faster)."),
+    "cell_timeout": click.option(
+        "--cell-timeout", metavar="DURATION",
+        help="Time limit of each (sampler, seed) cell and of each fit, e.g. 90s, 10m, 1h: a cell past it fails with "
+             "'timed out' and the others still run (default: none)."),
+    # one meaning in every command: fail, rather than warn, when the results cannot be trusted
+    "strict": click.option("--strict", is_flag=True,
+                           help="Fail instead of warning when the results cannot be trusted: a model that reconstructs "
+                                "held-out images worse than the mean image stops the command (exit 2); `validate` also "
+                                "exits 1 when a headline metric is not trusted or a ladder is uncovered (for CI)."),
     "quiet": click.option("--quiet", is_flag=True, help="No progress bars."),
     "decide": click.option("--decide", is_flag=True,
                            help="Racing rounds: after the first round, give more seeds only to the samplers that can "
@@ -91,14 +104,14 @@ def split_list(values: tuple[str, ...] | list[str] | None) -> list[str] | None:
 
 # flags whose value is a run setting of the same name
 _SAME_NAME = ("dataset", "model", "checkpoint", "model_seed", "train_latents", "heldout_latents", "latent_dim", "n",
-              "features", "reference", "n_real", "target", "device", "batch_size", "feature_batch_size",
-              "batch_memory", "precision", "threads", "out", "cache_dir", "seed")
+              "n_latent", "features", "reference", "n_real", "target", "device", "batch_size", "feature_batch_size",
+              "batch_memory", "precision", "threads", "out", "cache_dir", "seed", "cell_timeout")
 
 
 def settings_from_flags(*, samplers: tuple[str, ...] = (), all_samplers: bool = False, n_seeds: int | None = None,
                         regions: tuple[str, ...] = (), metrics: tuple[str, ...] = (), no_figures: bool = False,
                         validate: bool = False, validation: dict[str, Any] | None = None, decide: bool = False,
-                        margins: tuple[str, ...] = (), **flags: Any) -> dict[str, Any]:
+                        margins: tuple[str, ...] = (), strict: bool = False, **flags: Any) -> dict[str, Any]:
     """Run settings (RunConfig names) for parsed flag values; unset flags are None (the file's or the
     default value stays). Flags that are not run settings are ignored."""
     if all_samplers and samplers:
@@ -107,7 +120,8 @@ def settings_from_flags(*, samplers: tuple[str, ...] = (), all_samplers: bool = 
     settings.update(samplers="all" if all_samplers else split_list(samplers), seeds=n_seeds,
                     regions=split_list(regions), metrics=split_list(metrics),
                     figures=False if no_figures else None, decide=True if decide else None,
-                    budget=flags.get("budget"), margins=parse_margins(margins))
+                    budget=flags.get("budget"), margins=parse_margins(margins),
+                    strict=True if strict else None)
     if validate or validation is not None:
         settings["validation"] = dict(validation or {})
     return settings

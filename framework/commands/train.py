@@ -48,13 +48,12 @@ def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], late
                   device: str, cache_dir: Path | None, out: Path | None, force: bool, threads: str) -> None:
     """Train the autoencoder for a data set (held-out MSE is reported against the mean-image baseline)."""
     from aebench.caches.models import default_checkpoint_path
-    from aebench.dataset import load_dataset
+    from aebench.dataset import default_latent_dim, load_dataset
     from aebench.errors import CheckpointError
     from aebench.infra.console import console
     from aebench.infra.device import resolve_device
     from aebench.infra.io import check_writable_file
     from aebench.infra.paths import cache_root
-    from aebench.models.conv_ae import default_latent_dim
     from aebench.models.training import train_and_save
 
     def say(text: str) -> None:  # paths stay on one line (copy-pasteable) and are never read as markup
@@ -78,7 +77,13 @@ def train_command(dataset_name: str, arch_name: str, sets: tuple[str, ...], late
     check_writable_file(path, "--out checkpoint" if out is not None else "the model cache file")
     say(f"Training {arch_name} (N={n}) on {dataset.name}: {dataset.train_index.numel()} training, "
                   f"{dataset.heldout_index.numel()} held-out images {dataset.image_shape}, device {dev}, seed {seed}")
-    with thread_limit(threads):
+    from aebench.infra.locks import entry_lock
+
+    # a run that trains the same cached model at the same time holds this lock: wait, then refuse as above
+    with thread_limit(threads), entry_lock(path, f"model {path.parent.name}"):
+        if path.exists() and not force:
+            raise CheckpointError(f"Checkpoint {path} was just written by another aebench process; pass --force to "
+                                  f"retrain it or --out to write elsewhere.")
         result = train_and_save(dataset, path, latent_dim=n, model_options=options["model"], training=options["train"],
                                 epochs=epochs, seed=seed, device=dev, progress=True,
                                 architecture=arch_name)

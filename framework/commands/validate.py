@@ -26,8 +26,7 @@ from aebench.metric import LADDERS
 @click.option("--clusters", type=int, help="k-means clusters for the mode-dropping ladder (default 8).")
 @options("seed", "device", "batch_size", "out", "cache_dir", "config_path")
 @click.option("--json", "as_json", is_flag=True, help="Print the validation section as JSON instead of the table.")
-@click.option("--strict", is_flag=True, help="Exit 1 when a headline metric is not trusted or a ladder is uncovered (for CI).")
-@options("no_figures", "quiet")
+@options("strict", "no_figures", "quiet")
 def validate_command(size: int | None, steps: int | None, ladders: tuple[str, ...], clusters: int | None,
                      as_json: bool, strict: bool, quiet: bool, config_path: str | None, assignments: tuple[str, ...],
                      **flags: Any) -> int:
@@ -41,7 +40,7 @@ def validate_command(size: int | None, steps: int | None, ladders: tuple[str, ..
     from aebench.validation.run import validate_benchmark
 
     chosen = {"size": size, "steps": steps, "clusters": clusters, "ladders": split_list(ladders)}
-    settings = settings_from_flags(**flags, validation={k: v for k, v in chosen.items() if v is not None})
+    settings = settings_from_flags(**flags, strict=strict, validation={k: v for k, v in chosen.items() if v is not None})
     config = RunConfig.from_sources(config_path, settings, parse_assignments(assignments))
 
     started = time.perf_counter()

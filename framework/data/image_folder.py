@@ -170,6 +170,7 @@ class CelebA(ImageFolder):
         "list_eval_partition.txt sits beside the folder (train vs validation+test), else the last 10% held out."
     )
     citation = "Z. Liu, P. Luo, X. Wang and X. Tang, 'Deep Learning Face Attributes in the Wild', ICCV 2015."
+    default_latent_dim = 256  # as in the source blog series; ~200k training images keep it full-rank
 
     @dataclass(frozen=True)
     class Options(ImageFolder.Options):

@@ -71,6 +71,9 @@ class OrlFaces(DatasetSource):
         "F. Samaria and A. Harter, 'Parameterisation of a stochastic model for human face identification', "
         "2nd IEEE Workshop on Applications of Computer Vision, 1994."
     )
+    # 320 training faces: N=64 keeps the latent covariance full-rank with room to spare, so the correlated,
+    # gmm and ellipsoid fits are well posed; N=256 reconstructs only a little better (docs/measurements.md)
+    default_latent_dim = 64
 
     @dataclass(frozen=True)
     class Options:

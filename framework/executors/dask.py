@@ -16,18 +16,33 @@ worker that dies fails every cell queued on it, not only the one it was running 
 `allowed-failures` is 0); each of those cells then runs again alone on the cluster, so a cell is recorded
 as failed only when it killed a worker twice, the second time by itself, with the worker's death as its
 cause however Dask reports it (`KilledWorker`, or the cell cancelled).
+
+A running cluster named by `scheduler=ADDRESS` is contacted when the executor is made, before any work,
+with a short timeout: an address nobody answers is a one-line error (exit 2) within seconds, not a
+30-second wait. A scheduler lost mid-run stops the run (`RunStopped`): the runner marks the document
+"interrupted" with the finished cells, and `--resume` finishes it, on this cluster once it is back or
+on any other executor. A full disk on a worker (figures on a shared file system) stops the run too,
+as it would locally. A cell time limit (`cell_timeout`) is kept by a `Watchdog` on the client, which
+cancels a cell (or fit) past it and restarts its worker (see aebench.run.timeouts).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from aebench.errors import AebenchError, OptionError
+from aebench.errors import AebenchError, DiskFullError, OptionError
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, fit_sampler, metric_classes, run_cell
 from aebench.run.config import SamplerSpec
+from aebench.run.interrupt import RunStopped
+from aebench.run.timeouts import parse_duration, timed_out
+
+if TYPE_CHECKING:
+    from aebench.run.setup import RunSetup
 
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -38,9 +53,13 @@ except ImportError:  # the executor refuses to start without distributed (`_requ
 # again alone on the cluster (DaskExecutor.run), so a cell fails only when it kills a worker twice, the second
 # time with nothing beside it
 ALLOWED_FAILURES = 0
+CONNECT_TIMEOUT_S = 5  # how long to wait for a --scheduler address to answer
+WATCH_INTERVAL_S = 1.0  # how often the cell time limit's watchdog asks the workers what they run
 
 # worker-local state, one entry per plan: the feature network and metric instances built on that worker
 _WORKER_CACHE: dict[str, tuple[Any, list[Any]]] = {}
+# worker-local: the key of each fit or cell task running here -> when it started (time.monotonic)
+_RUNNING: dict[str, float] = {}
 
 
 def _require_dask() -> None:
@@ -61,13 +80,29 @@ class DaskExecutor:
             raise OptionError(f"--workers must be a positive integer, got {workers!r}.")
         self.workers = workers
         self.scheduler = scheduler
+        if scheduler is not None:
+            self.connect(probe=True).close()  # an address nobody answers fails now, before any work
         self._client: Any = None
         self._cluster: Any = None
         self._plugin: Any = None
         self._plan: str | None = None
         self._fits: dict[str, Any] = {}  # sampler label -> its fit's future on the cluster
+        self._timed_out: dict[str, str] = {}  # task key -> why it failed (the cell time limit), for every round
+        self._lost = False  # the scheduler went away mid-run
 
-    def run(self, setup: Any, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
+    def connect(self, probe: bool = False) -> Any:
+        """A client of the `scheduler` cluster; a one-line error (exit 2) if it does not answer in time."""
+        from distributed import Client
+
+        try:
+            return Client(self.scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=not probe)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise OptionError(
+                f"Cannot reach the Dask scheduler at {self.scheduler} ({' '.join(str(exc).split())[:160]}); start it "
+                f"(`dask scheduler`) or check the --scheduler address (tcp://HOST:PORT)."
+            ) from None
+
+    def run(self, setup: RunSetup, work: list[tuple[SamplerSpec, list[int]]], options: CellOptions,
             on_fit: Callable[[FitResult], None], on_cell: Callable[[CellResult], None]) -> None:
         """Run `work` on the cluster. The cluster, the real side on it and every fit stay until `close()`,
         so racing rounds of one run reuse them: a sampler is fitted once per run."""
@@ -90,33 +125,60 @@ class DaskExecutor:
                 cell = client.submit(_cell_task, fit, seed, key, options, key=f"cell-{key}-{spec.label}-{seed}",
                                      pure=False)
                 futures[cell] = ("cell", spec.label, seed)
-        died: list[tuple[str, int]] = []
-        for future in as_completed(list(futures)):
-            kind, label, seed = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker died (twice), or the task could not run
-                if kind == "cell" and _worker_died(exc):
-                    died.append((label, int(seed)))  # perhaps only beside the cell that killed the worker
-                    continue
-                error = worker_failure(exc)
-                result = (FitResult(label, None, {}, {}, 0.0, error) if kind == "fit"
-                          else CellResult(label, seed, error=f"seed {seed}: {error}"))
-            (on_fit if kind == "fit" else on_cell)(result)
-        # Dask blames every task queued on a worker that dies, not only the one running: each such cell runs
-        # again alone on the cluster, so only a cell that itself kills its worker ends as failed
-        for label, seed in died:
-            alone = client.submit(_cell_task, self._fits[label], seed, key, options,
-                                  key=f"cell-{key}-{label}-{seed}-alone", pure=False)
-            try:
-                result = alone.result()
-            except Exception as exc:
-                error = (f"worker died twice, the second time running this cell alone ({worker_failure(exc)})"
-                         if _worker_died(exc) else worker_failure(exc))
-                result = CellResult(label, seed, error=f"seed {seed}: {error}")
-            on_cell(result)
+        watched = {str(f.key): f for f in list(self._fits.values()) + list(futures)}
+        limit = parse_duration(getattr(setup.config, "cell_timeout", None))
+        watchdog = Watchdog(client, watched, limit, self._timed_out) if limit is not None else None
+        try:
+            died: list[tuple[str, int]] = []
+            for future in as_completed(list(futures)):
+                kind, label, seed = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker died, the time limit stopped it, or it could not run
+                    reason = self._failure(exc, future.key, f"fit-{key}-{label}", cell=kind == "cell")
+                    if reason is None:  # a worker died, perhaps only beside the cell that killed it
+                        died.append((label, int(seed)))
+                        continue
+                    result = (FitResult(label, None, {}, {}, 0.0, reason) if kind == "fit"
+                              else CellResult(label, seed, error=f"seed {seed}: {reason}"))
+                (on_fit if kind == "fit" else on_cell)(result)
+            # Dask blames every task queued on a worker that dies, not only the one running: each such cell runs
+            # again alone on the cluster, so only a cell that itself kills its worker ends as failed
+            for label, seed in died:
+                alone = client.submit(_cell_task, self._fits[label], seed, key, options,
+                                      key=f"cell-{key}-{label}-{seed}-alone", pure=False)
+                watched[str(alone.key)] = alone
+                try:
+                    result = alone.result()
+                except Exception as exc:
+                    reason = self._failure(exc, alone.key, f"fit-{key}-{label}", cell=True)
+                    if reason is None:
+                        reason = f"worker died twice, the second time running this cell alone ({worker_failure(exc)})"
+                    result = CellResult(label, seed, error=f"seed {seed}: {reason}")
+                on_cell(result)
+        finally:
+            if watchdog is not None:
+                watchdog.stop()
 
-    def _session(self, setup: Any) -> tuple[Any, str]:
+    def _failure(self, exc: Exception, task: Any, fit_key: str, cell: bool) -> str | None:
+        """Why a task failed, for its row; None when `cell` is true and its worker died (the caller words
+        that: the cell runs again alone, or it has just killed its worker alone). A full disk or a lost
+        scheduler stops the run instead: every later task would fail the same way."""
+        if isinstance(exc, DiskFullError):
+            raise exc
+        if scheduler_lost(exc):
+            self._lost = True
+            where = self.scheduler or "the local cluster"
+            raise RunStopped(f"Lost the connection to the Dask scheduler at {where} mid-run "
+                             f"({str(exc).splitlines()[-1]})") from None
+        stopped = timeout_reason(self._timed_out, task, fit_key)  # before a death: the watchdog cancelled it
+        if stopped is not None:
+            return stopped
+        if cell and _worker_died(exc):
+            return None
+        return worker_failure(exc)
+
+    def _session(self, setup: RunSetup) -> tuple[Any, str]:
         """The client of this run's cluster, with the real side registered on it (started on first use)."""
         from distributed import Client
 
@@ -126,7 +188,7 @@ class DaskExecutor:
         self.close()
         if self.scheduler is None:
             self._cluster = local_cluster(self.workers or default_workers(setup.device.type), setup.device.type)
-        self._client = Client(self._cluster if self._cluster is not None else self.scheduler)
+        self._client = Client(self._cluster) if self._cluster is not None else self.connect()
         self._plugin = RealSidePlugin(key, Shipment(shippable(setup), metric_classes(setup.config),
                                                     extractor_class(setup)))
         self._client.register_plugin(self._plugin)
@@ -137,19 +199,110 @@ class DaskExecutor:
         """Release the fits, the real side on the workers, the client and a cluster this executor started."""
         client, cluster, plugin = self._client, self._cluster, self._plugin
         self._client = self._cluster = self._plugin = self._plan = None
-        self._fits = {}
-        if client is not None:
-            try:
-                if plugin is not None:
-                    client.unregister_worker_plugin(plugin.name)
-            except Exception:  # the cluster is already gone; nothing to clean up
-                pass
-            client.close()
+        self._fits, self._timed_out = {}, {}
+        with quiet_dask_logs(self._lost):  # a client that lost its scheduler logs every failed reconnection
+            if client is not None:
+                try:
+                    if plugin is not None:
+                        client.unregister_worker_plugin(plugin.name)
+                except Exception:  # the cluster is already gone; nothing to clean up
+                    pass
+                client.close()
+        self._lost = False
         if cluster is not None:
             cluster.close()
 
 
-def extractor_class(setup: Any) -> type | None:
+class Watchdog:
+    """The cell time limit on a cluster: every WATCH_INTERVAL_S it asks each worker how long its fit and
+    cell tasks have run (`running_tasks`); a task past `limit` is cancelled and its worker restarted (by its
+    nanny), since a thread cannot be stopped from outside. `reason` then says why the task failed: it
+    timed out, or its sampler's fit did (`timeout_reason`)."""
+
+    def __init__(self, client: Any, by_key: dict[str, Any], limit: float, timed_out: dict[str, str]):
+        import threading
+
+        self.client, self.limit = client, limit
+        self.by_key = by_key  # task key -> future; the executor adds the cells it runs again alone
+        self.timed_out = timed_out  # task key -> why; the executor's, so a later round knows a fit timed out
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="aebench-cell-timeout", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2 * WATCH_INTERVAL_S)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            try:
+                running = self.client.run(running_tasks, on_error="return")
+            except Exception:  # the cluster is closing or gone; the run loop reports that
+                continue
+            for worker, tasks in running.items():
+                late = [k for k, elapsed in (tasks if isinstance(tasks, dict) else {}).items()
+                        if elapsed > self.limit and k in self.by_key and k not in self.timed_out]
+                for task in late:
+                    self.timed_out[task] = timed_out(self.limit)
+                    self.client.cancel([self.by_key[task]], force=True)
+                if late:
+                    try:  # ends the hang, whatever it is; the worker's other tasks are rescheduled
+                        self.client.restart_workers([worker], raise_for_error=False)
+                    except Exception:  # no nanny to restart it: its thread stays busy
+                        pass
+
+
+def timeout_reason(timed_out: dict[str, str], key: Any, fit_key: str) -> str | None:
+    """Why the task `key` failed if the cell time limit stopped it or its sampler's fit; else None."""
+    if str(key) in timed_out:
+        return timed_out[str(key)]
+    if fit_key in timed_out:
+        return f"fit {timed_out[fit_key]}"
+    return None
+
+
+def running_tasks() -> dict[str, float]:
+    """On a worker: how many seconds each of its fit and cell tasks has been running."""
+    now = time.monotonic()
+    return {key: now - started for key, started in list(_RUNNING.items())}
+
+
+@contextmanager
+def _running() -> Iterator[None]:
+    """Record the current task in `_RUNNING` while it runs (for the Watchdog)."""
+    from distributed import get_worker
+
+    key = str(get_worker().get_current_task())
+    _RUNNING[key] = time.monotonic()
+    try:
+        yield
+    finally:
+        _RUNNING.pop(key, None)
+
+
+def scheduler_lost(exc: BaseException) -> bool:
+    """Whether a task failed because the client lost its scheduler (every pending task is then cancelled)."""
+    from distributed.client import FutureCancelledError
+
+    return isinstance(exc, FutureCancelledError) and "scheduler-connection-lost" in str(getattr(exc, "reason", "") or exc)
+
+
+@contextmanager
+def quiet_dask_logs(quiet: bool) -> Iterator[None]:
+    """Silence distributed's logging while the block runs, when `quiet`."""
+    import logging
+
+    log = logging.getLogger("distributed")
+    level = log.level
+    if quiet:
+        log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def extractor_class(setup: RunSetup) -> type | None:
     """The driver's extractor class: it travels with the real side, so a worker need not have the plugin
     that registered it."""
     from aebench.plugins import get_registry
@@ -209,7 +362,7 @@ def local_cluster(workers: int, device_type: str) -> Any:
                             dashboard_address=None)
 
 
-def shippable(setup: Any) -> Any:
+def shippable(setup: RunSetup) -> RunSetup:
     """The part of the setup a cell reads: real side, statistics, model and batch sizes; no data set, no
     reference rows, and the feature network left for each worker to build once."""
     out = copy.copy(setup)
@@ -277,7 +430,8 @@ def worker_setup(plan_key: str) -> tuple[Any, list[Any]]:
 
 def _fit_task(spec: SamplerSpec, plan_key: str, fit_seed: int, cls: type) -> FitResult:
     _one_thread()
-    return fit_sampler(spec, shipment_of(plan_key).setup, fit_seed, cls)
+    with _running():
+        return fit_sampler(spec, shipment_of(plan_key).setup, fit_seed, cls)
 
 
 def _fit_summary(fit: FitResult) -> FitResult:
@@ -286,8 +440,9 @@ def _fit_summary(fit: FitResult) -> FitResult:
 
 def _cell_task(fit: FitResult, seed: int, plan_key: str, options: CellOptions) -> CellResult:
     _one_thread()
-    setup, metrics = worker_setup(plan_key)
-    return run_cell(fit, seed, setup, metrics, options)
+    with _running():
+        setup, metrics = worker_setup(plan_key)
+        return run_cell(fit, seed, setup, metrics, options)
 
 
 def _one_thread() -> None:

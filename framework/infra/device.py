@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import torch
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, did_you_mean
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -18,7 +18,8 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise AebenchError(f"Unknown device '{name}'; use auto, cpu, cuda or cuda:N.") from None
+        raise AebenchError(f"Unknown device '{name}'.{did_you_mean(name, ('auto', 'cpu', 'cuda'))} "
+                           f"Use auto, cpu, cuda or cuda:N.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AebenchError(f"Device '{name}' asked for but no CUDA GPU is available; use --device cpu or auto.")
     if device.type == "cuda" and device.index is not None:
@@ -54,7 +55,8 @@ def check_precision(precision: str, device: torch.device | str | None = None) ->
     if precision in NOT_OFFERED:
         raise AebenchError(f"Precision '{precision}' is not offered: {NOT_OFFERED[precision]}.")
     if precision not in RUN_PRECISIONS:
-        raise AebenchError(f"Unknown precision '{precision}'; use one of {', '.join(RUN_PRECISIONS)} (default fp32).")
+        raise AebenchError(f"Unknown precision '{precision}'.{did_you_mean(precision, RUN_PRECISIONS)} "
+                           f"Use one of {', '.join(RUN_PRECISIONS)} (default fp32).")
     if precision == "tf32" and device is not None and torch.device(device).type != "cuda":
         raise AebenchError("precision tf32 exists on CUDA GPUs only; use fp32 on the CPU.")
     return precision
@@ -108,7 +110,7 @@ def precision_mode(device: torch.device | str, precision: str = "fp32") -> Itera
 
     The TF32 flags are restored afterwards. Record the precision with every number it produced."""
     if precision not in MODES:
-        raise AebenchError(f"Unknown precision '{precision}'; use one of {', '.join(MODES)}.")
+        raise AebenchError(f"Unknown precision '{precision}'.{did_you_mean(precision, MODES)} Use one of {', '.join(MODES)}.")
     backends = _tf32_backends()
     value = "tf32" if precision == "tf32" else "ieee"
     if backends:
@@ -137,7 +139,8 @@ def autocast(device: torch.device | str, precision: str = "fp32"):
 
     device = torch.device(device)
     if precision not in PRECISIONS:
-        raise AebenchError(f"Unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}.")
+        raise AebenchError(f"Unknown precision '{precision}'.{did_you_mean(precision, PRECISIONS)} "
+                           f"Use one of {', '.join(PRECISIONS)}.")
     if precision == "fp32":
         return nullcontext()
     if precision == "fp16" and device.type != "cuda":

@@ -33,5 +33,18 @@ def _cached_file_sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
-    """sha256 of a CPU tensor's bytes (its dtype and shape are the caller's to include where they matter)."""
-    return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    """sha256 of a tensor's bytes, any dtype (bfloat16 too) and any shape (its dtype and shape are the caller's
+    to include where they matter): the one tensor checksum of cache entries, cache keys and provenance."""
+    data = tensor.detach().cpu().contiguous()
+    return hashlib.sha256(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"").hexdigest()
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """One sha256 over named tensors (names, dtypes, shapes and bytes, in name order): the checksum a
+    multi-tensor cache file carries in its metadata."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        value = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        h.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return h.hexdigest()

@@ -1,7 +1,13 @@
 """Safe file output: atomic writes (a temporary name beside the target, then a rename, so no reader
 ever sees a half-written checkpoint, cache entry or results file) with the permissions the user's
 umask asks for, and output folders that are checked before any work and leave nothing behind when
-the work fails before writing anything."""
+the work fails before writing anything.
+
+A write that finds the disk full (or the quota spent) fails as a `DiskFullError` (`aebench.errors`) that
+names the file and what to do, whichever writer hit it: Python's own files, matplotlib, numpy, or safetensors (whose
+Rust writer reports the OSError as text). The target keeps its previous content, since only the
+temporary file was being written.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from aebench.errors import AebenchError
+from aebench.errors import AebenchError, DiskFullError, disk_full, is_disk_full
 
 _UMASK_LOCK = threading.Lock()
-
-
 def current_umask() -> int:
     """The process umask (reading it means setting it, so set it straight back under a lock)."""
     with _UMASK_LOCK:
@@ -111,16 +115,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to `path` only if the block succeeds.
     The file gets the mode a plain `open()` would give it (0666 minus the umask), not mkstemp's 0600."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
+    except Exception as exc:
+        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+            raise disk_full(path) from exc
+        raise
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 

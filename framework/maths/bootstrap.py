@@ -54,8 +54,20 @@ def half_sample_sd(statistic: Callable[[torch.Tensor], float], n: int, repeats: 
     spread over fresh draws at N=64, n=128 for identical Gaussians, 1.0-1.1x for shifted ones. The
     interval errs wide, towards calling close samplers a tie.
     """
+    values = [statistic(rows) for rows in half_sample_rows(n, repeats, seed)]
+    return float(np.std(values, ddof=1))
+
+
+def half_sample_rows(n: int, repeats: int = 100, seed: int = 0) -> list[torch.Tensor]:
+    """The `repeats` random halves `half_sample_sd` scores (each floor(n/2) row indices, seeded): for
+    statistics that score every half at once (`aebench.maths.mmd.subset_kernel_sums`) and must draw the
+    very same halves."""
     if n < 4 or repeats < 2:
         raise AebenchError(f"Half-sampling needs at least 4 points and 2 repeats, got {n} and {repeats}.")
     gen = torch.Generator().manual_seed(seed)
-    values = [statistic(torch.randperm(n, generator=gen)[: n // 2]) for _ in range(repeats)]
-    return float(np.std(values, ddof=1))
+    return [torch.randperm(n, generator=gen)[: n // 2] for _ in range(repeats)]
+
+
+def subset_sd(values: torch.Tensor | np.ndarray) -> float:
+    """The standard deviation `half_sample_sd` reports, of values already computed for every half."""
+    return float(np.std(np.asarray(values, dtype=np.float64), ddof=1))

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from aebench.errors import AebenchError, OptionError
+from aebench.errors import AebenchError, OptionError, did_you_mean
 
 ShrinkageMode = Literal["auto", "ledoit_wolf", "none"]
 SHRINKAGE_MODES: tuple[str, ...] = ("auto", "ledoit_wolf", "none")
@@ -69,7 +69,8 @@ def estimate_covariance(latents: torch.Tensor | np.ndarray, shrinkage: Shrinkage
     only when S has a condition number above `condition_limit` or there are no more rows than columns.
     """
     if shrinkage not in SHRINKAGE_MODES:
-        raise OptionError(f"Unknown shrinkage {shrinkage!r}; use one of {', '.join(SHRINKAGE_MODES)}.")
+        raise OptionError(f"Unknown shrinkage {shrinkage!r}.{did_you_mean(str(shrinkage), SHRINKAGE_MODES)} "
+                          f"Use one of {', '.join(SHRINKAGE_MODES)}.")
     z = as_latent_matrix(latents)
     n, dim = z.shape
     mean = z.mean(0)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from aebench.errors import AebenchError, OptionError
+from aebench.errors import AebenchError, OptionError, did_you_mean
 from aebench.maths.covariance import ShrinkageMode, as_latent_matrix, covariance_factor, estimate_covariance
 
 CovarianceType = Literal["full", "diag", "tied", "spherical"]
@@ -226,9 +226,11 @@ def _check_mixture_args(k: Any, seed: Any, reg: Any, covariance: Any, max_iter: 
     if not isinstance(collapse_margin, (int, float)) or not collapse_margin >= 0:
         raise OptionError(f"Mixture collapse_margin must be >= 0, got {collapse_margin!r}.")
     if covariance not in COVARIANCE_TYPES:
-        raise OptionError(f"Unknown mixture covariance {covariance!r}; use one of {', '.join(COVARIANCE_TYPES)}.")
+        raise OptionError(f"Unknown mixture covariance {covariance!r}.{did_you_mean(str(covariance), COVARIANCE_TYPES)} "
+                          f"Use one of {', '.join(COVARIANCE_TYPES)}.")
     if on_collapse not in ("fallback", "error"):
-        raise OptionError(f"Unknown on_collapse {on_collapse!r}; use fallback or error.")
+        raise OptionError(f"Unknown on_collapse {on_collapse!r}.{did_you_mean(str(on_collapse), ('fallback', 'error'))} "
+                          f"Use fallback or error.")
 
 
 def _halving(k: int) -> list[int]:

@@ -8,7 +8,9 @@ reduction. Exactness comes from a proven error bound: every entry of the float32
 `margin` of the true value, so entries that could fall on either side of a decision are recomputed
 in float64 from the original coordinates. Results therefore equal a float64 brute force, not just
 float32 precision. TF32/bf16 matrix products are switched off around the float32 stage, since they
-would void the bound.
+would void the bound. Points are centred on a coordinate-wise median (a few huge points cannot pull it)
+and squared norms are formed in float64; points too far for float32 entries (a normalizing flow's tail
+draws at 1e25) always take the float64 path, so their radii stay finite and the others stay exact.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ DEFAULT_BLOCK_BYTES = 64 * 2**20  # CPU: few enough blocks that per-operation ov
 CUDA_BLOCK_BYTES = 512 * 2**20
 _U32 = 2.0 ** -24  # unit roundoff of float32
 _CANDIDATE_SLACK = 4  # extra neighbours kept per row so that the k-th is almost always settled at once
-_FLOAT32_SAFE = 1e30
+_FLOAT32_SAFE = 1e30  # squared norms (about the centre) above this go to the float64 path: their float32 entries would overflow
+_CENTRE_ROWS = 2048  # the centre is the coordinate-wise median of at most this many evenly spaced rows
 _TILES_PER_SIDE = 8  # kth_neighbour_distance: tiles per side of the n x n triangle once n is large
 _MIN_TILE = 256  # ... but no tile smaller than this (per-tile overhead)  # |values| below this stay finite through the float32 stage
 
@@ -61,15 +64,25 @@ def full_precision_matmul() -> Iterator[None]:
 # preparation
 
 def _check_points(x: torch.Tensor, who: str) -> torch.Tensor:
-    """Validate [n, d] float points; returns their float64 centre (its sum also finds any NaN or inf,
-    in one pass instead of isfinite's several)."""
+    """Validate [n, d] float points (a float64 sum finds any NaN or inf in one pass instead of isfinite's
+    several); returns their float64 centre (`_robust_centre`)."""
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.is_floating_point():
         got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise DataError(f"k-NN {who} must be a float tensor [n, d], got {got}; pass one point per row.")
-    sums = x.sum(0, dtype=torch.float64)
-    if not torch.isfinite(sums).all():
+    if not torch.isfinite(x.sum(0, dtype=torch.float64)).all():
         raise DataError(f"k-NN {who} contain NaN or inf; remove or fix those points first.")
-    return sums / max(1, x.shape[0])
+    return _robust_centre(x)
+
+
+def _robust_centre(x: torch.Tensor) -> torch.Tensor:
+    """The coordinate-wise median of up to `_CENTRE_ROWS` evenly spaced rows (float64 [d]). Any common
+    shift leaves every distance as it is; the shift only has to keep the centred coordinates small. The
+    mean does not: one flow sample at 1e25 among 4096 moved every centred point to ~1e21, whose float32
+    squares overflow (inf radii on a GPU run). A median ignores a minority of such points."""
+    n, d = x.shape
+    if n == 0:
+        return torch.zeros(d, dtype=torch.float64, device=x.device)
+    return x[::max(1, n // _CENTRE_ROWS)].to(torch.float64).median(0).values
 
 
 def _check_pair(query: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -118,7 +131,9 @@ def _centred(x: torch.Tensor, centre: torch.Tensor, block_bytes: int) -> _Centre
             torch.sub(part, c32, out=block)
         else:
             block.copy_(part.to(torch.float64) - centre)
-        sq[start:start + rows] = (block * block).sum(1, dtype=torch.float64)  # each square rounds once
+        # squares in float64 (a float32 square overflows beyond 1.8e19), rounded once to float32: inf when
+        # beyond float32, which sends the point to the float64 path (`_far_split`)
+        sq[start:start + rows] = block.to(torch.float64).square_().sum(1)
     return _Centred(x, buffer, sq)
 
 
@@ -188,15 +203,29 @@ _FAR_SHARE = 0.25  # more far points than this share: not a few outliers, keep t
 _NORM_SLACK = 1e-4  # relative slack on norms from float32 squared norms (their error is ~d u)
 
 
+def _wild(sq: torch.Tensor) -> torch.Tensor:
+    """Points whose float32 entries would overflow (squared norm about the centre beyond `_FLOAT32_SAFE`,
+    or inf): they must take the float64 path however many they are."""
+    return ~(sq <= _FLOAT32_SAFE)
+
+
 def _far_split(sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(near, far) indices of a centred set by squared norm, or None when nothing is far (or too much is)."""
+    """(near, far) indices of a centred set by squared norm, or None when nothing is far (or too much is,
+    unless some points are too far for float32 at all: those are always far; near may then be empty)."""
     n = sq.shape[0]
-    if n < 8:
+    wild = _wild(sq)
+    n_wild = int(wild.sum())
+    if n_wild == n:
+        return torch.zeros(0, dtype=torch.int64, device=sq.device), torch.arange(n, device=sq.device)
+    if n < 8 and not n_wild:
         return None
-    median = float(sq.median())
-    far = sq > _FAR * median if median > 0 else sq > 0
+    median = float(sq[~wild].median())
+    far = wild | (sq > _FAR * median if median > 0 else sq > 0)
     count = int(far.sum())
-    if count == 0 or count > _FAR_SHARE * n:
+    if count > _FAR_SHARE * n:
+        far = wild
+        count = n_wild
+    if count == 0:
         return None
     return torch.nonzero(~far).flatten(), torch.nonzero(far).flatten()
 
@@ -246,11 +275,19 @@ def kth_neighbour_distances(x: torch.Tensor, ks: Sequence[int], *,
     bb = block_bytes_for(x.device, block_bytes)
     pts = _centred(x, centre, bb)
     split = _far_split(pts.sq)
-    if split is None or ks[-1] >= split[0].shape[0]:
-        return _kth_distances(x, pts, ks, bb)
+    if split is not None and ks[-1] >= split[0].shape[0] and bool(_wild(pts.sq).any()):
+        split = (split[0][:0], torch.arange(n, device=x.device))  # too few tame points: every row in float64
+    if split is None or (ks[-1] >= split[0].shape[0] and split[0].numel()):
+        return _finite_radii(_kth_distances(x, pts, ks, bb))
     # the near points among themselves; a near row's k-th distance stands unless some far point could be
     # closer (its distance floor is not above it); those rows and the far rows are computed exactly
     near, far = split
+    if not near.numel():
+        every = {k: torch.empty(n, dtype=torch.float64, device=x.device) for k in ks}
+        for sel, d2 in _exact_block_rows(x, x, far, bb):
+            for k in ks:
+                every[k][sel] = torch.kthvalue(d2, k + 1, dim=1).values.sqrt()
+        return _finite_radii(every)
     x_near = x[near]
     inner = _kth_distances(x_near, _centred(x_near, _check_points(x_near, "points"), bb), ks, bb)
     floor = _distance_floor(pts.sq[near], pts.sq[far])
@@ -264,6 +301,16 @@ def kth_neighbour_distances(x: torch.Tensor, ks: Sequence[int], *,
     for sel, d2 in _exact_block_rows(x, x, torch.nonzero(redo).flatten(), bb):
         for k in ks:  # the (k+1)-th smallest of the row, itself (0) included
             out[k][sel] = torch.kthvalue(d2, k + 1, dim=1).values.sqrt()
+    return _finite_radii(out)
+
+
+def _finite_radii(out: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """The radii, or a DataError when some overflow even float64 (coordinates beyond ~1e154)."""
+    for k, radii in out.items():
+        if not torch.isfinite(radii).all():
+            bad = int((~torch.isfinite(radii)).sum())
+            raise DataError(f"k-NN: the k={k} neighbour distance of {bad} of {radii.shape[0]} points overflows "
+                            f"float64 (coordinates near 1e154 or beyond); such points are no latents: drop them.")
     return out
 
 
@@ -546,9 +593,14 @@ def cross_counts_multi(real: torch.Tensor, fake: torch.Tensor, real_radii: Seque
     fr2 = None if fake_radii is None else _radii_sq(fake_radii, fake.shape[0], device)
     bb = block_bytes_for(device, block_bytes)
     rs, fs = _centred(real, centre, bb), _centred(fake, centre, bb)
+    wild_real = _wild(rs.sq)
+    if bool(wild_real.any()):
+        return _cross_counts_wild_real(real, fake, rr2s, fr2, wild_real, bb)
     split = _far_split(fs.sq)
     if split is None:
         return _cross_counts(real, fake, rr2s, fr2, rs, fs, bb)
+    if not split[0].numel():
+        return _cross_counts_exact(real, fake, rr2s, fr2, torch.arange(fake.shape[0], device=device), bb)
     # the near fake points in one pass; the far ones exactly against every real point
     near, far = split
     fake_near = fake[near]
@@ -568,6 +620,55 @@ def cross_counts_multi(real: torch.Tensor, fake: torch.Tensor, real_radii: Seque
             recalled = (d2 < fr2[sel][:, None]).any(0)
             for counts in out:
                 counts.in_fake_ball |= recalled
+    return out
+
+
+def _cross_counts_exact(real: torch.Tensor, fake: torch.Tensor, rr2s: list[torch.Tensor], fr2: torch.Tensor | None,
+                        rows: torch.Tensor, bb: int) -> list[CrossCounts]:
+    """`cross_counts_multi` in float64 for the fake points `rows` alone (the others count nothing)."""
+    device = fake.device
+    out = [CrossCounts(torch.zeros(fake.shape[0], dtype=torch.int64, device=device),
+                       torch.zeros(real.shape[0], dtype=torch.bool, device=device),
+                       torch.zeros(real.shape[0], dtype=torch.bool, device=device)) for _ in rr2s]
+    for sel, d2 in _exact_block_rows(fake, real, rows, bb):  # [fake rows, real points]
+        for counts, rr2 in zip(out, rr2s):
+            within = d2 < rr2[None, :]
+            counts.inside_real_balls[sel] = within.sum(1)
+            counts.ball_covered |= within.any(0)
+        if fr2 is not None:
+            recalled = (d2 < fr2[sel][:, None]).any(0)
+            for counts in out:
+                counts.in_fake_ball |= recalled
+    return out
+
+
+def _cross_counts_wild_real(real: torch.Tensor, fake: torch.Tensor, rr2s: list[torch.Tensor],
+                            fr2: torch.Tensor | None, wild: torch.Tensor, bb: int) -> list[CrossCounts]:
+    """Real points too far for float32 entries: the tame ones as usual, the wild ones in float64."""
+    device = fake.device
+    tame_idx, wild_idx = torch.nonzero(~wild).flatten(), torch.nonzero(wild).flatten()
+    if tame_idx.numel():
+        # radii are passed as distances: sqrt of the squared ones is exact enough for the tame part (the
+        # squares of float64 roots round back to within an ulp, as the caller's radii did)
+        parts = cross_counts_multi(real[tame_idx], fake, [r2[tame_idx].sqrt() for r2 in rr2s],
+                                   None if fr2 is None else fr2.sqrt(), block_bytes=bb)
+    else:
+        parts = [CrossCounts(torch.zeros(fake.shape[0], dtype=torch.int64, device=device),
+                             torch.zeros(0, dtype=torch.bool, device=device),
+                             torch.zeros(0, dtype=torch.bool, device=device)) for _ in rr2s]
+    out = []
+    for part, rr2 in zip(parts, rr2s):
+        covered = torch.zeros(real.shape[0], dtype=torch.bool, device=device)
+        recalled = torch.zeros(real.shape[0], dtype=torch.bool, device=device)
+        covered[tame_idx], recalled[tame_idx] = part.ball_covered, part.in_fake_ball
+        inside = part.inside_real_balls.clone()
+        for sel, d2 in _exact_block_rows(real, fake, wild_idx, bb):  # [wild real rows, fake points]
+            within = d2 < rr2[sel][:, None]
+            inside += within.sum(0)
+            covered[sel] = within.any(1)
+            if fr2 is not None:
+                recalled[sel] = (d2 < fr2[None, :]).any(1)
+        out.append(CrossCounts(inside, covered, recalled))
     return out
 
 

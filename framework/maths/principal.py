@@ -1,11 +1,9 @@
 """A Gaussian model of latents that lives where the data varies: the principal subspace plus a residual.
 
-Few latents in high dimension give a covariance whose smallest eigenvalues are mostly estimation noise
-(ORL at N=256: 320 latents, condition number 3e6). A sampler that draws from a Ledoit-Wolf shrunk
-covariance inflates those near-empty directions to the average variance, so every sample carries a
-residual far larger than real latents show there (measured: 0% of such samples inside the ellipsoid
-region, against 95% of held-out latents). Like the `ellipsoid` region, samplers built on this model
-split a latent into
+Few latents in high dimension give a covariance whose smallest eigenvalues are mostly estimation noise;
+a sampler drawing from a shrunk full covariance inflates those near-empty directions, so its samples
+carry residuals real latents never show (docs/measurements.md, "Principal subspace plus residual").
+Like the `ellipsoid` region, samplers built on this model split a latent into
 
 - coordinates in the principal subspace carrying `variance` of the total variance (at most n/2
   dimensions, where eigenvalues are estimated well), modelled by the sampler itself;
@@ -16,22 +14,91 @@ split a latent into
   latents, seeded; the residual variances are scaled so that their sum matches the mean squared
   out-of-fold residual), or none at all (`"none"`, points on the subspace).
 
-The object is a `PrincipalSubspace` (aebench.regions.subspace), so `project` and `lift` behave
-exactly as the regions' do.
+`PrincipalSubspace` is the model; the `ellipsoid` and `density` regions (aebench.regions.subspace) use
+the same class, so `project` and `lift` behave exactly as the regions' do.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from scipy.stats import chi2
 
-from aebench.errors import AebenchError, OptionError
+from aebench.errors import AebenchError, OptionError, did_you_mean
 from aebench.maths.covariance import as_latent_matrix
-from aebench.regions.subspace import PrincipalSubspace
 
 ResidualMode = Literal["cross_validated", "train", "none"]
 RESIDUAL_MODES: tuple[str, ...] = ("cross_validated", "train", "none")
+_ROWS = 16384  # rows per block when projecting, to bound memory
+
+
+@dataclass
+class PrincipalSubspace:
+    """The training latents' mean, top-`dims` principal axes and the residual Gaussian off them."""
+
+    mean: torch.Tensor  # [N]
+    axes: torch.Tensor  # [d, N]
+    variance: torch.Tensor  # [d], floored far below the largest
+    residual_axes: torch.Tensor  # [N - d, N]
+    residual_variance: torch.Tensor  # [N - d]
+
+    @classmethod
+    def from_spectrum(cls, mean: torch.Tensor, axes: torch.Tensor, variance: torch.Tensor, n: int, share: float,
+                      max_dims: int | None) -> "PrincipalSubspace":
+        """The smallest subspace carrying `share` of the variance, capped at `max_dims` (default n/2), from a
+        mean [N], principal axes [N, N] (rows, by decreasing variance) and their variances [N]."""
+        var = variance.to(torch.float64).clamp_min(0)
+        d = subspace_dims(var, n, share, max_dims)
+        axes = axes.to(torch.float64)
+        return cls(mean.to(torch.float64), axes[:d], var[:d].clamp_min(float(var[0]) * 1e-12), axes[d:], var[d:])
+
+    @property
+    def dims(self) -> int:
+        return int(self.axes.shape[0])
+
+    @property
+    def has_residual(self) -> bool:
+        """False when the subspace is the whole space or the remainder carries no variance."""
+        return self.residual_variance.numel() > 0 and float(self.residual_variance.sum()) > float(self.variance[0]) * 1e-12
+
+    @property
+    def residual_dof(self) -> float:
+        """Satterthwaite: sum_i lambda_i chi2_1 ~ g chi2_nu with nu = (sum lambda)^2 / sum lambda^2."""
+        if not self.has_residual:
+            return 0.0
+        rest = self.residual_variance
+        return float(rest.sum()) ** 2 / float(rest.pow(2).sum())
+
+    def residual_median(self) -> float:
+        """Median squared residual norm under the residual Gaussian (1.0 when there is no residual)."""
+        if not self.has_residual:
+            return 1.0
+        rest = self.residual_variance
+        g = float(rest.pow(2).sum()) / float(rest.sum())
+        return g * float(chi2.median(self.residual_dof))
+
+    def project(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Subspace coordinates [n, d] and squared residual norms [n] of latents z [n, N] (float64)."""
+        coords = torch.empty(z.shape[0], self.dims, dtype=torch.float64)
+        r2 = torch.zeros(z.shape[0], dtype=torch.float64)
+        for start in range(0, z.shape[0], _ROWS):
+            c = z[start:start + _ROWS].to(torch.float64) - self.mean
+            p = c @ self.axes.T
+            coords[start:start + _ROWS] = p
+            if self.has_residual:
+                r2[start:start + _ROWS] = (c - p @ self.axes).pow(2).sum(1)
+        return coords, r2
+
+    def lift(self, coords: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Latents [n, N] at subspace coordinates `coords` [n, d], plus a draw from the residual Gaussian."""
+        z = self.mean + coords @ self.axes
+        if self.residual_variance.numel():
+            eps = torch.randn(coords.shape[0], self.residual_variance.shape[0], generator=generator,
+                              dtype=torch.float64)
+            z = z + (eps * self.residual_variance.sqrt()) @ self.residual_axes
+        return z
 
 
 def principal_axes(latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -65,7 +132,8 @@ def fit_principal(latents: torch.Tensor, *, share: float = 0.99, max_dims: int |
     `dims` fixes the subspace dimension (otherwise chosen by `share` and `max_dims`).
     """
     if residual not in RESIDUAL_MODES:
-        raise OptionError(f"Unknown residual mode {residual!r}; use one of {', '.join(RESIDUAL_MODES)}.")
+        raise OptionError(f"Unknown residual mode {residual!r}.{did_you_mean(str(residual), RESIDUAL_MODES)} "
+                          f"Use one of {', '.join(RESIDUAL_MODES)}.")
     if not 0 < share <= 1:
         raise OptionError(f"The principal subspace must carry a share of the variance in (0, 1], got {share}.")
     z = as_latent_matrix(latents, "training latents", min_rows=3)

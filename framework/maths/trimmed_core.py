@@ -22,8 +22,7 @@ from scipy.stats import chi2
 
 from aebench.errors import OptionError
 from aebench.maths.covariance import as_latent_matrix
-from aebench.maths.principal import ResidualMode, fit_principal
-from aebench.regions.subspace import PrincipalSubspace
+from aebench.maths.principal import PrincipalSubspace, ResidualMode, fit_principal
 
 
 @dataclass

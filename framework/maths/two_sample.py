@@ -5,12 +5,10 @@ nearest neighbours; 1.0 means every point's neighbour is from its own set (the s
 is bunched up). Being local, it sees differences of shape that means and covariances miss.
 
 The pooled accuracy averages the two sets' accuracies, and in high dimension that average hides points
-far from the data: their nearest neighbours are real points (the real set is compact, the far points
-are far from each other too), so they count as errors while every real point counts as right, and
-the average is 0.5. Measured on ORL latents (N=64, 120 points): uniform points scored 0.50, the best
-of any sampler. `worst_accuracy`, the larger of the two per-set accuracies, is 0.5 only when both sets
-find their neighbours evenly in either set: it reached 1.0 for those uniform points, and rose with
-collapse (samples find samples) as with spread (real points find real points).
+far from the data (their nearest neighbours are real points, so uniform noise can score a perfect 0.5;
+docs/measurements.md, "The 1-NN two-sample test"). `worst_accuracy`, the larger of the two per-set
+accuracies, is 0.5 only when both sets find their neighbours evenly in either set: it rises with collapse
+(samples find samples) as with spread (real points find real points).
 
 Distances come from the exact chunked k-NN of `aebench.maths.knn`; a point whose nearest neighbours in both
 sets are exactly equally far counts as half right.

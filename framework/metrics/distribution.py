@@ -26,16 +26,15 @@ import torch
 
 from aebench import hookimpl
 from aebench.errors import AebenchError
-from aebench.maths.bootstrap import half_sample_sd
+from aebench.maths.bootstrap import half_sample_rows, half_sample_sd, subset_sd
 from aebench.maths.fid import FrechetReference
 from aebench.maths.knn import kth_neighbour_distance, nearest_distance
-from aebench.maths.mmd import RBFKernel, median_distance, offdiag_mean, row_means
+from aebench.maths.mmd import RBFKernel, median_distance, offdiag_mean, row_means, subset_kernel_sums
 from aebench.maths.two_sample import one_nn_accuracy
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.metrics.latent import _check_latents
 from aebench.options import option
 
-GRAM_BYTES = 256 * 2**20  # the samples' own kernel matrix is kept whole below this size
 Z95 = 1.959963984540054
 
 # Ladders each metric was measured to worsen along, step by step (rank correlation >= 0.9 with the step,
@@ -164,18 +163,15 @@ class LatentMMD(Metric):
             raise AebenchError(f"Metric 'latent_mmd' needs at least 2 samples, got {n}; draw more samples.")
         kernel, median, xx = self._reference(real)
         cross = row_means(kernel, z, real.heldout_latents)  # [n]: mean kernel to the held-out latents
-        gram = kernel(z, z) if n * n * 8 <= GRAM_BYTES else None
-
-        def mmd(rows: torch.Tensor | None) -> float:
-            if rows is None:
-                yy = offdiag_mean(kernel, z) if gram is None else float((gram.sum() - n) / (n * (n - 1)))
-                return xx + yy - 2.0 * float(cross.mean())
-            m = rows.shape[0]
-            yy = offdiag_mean(kernel, z[rows]) if gram is None else float((gram[rows][:, rows].sum() - m) / (m * (m - 1)))
-            return xx + yy - 2.0 * float(cross[rows].mean())
-
-        value = mmd(None)
-        sd = half_sample_sd(mmd, n, self.options.repeats, fake.seed) if self.options.repeats >= 2 and n >= 8 else None
+        halves = half_sample_rows(n, self.options.repeats, fake.seed) if self.options.repeats >= 2 and n >= 8 else []
+        # one pass over the samples' kernel matrix gives its total and every half's sum (b^T K b)
+        total, sums = subset_kernel_sums(kernel, z, halves)
+        value = xx + (total - n) / (n * (n - 1)) - 2.0 * float(cross.mean())
+        sd = None
+        if halves:
+            m = n // 2
+            cross_means = torch.stack([cross[rows].mean() for rows in halves])
+            sd = subset_sd(xx + (sums - m) / (m * (m - 1)) - 2.0 * cross_means)
         low, high = _interval(value, sd)
         info = {"reference": "heldout latents", "n_real": int(real.heldout_latents.shape[0]),
                 "bandwidths": [round(h, 6) for h in kernel.bandwidths], "median_distance": median,

@@ -3,10 +3,8 @@
 - `region_hits`: share of points each calibrated region accepts (with a bootstrap interval);
 - `latent_coverage`: k-NN precision/recall/density/coverage of the held-out latents by the samples,
   the companion of hit rate. Collapse shows in *recall*: points bunched at the centre have tiny k-NN
-  balls that hold no held-out latent (recall ~0). Naeem's *coverage* does not expose it in high
-  dimension: there the centre is nearer to every latent than latents are to each other, so it lies
-  inside every held-out k-NN ball (measured: coverage 1.0 for a collapsed sampler at N=256, 0.55 on
-  ORL pixel-PCA latents at N=64, recall 0 in both);
+  balls that hold no held-out latent. Naeem's *coverage* does not expose it in high dimension, where
+  the centre lies inside every held-out k-NN ball (docs/measurements.md, "Coverage in high dimension");
 - `latent_distance`: distance to the nearest training latent, relative to held-out latents;
 - `reencode`: how far E(D(z)) drifts from z, relative to real held-out latents.
 
@@ -26,7 +24,6 @@ from aebench.maths.knn import kth_neighbour_distance, nearest_distance
 from aebench.maths.prdc import compute_prdc_two_k
 from aebench.metric import Column, FakeSide, Metric, MetricValue, RealSide
 from aebench.options import option
-from aebench.region import Region
 
 # Ladders (see aebench.metric.LADDERS) each key was measured to worsen along, step by step, on the ORL and
 # Fashion-MNIST models. These are diagnostics: each also rewards some other failure (see the descriptions).
@@ -46,31 +43,6 @@ def _check_latents(fake: FakeSide, real: RealSide, metric: str) -> torch.Tensor:
     if z.shape[0] == 0:
         raise AebenchError(f"Metric '{metric}': sampler '{fake.name}' gave no points; draw at least one sample.")
     return z.detach().to("cpu")
-
-
-def hit_rate_along_t(region: Region, latents: torch.Tensor, t: torch.Tensor,
-                     bins: int = 10) -> list[tuple[float, float, int]]:
-    """Hit rate of a calibrated region in equal-width bins of path position t: (t_centre, rate, count)
-    for each non-empty bin. Bins span [0, 1], widened to any t outside it. For path samplers, whose
-    hit rate usually falls off along the path; the runner stores and plots it."""
-    if bins < 1:
-        raise AebenchError(f"hit_rate_along_t needs at least one bin, got {bins}.")
-    inside = region.contains(latents)
-    t = t.detach().to("cpu", torch.float64).reshape(-1)
-    if t.shape[0] != inside.shape[0]:
-        raise AebenchError(f"Path positions t have {t.shape[0]} entries for {inside.shape[0]} points; "
-                           f"the sampler must give one t per point.")
-    finite = torch.isfinite(t)
-    if not finite.any():
-        return []
-    lo = min(0.0, float(t[finite].min()))
-    hi = max(1.0, float(t[finite].max()))
-    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
-    which = torch.bucketize(t[finite], edges[1:-1], right=True)
-    hits = torch.zeros(bins, dtype=torch.float64).index_add_(0, which, inside[finite].to(torch.float64))
-    counts = torch.bincount(which, minlength=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    return [(float(centres[b]), float(hits[b] / counts[b]), int(counts[b])) for b in range(bins) if counts[b] > 0]
 
 
 def heldout_training_distance(real: RealSide) -> torch.Tensor:

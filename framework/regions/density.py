@@ -23,9 +23,10 @@ from typing import Literal
 import torch
 
 from aebench import hookimpl
+from aebench.maths.chi_square import moment_dof
 from aebench.maths.gaussian_mixture import MAX_FIT_POINTS, FittedMixture, fit_mixture
 from aebench.options import option
-from aebench.regions.subspace import SubspaceRegion, moment_dof
+from aebench.regions.subspace import SubspaceRegion
 
 _MODEL_DRAWS = 4000  # mixture draws that set the subspace part's model median and degrees of freedom
 _ROWS = 16384  # rows per block when scoring, to bound memory

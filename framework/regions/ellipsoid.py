@@ -1,11 +1,11 @@
 """The `ellipsoid` region: a Gaussian's Mahalanobis ball, made robust to near-singular covariances.
 
-A full Mahalanobis distance fails on real latents: at N=256 with 320 ORL training latents the
-covariance had condition number 2.2e6, its smallest eigenvalues are mostly estimation noise, and
-both the raw inverse and a Ledoit-Wolf shrunk one gave an ellipsoid that disagreed wildly with the
-Gaussian it came from. So the score (see `aebench.regions.subspace`) has two parts: the squared
-Mahalanobis distance inside the principal subspace that carries `variance` of the total variance,
-and the squared Euclidean norm of the residual off that subspace.
+A full Mahalanobis distance fails on real latents: few latents in many dimensions leave the smallest
+eigenvalues mostly estimation noise, and both the raw inverse and a Ledoit-Wolf shrunk one gave an
+ellipsoid that disagreed wildly with the Gaussian it came from (docs/measurements.md). So the score
+(see `aebench.regions.subspace`) has two parts: the squared Mahalanobis distance inside the principal
+subspace that carries `variance` of the total variance, and the squared Euclidean norm of the residual
+off that subspace.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Regions that model latents in their dominant principal subspace plus a residual-norm test.
 
 Few latents in high dimension give a covariance whose smallest eigenvalues are mostly estimation
-noise (ORL, N=256, 320 latents: condition number 2.2e6). A model fitted in all N directions then
-disagrees with its own samples: a Ledoit-Wolf ellipsoid calibrated on held-out latents accepted 0%
-of draws from that same Gaussian, and a mixture's variance-scaled regulariser inflated the
-near-empty directions until its own samples were all rejected. So these regions split a point into
+noise, and a model fitted in all N directions then rejects its own samples (docs/measurements.md,
+"Principal subspace plus residual"). So these regions split a point into
 
 - its coordinates in the principal subspace carrying `variance` of the total variance (at most
   n_train/2 dimensions, where eigenvalues are estimated well), scored by the region's own model;
@@ -16,115 +14,29 @@ subspace dimension, Satterthwaite's for the residual, moment-matched for a mixtu
 the part's median, first under the model and, once `calibrate` runs, on the held-out latents (so
 out-of-sample inflation of either part is absorbed alike). Each part then becomes an approximately
 standard normal score by the Wilson-Hilferty cube-root transform, and the region's score is the
-larger of the two. Dividing by medians alone is not enough: a part with few degrees of freedom has a
-much heavier tail relative to its median (chi2_2: 95% quantile = 4.3 medians; chi2_14: 1.8), so it
-alone would set the threshold and the other part would hardly ever reject (measured: a k=1 and a
-k=10 mixture gave the same threshold). A point far outside in the noisy directions is still caught
-by the residual part.
+larger of the two: dividing by medians alone is not enough, because a part with few degrees of freedom
+has a much heavier tail relative to its median and would set the threshold alone. A point far outside in
+the noisy directions is still caught by the residual part.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
-from scipy.stats import chi2
 
 from aebench.errors import AebenchError, NotFittedError
+from aebench.maths.chi_square import chi2_normal_score
+from aebench.maths.principal import PrincipalSubspace
 from aebench.region import Region
 from aebench.stats import LatentStats
 
-_ROWS = 16384  # rows per block when projecting, to bound memory
 
-
-@dataclass
-class PrincipalSubspace:
-    """The training latents' mean, top-`dims` principal axes and the residual Gaussian off them."""
-
-    mean: torch.Tensor  # [N]
-    axes: torch.Tensor  # [d, N]
-    variance: torch.Tensor  # [d], floored far below the largest
-    residual_axes: torch.Tensor  # [N - d, N]
-    residual_variance: torch.Tensor  # [N - d]
-
-    @classmethod
-    def from_stats(cls, stats: LatentStats, n_train: int, share: float, max_dims: int | None,
-                   region: str) -> "PrincipalSubspace":
-        """The smallest subspace carrying `share` of the variance, capped at `max_dims` (default n_train/2)."""
-        var = stats.pca_variance.to(torch.float64).clamp_min(0)
-        total = float(var.sum())
-        if not total > 0:
-            raise AebenchError(f"Region '{region}': the training latents have zero variance; retrain the model.")
-        dim = var.shape[0]
-        cap = max_dims or max(1, n_train // 2)
-        cumulative = torch.cumsum(var, 0) / total
-        needed = int(torch.searchsorted(cumulative, torch.tensor([share], dtype=torch.float64))[0]) + 1
-        d = max(1, min(needed, cap, dim))
-        axes = stats.pca_axes.to(torch.float64)
-        return cls(stats.mean.to(torch.float64), axes[:d], var[:d].clamp_min(float(var[0]) * 1e-12),
-                   axes[d:], var[d:])
-
-    @property
-    def dims(self) -> int:
-        return int(self.axes.shape[0])
-
-    @property
-    def has_residual(self) -> bool:
-        """False when the subspace is the whole space or the remainder carries no variance."""
-        return self.residual_variance.numel() > 0 and float(self.residual_variance.sum()) > float(self.variance[0]) * 1e-12
-
-    @property
-    def residual_dof(self) -> float:
-        """Satterthwaite: sum_i lambda_i chi2_1 ~ g chi2_nu with nu = (sum lambda)^2 / sum lambda^2."""
-        if not self.has_residual:
-            return 0.0
-        rest = self.residual_variance
-        return float(rest.sum()) ** 2 / float(rest.pow(2).sum())
-
-    def residual_median(self) -> float:
-        """Median squared residual norm under the residual Gaussian (1.0 when there is no residual)."""
-        if not self.has_residual:
-            return 1.0
-        rest = self.residual_variance
-        g = float(rest.pow(2).sum()) / float(rest.sum())
-        return g * float(chi2.median(self.residual_dof))
-
-    def project(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Subspace coordinates [n, d] and squared residual norms [n] of latents z [n, N] (float64)."""
-        coords = torch.empty(z.shape[0], self.dims, dtype=torch.float64)
-        r2 = torch.zeros(z.shape[0], dtype=torch.float64)
-        for start in range(0, z.shape[0], _ROWS):
-            c = z[start:start + _ROWS].to(torch.float64) - self.mean
-            p = c @ self.axes.T
-            coords[start:start + _ROWS] = p
-            if self.has_residual:
-                r2[start:start + _ROWS] = (c - p @ self.axes).pow(2).sum(1)
-        return coords, r2
-
-    def lift(self, coords: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Latents [n, N] at subspace coordinates `coords` [n, d], plus a draw from the residual Gaussian."""
-        z = self.mean + coords @ self.axes
-        if self.residual_variance.numel():
-            eps = torch.randn(coords.shape[0], self.residual_variance.shape[0], generator=generator,
-                              dtype=torch.float64)
-            z = z + (eps * self.residual_variance.sqrt()) @ self.residual_axes
-        return z
-
-
-def chi2_normal_score(x: torch.Tensor, median: float, dof: float) -> torch.Tensor:
-    """Approximate standard-normal score of x ~ g chi2_dof whose median is `median` (Wilson-Hilferty:
-    (chi2_nu / nu)^(1/3) is close to N(1 - 2/(9 nu), 2/(9 nu)))."""
-    v = 2.0 / (9.0 * dof)
-    unit = x * (float(chi2.median(dof)) / (median * dof))  # x as chi2_nu / nu
-    return (unit.clamp_min(0).pow(1.0 / 3.0) - (1.0 - v)) / math.sqrt(v)
-
-
-def moment_dof(x: torch.Tensor) -> float:
-    """Degrees of freedom of the scaled chi-square g chi2_nu with the mean and variance of x (Satterthwaite),
-    at least 1 (below that the cube-root normal approximation breaks down)."""
-    var = float(x.var())
-    return max(1.0, 2.0 * float(x.mean()) ** 2 / var) if var > 0 else 1.0
+def subspace_of(stats: LatentStats, n_train: int, share: float, max_dims: int | None, region: str) -> PrincipalSubspace:
+    """The principal subspace of the training latents' statistics carrying `share` of their variance."""
+    if not float(stats.pca_variance.to(torch.float64).clamp_min(0).sum()) > 0:
+        raise AebenchError(f"Region '{region}': the training latents have zero variance; retrain the model.")
+    return PrincipalSubspace.from_spectrum(stats.mean, stats.pca_axes, stats.pca_variance, n_train, share, max_dims)
 
 
 class SubspaceRegion(Region):
@@ -140,7 +52,7 @@ class SubspaceRegion(Region):
         if stats.latent_dim != dim:
             raise AebenchError(f"Region '{self.name}': statistics have N={stats.latent_dim} but the latents have "
                                f"N={dim}; recompute the statistics with `aebench stats`.")
-        self.subspace = PrincipalSubspace.from_stats(stats, n, self.options.variance, self.options.max_dims, self.name)
+        self.subspace = subspace_of(stats, n, self.options.variance, self.options.max_dims, self.name)
         coords, _ = self.subspace.project(train_latents)
         self._fit_subspace(coords)
         median, dof = self._subspace_model()

@@ -1,5 +1,5 @@
 """The pictures of a run, each written atomically as one PNG: sample grids, path strips (the source post's
-figures), latent scatter plots, hit rate along a path, and metric bars.
+figures), latent scatter plots and hit rate along a path (`cell_figures` draws them for one cell).
 
 Matplotlib is used through `matplotlib.figure.Figure` with the Agg canvas, never pyplot, so no
 global figure state leaks between calls and no display is needed.
@@ -17,12 +17,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from aebench.errors import AebenchError
 from aebench.infra.io import atomic_path
-from aebench.infra.numbers import is_finite_number
 
 MIN_TILE = 64  # images smaller than this are upscaled (nearest) so faces stay visible in the grid
 MAX_SCALE = 8
 PAD = 2
 PAD_VALUE = 255
+SCATTER_SEED = 0  # which points a crowded scatter plot shows: the same ones in every run
 TRAIN_COLOUR, SAMPLE_COLOUR, ORIGIN_COLOUR, CENTRE_COLOUR = "tab:blue", "red", "yellow", "orange"
 
 
@@ -251,7 +251,7 @@ def latent_scatter(
     i, j = (int(a) for a in axes)
     if not (0 <= i < dim and 0 <= j < dim) or i == j:
         raise FigureError(f"axes must be two different components in [0, {dim}), got {tuple(axes)}.")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(SCATTER_SEED)
     train = _subsample(train, max_points, rng)
     samples = _subsample(samples, max_points, rng)
     finite = np.isfinite(samples[:, [i, j]]).all(axis=1)
@@ -295,42 +295,20 @@ def hits_along_t(along_t: Mapping[str, Sequence[Sequence[float]]], path: str | P
     return _save(fig, path)
 
 
-def metric_bars(results: Mapping[str, Any], metric_key: str, path: str | Path, *, title: str | None = None) -> Path:
-    """One horizontal bar per row holding `metric_key`: references grey, samplers blue, those ahead by
-    the verdict green; error bars from the std over seeds or the [low, high] interval."""
-    from aebench.reports.table import build_table, result_rows
-
-    rows = [
-        r for r in result_rows(results)
-        if r.get("status", "ok") == "ok" and is_finite_number(r.get("metrics", {}).get(metric_key, {}).get("value"))
-    ]
-    if not rows:
-        raise FigureError(f"No row has a value for metric {metric_key!r}; pick a metric the run computed.")
-    table = build_table(results, [metric_key])
-    best = {r.name for r in table.rows if metric_key in r.cells and r.cells[metric_key].best}
-    values, errors, colours = [], [], []
-    for r in rows:
-        m = r["metrics"][metric_key]
-        values.append(float(m["value"]))
-        if m.get("std") is not None:
-            errors.append((float(m["std"]), float(m["std"])))
-        elif m.get("low") is not None and m.get("high") is not None:
-            errors.append((max(0.0, m["value"] - m["low"]), max(0.0, m["high"] - m["value"])))
-        else:
-            errors.append((0.0, 0.0))
-        colours.append("lightgrey" if r.get("kind") == "reference" else ("tab:green" if r["name"] in best else "tab:blue"))
-    fig = _new_figure(6.0, 0.9 + 0.35 * len(rows))
-    ax = fig.subplots()
-    y = np.arange(len(rows))[::-1]
-    ax.barh(y, values, xerr=np.array(errors).T, color=colours, capsize=2)
-    ax.set_yticks(y, [r["name"] for r in rows], fontsize=8)
-    label = table.columns[0].header
-    ax.set_xlabel(label)
-    ax.set_ylabel("row")
-    ax.set_title(title or f"{label} per sampler (error bars: 95% interval or spread over seeds)", fontsize=10)
-    from matplotlib.patches import Patch
-
-    kinds = [("tab:green", "ahead by the verdict"), ("tab:blue", "sampler"), ("lightgrey", "reference row")]
-    ax.legend(handles=[Patch(color=c, label=lab) for c, lab in kinds if c in colours], loc="best", fontsize=8)
-    ax.grid(axis="x", alpha=0.2)
-    return _save(fig, path)
+def cell_figures(fake: Any, folder: Path, *, stem: str, name: str, path_labels: Sequence[str] | None,
+                 axes: tuple[int, int], train_latents: Any, centre: Any, along_t: Mapping[str, Any],
+                 target: float) -> dict[str, Path]:
+    """One cell's figures (a sampler's first seed; `fake` holds its images, latents, path and t): the sample
+    grid, the path strips (path samplers), the latent scatter on `axes` and the hit rate along t, as
+    `folder/<stem>_<kind>.png`. The runner hands this function to the cells (aebench.run.cells.FigureDrawer)."""
+    seed = f"seed {fake.seed}"
+    made = {"grid": sample_grid(fake.images, folder / f"{stem}_grid.png", title=f"{name}, {seed}")}
+    if fake.path is not None and fake.t is not None:
+        made["strips"] = path_strips(fake.images, fake.path, fake.t, folder / f"{stem}_strips.png", labels=path_labels,
+                                     title=f"{name}: decoded images along each path ({seed})")
+    made["scatter"] = latent_scatter(train_latents, fake.latents, axes, centre, folder / f"{stem}_scatter.png",
+                                     title=f"{name}: latent components {axes[0]} and {axes[1]} ({seed})")
+    if along_t:
+        made["along_t"] = hits_along_t(along_t, folder / f"{stem}_along_t.png", target=target,
+                                       title=f"{name}: share of points inside each region along the path")
+    return made

@@ -31,6 +31,7 @@ from aebench.reports import blocks as b
 from aebench.reports.layout import results_renderables
 from aebench.reports.table import GROUP_TITLES, ColumnView, ResultsTable, build_table, result_rows
 from aebench.reports.validation import validation_blocks
+from aebench.results.reconstruction import warning_text
 
 Format = Literal["markdown", "html", "terminal"]
 ALL_FORMATS: frozenset[str] = frozenset({"markdown", "html", "terminal"})
@@ -148,10 +149,13 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     if model:
         text = (f"checksum {str(model.get('checksum', '?'))[:12]}, {architecture_text(model.get('architecture'))}, "
                 f"latent dim {model.get('latent_dim', '?')}")
-        if model.get("heldout_mse") is not None:
-            text += f", held-out MSE {model['heldout_mse']:.3g}"
-            if model.get("baseline_mse") is not None:
-                text += f" (mean image: {model['baseline_mse']:.3g})"
+        measured = model.get("reconstruction") or {}
+        heldout, baseline = (model.get("heldout_mse"), model.get("baseline_mse")) if model.get("heldout_mse") is not None \
+            else (measured.get("heldout_mse"), measured.get("baseline_mse"))
+        if heldout is not None:
+            text += f", held-out MSE {heldout:.3g}"
+            if baseline is not None:
+                text += f" (mean image: {baseline:.3g})"
         items.append(("model", text))
     if feats:
         judge = "yes" if feats.get("judge") else "no: smoke tests only, do not rank samplers by it"
@@ -166,7 +170,9 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
             text += f"; held-out accuracy {format_number(accuracy, unit='rate')}" if accuracy is not None else ""
             items.append(("also judged by", text))
     seeds = cfg.get("seeds")
-    items.append(("samples", f"n {cfg.get('n', '?')} per sampler and seed; seeds {', '.join(map(str, seeds)) if seeds else '?'}"))
+    latent = f" ({cfg['n_latent']} latent points for the latent-space metrics, the first n decoded)" if cfg.get("n_latent") else ""
+    items.append(("samples", f"n {cfg.get('n', '?')} decoded per sampler and seed{latent}; "
+                             f"seeds {', '.join(map(str, seeds)) if seeds else '?'}"))
     if cfg.get("target") is not None:
         items.append(("regions", f"calibrated to accept {format_number(cfg['target'], unit='rate')} of held-out latents"))
     if env:
@@ -352,7 +358,14 @@ def notes(results: Mapping[str, Any]) -> list[str]:
             f"The extractor {feats.get('extractor', '?')} is not a validated judge of image quality: "
             "its image metrics check that the pipeline runs, they do not rank samplers."
         )
-    if results.get("status", "complete") != "complete":
+    useless = warning_text((results.get("model") or {}).get("reconstruction"))
+    if useless:
+        out.insert(0, f"Warning: {useless}")
+    stop = results.get("interrupted") or {}
+    if results.get("status") == "interrupted":
+        out.append(f"This run was interrupted ({stop.get('reason', '?')}, {stop.get('at', '?')}): only the cells it "
+                   "finished are here; run the same command with --resume to finish it.")
+    elif results.get("status", "complete") != "complete":
         out.append(f"This run is {results.get('status')}: some samplers or metrics may be missing.")
     return out
 

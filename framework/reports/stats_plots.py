@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from aebench.errors import AebenchError
 from aebench.infra.io import atomic_path
+from aebench.reports.figures import SCATTER_SEED
 from aebench.stats import LatentStats
 
 
@@ -123,7 +124,7 @@ def plot_pair_ellipses(latents: torch.Tensor, rows: list[dict], path: str | Path
     Gaussian fit; each legend gives the share of points inside against a Gaussian's."""
     z = latents.detach().to("cpu", torch.float64).numpy()
     if len(z) > max_points:
-        z = z[np.random.default_rng(0).choice(len(z), max_points, replace=False)]
+        z = z[np.random.default_rng(SCATTER_SEED).choice(len(z), max_points, replace=False)]
     cols = min(3, max(1, len(rows)))
     nrows = math.ceil(len(rows) / cols) if rows else 1
     fig = Figure(figsize=(4.0 * cols, 3.6 * nrows), layout="constrained")

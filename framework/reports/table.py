@@ -298,7 +298,7 @@ def caption(results: Mapping[str, Any]) -> str:
             f"features: {feats.get('extractor', '?')}{judge_text}{also}, reference {feats.get('reference', '?')} "
             f"images, n_real {feats.get('n_real', '?')}"
         )
-    parts.append(f"n {cfg.get('n', '?')} per seed")
+    parts.append(f"n {cfg.get('n', '?')} per seed" + (f" (latent metrics: {cfg['n_latent']})" if cfg.get("n_latent") else ""))
     parts.append(f"seeds {seed_text(cfg.get('seeds'))}")
     if cfg.get("target") is not None:
         parts.append(f"regions calibrated to {format_number(cfg['target'], unit='rate')}")

@@ -67,6 +67,8 @@ def new_document(setup: Any) -> ResultsDocument:
         "architecture": sidecar.get("architecture"),
         "heldout_mse": metrics.get("heldout_mse", sidecar.get("heldout_mse")),
         "baseline_mse": metrics.get("baseline_mse", sidecar.get("baseline_mse")),
+        # on the run's data set, for any model (aebench.run.model_check); None without images
+        "reconstruction": getattr(setup, "reconstruction", None),
     }
     dataset_section: DatasetSection | None = None
     if dataset is not None:

@@ -7,7 +7,11 @@ Version history:
   group, role, the ladders it detects, description, which metric produced it); an optional
   `validation` section written by `aebench validate` / `aebench run --validate`; optional `plan` (the
   run plan's hash and resolved values), `cells` (every finished (sampler, seed) cell's metric values)
-  and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`.
+  and `fits` (each sampler's fit summary), written by `aebench run` and read back by `--resume`;
+  status "interrupted" with an `interrupted` section (reason, time) for a run stopped by a signal or a
+  lost Dask scheduler (its finished cells kept; `--resume` finishes it); `model.reconstruction`: the
+  model's held-out reconstruction MSE against the mean-image baseline, and whether it is worse
+  (`aebench.run.model_check`).
   Every section is declared below as a TypedDict; `aebench.results.document` is the one writer.
   A metric_info entry may carry `ideal` (the metric's best value is that point; absent in files
   written before it existed, which then rank the metric by its direction alone).
@@ -38,7 +42,7 @@ GROUPS = ("region", "latent", "image_recon", "image", "other")
 VALIDATION_VERDICTS = ("holds", "broken", "flat", "untested")
 ROW_KINDS = ("sampler", "reference")
 ROW_STATUSES = ("ok", "failed")
-RUN_STATUSES = ("running", "complete")
+RUN_STATUSES = ("running", "interrupted", "complete")
 
 
 class ResultsError(AebenchError):
@@ -96,7 +100,8 @@ class _RowBase(TypedDict):
 class Row(_RowBase, total=False):
     """One reference or sampler row (the sampler fields only on sampler rows)."""
 
-    n: int
+    n: int  # decoded images per seed (what the image metrics saw)
+    n_latent: int  # latent points per seed behind the latent-space metrics (sampler rows; the first n were decoded)
     seeds: list[int]
     error: str  # why a failed row failed
     sampler: str  # registered sampler behind the label
@@ -141,6 +146,7 @@ class CellRecord(TypedDict):
     along_t: dict[str, list[list[float]]]
     figures: dict[str, str]
     backoffs: list[Backoff]
+    n_latent: int | None  # latent points drawn (the plan's n_latent unless the sampler caps its draws)
 
 
 class RoundRecord(TypedDict):
@@ -191,6 +197,7 @@ class _PlanBase(TypedDict):
     hash: str  # names the settings that decide the numbers (`--resume` refuses another plan)
     device: str
     n: int
+    n_latent: int
     n_real: int
     seeds: list[int]
     fit_seed: int
@@ -232,7 +239,8 @@ class _ConfigBase(TypedDict):
     latent_dim: int | None
     model_seed: int
     samplers: list[SamplerSpecEntry]
-    n: int
+    n: int  # decoded images per sampler and seed
+    n_latent: int  # latent points per sampler and seed for the latent-space metrics (the first n decoded)
     seeds: list[int]
     regions: list[str]
     region_options: dict[str, dict[str, Any]]
@@ -254,6 +262,8 @@ class _ConfigBase(TypedDict):
     cache_dir: str | None
     figures: bool
     validation: ValidationChoice | None
+    cell_timeout: float | str | None  # time limit of each cell and fit (aebench.run.timeouts)
+    strict: bool  # a model worse than the mean image is an error
     decide: bool  # racing rounds (aebench.run.racing)
     budget: str | None  # what they may spend: "15m" or decoded images "20000"; None: the default
     margins: dict[str, str]  # equivalence margins set for this run, over the metrics' declared ones
@@ -300,6 +310,16 @@ class ArchitectureRecord(TypedDict):
     config: dict[str, Any]  # the architecture plugin's options
 
 
+class Reconstruction(TypedDict):
+    """The model's held-out reconstruction error against the mean-image baseline (aebench.run.model_check)."""
+
+    heldout_mse: float  # mean squared error, pixels in [0, 1]
+    baseline_mse: float  # predicting every held-out image by the mean training image
+    n: int  # held-out images
+    source: Literal["checkpoint", "measured"]  # an aebench sidecar for this data set, or measured (cached)
+    worse_than_baseline: bool  # the model has not learnt the images: warned, an error with --strict
+
+
 class ModelSection(TypedDict):
     checksum: str
     path: str | None
@@ -307,6 +327,7 @@ class ModelSection(TypedDict):
     architecture: ArchitectureRecord | None
     heldout_mse: float | None
     baseline_mse: float | None
+    reconstruction: Reconstruction | None  # None without images (latent files only)
 
 
 class StatsSection(TypedDict):
@@ -482,9 +503,16 @@ class Validation(_ValidationBase, total=False):
     figure: str  # the ladder plot, relative to the output folder
 
 
+class Interruption(TypedDict):
+    """Why and when a run stopped before completing (status "interrupted"; `--resume` finishes it)."""
+
+    reason: str  # "Ctrl-C (SIGINT)", "SIGTERM", or what stopped it (a lost Dask scheduler, ...)
+    at: str  # ISO time
+
+
 class _DocumentBase(TypedDict):
     schema: str
-    status: Literal["running", "complete"]
+    status: Literal["running", "interrupted", "complete"]
     metric_info: dict[str, MetricInfo]
     references: list[Row]
     samplers: list[Row]
@@ -508,6 +536,7 @@ class ResultsDocument(_DocumentBase, total=False):
     fits: dict[str, FitRecord]  # sampler label -> its fit; `aebench run` only
     race: Race  # `aebench run --decide` only
     judges: JudgesSection  # only with several feature extractors (`--features inception,domain`)
+    interrupted: Interruption  # only with status "interrupted"
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -612,12 +641,29 @@ def check_results(doc: Any, source: str = "results") -> ResultsDocument:
     for section in ("config", "model", "environment", "regions", "stats"):
         if doc.get(section) is not None:
             c.mapping(doc[section], section)
+    if (doc.get("model") or {}).get("reconstruction") is not None:
+        _check_reconstruction(c, doc["model"]["reconstruction"])
     for section in ("dataset", "features"):
         if doc.get(section) is not None:
             c.mapping(doc[section], section)
     if "validation" in doc:
         _check_validation(c, doc["validation"])
+    if "interrupted" in doc:
+        stop = c.mapping(doc["interrupted"], "interrupted")
+        c.text(stop.get("reason"), "interrupted.reason")
+        c.text(stop.get("at"), "interrupted.at")
     return doc  # type: ignore[return-value]
+
+
+def _check_reconstruction(c: _Checker, section: Any) -> None:
+    where = "model.reconstruction"
+    section = c.mapping(section, where)
+    for field in ("heldout_mse", "baseline_mse"):
+        if not _is_number(section.get(field)) or not math.isfinite(section[field]):
+            c.fail(f"{where}.{field}", f"must be a finite number, got {section.get(field)!r}")
+    if not isinstance(section.get("worse_than_baseline"), bool):
+        c.fail(f"{where}.worse_than_baseline", f"must be true or false, got {section.get('worse_than_baseline')!r}")
+    c.one_of(section.get("source"), ("checkpoint", "measured"), f"{where}.source")
 
 
 def _check_info(c: _Checker, key: str, entry: Any) -> None:
@@ -704,7 +750,7 @@ __all__ = [
     "SCHEMA", "SCHEMA_FAMILY", "SCHEMA_VERSION", "ROLES", "GROUPS", "VALIDATION_VERDICTS", "ResultsError",
     "MetricInfo", "MetricEntry", "Row", "CellValue", "CellRecord", "FitRecord", "Backoff", "PlanCell", "PlanSection",
     "ConfigSection", "EnvironmentSection", "DatasetSection", "ModelSection", "StatsSection", "FeaturesSection",
-    "RegionReport", "Validation", "ValidationMetric", "ValidationSettings", "LadderResult", "ResultsDocument",
-    "JudgesSection", "JudgeRecord", "MetricAgreement", "Disagreement",
+    "RegionReport", "Interruption", "Reconstruction", "Validation", "ValidationMetric", "ValidationSettings",
+    "LadderResult", "ResultsDocument", "JudgesSection", "JudgeRecord", "MetricAgreement", "Disagreement",
     "check_schema_version", "check_results", "load_results", "neutral_info",
 ]

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, cast
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, cast
 
 import torch
 
@@ -22,6 +22,9 @@ from aebench.errors import AebenchError
 from aebench.metric import FakeSide, Metric, MetricValue
 from aebench.results.schema import CellRecord, FitRecord
 from aebench.run.config import SamplerSpec
+
+if TYPE_CHECKING:
+    from aebench.run.setup import RunSetup
 
 
 @dataclass
@@ -56,6 +59,9 @@ class CellResult:
     # out-of-memory retries during this cell (batch sizes halved), wherever it ran; the runner adds them to
     # the run's environment.backoffs
     backoffs: list[dict[str, Any]] = field(default_factory=list)
+    # latent points drawn (what the latent-space metrics saw; the first n were decoded): the plan's n_latent
+    # unless the sampler caps its draws (Sampler.max_latent_draws)
+    n_latent: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,18 +79,28 @@ class CellResult:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+class FigureDrawer(Protocol):
+    """Draws one cell's figures into `folder` and returns each figure's file by kind ('grid', 'strips', ...).
+    The runner passes `aebench.reports.figures.cell_figures`: cells compute, the reports draw."""
+
+    def __call__(self, fake: FakeSide, folder: Path, *, stem: str, name: str, path_labels: Sequence[str] | None,
+                 axes: tuple[int, int], train_latents: torch.Tensor, centre: torch.Tensor, along_t: dict[str, Any],
+                 target: float) -> dict[str, Path]: ...
+
+
 @dataclass
 class CellOptions:
-    """How cells run: where figures go (the run's --out folder, shared by the workers), whether to draw
-    them, the first seed (the one whose cell draws figures and the along-t curve), progress output."""
+    """How cells run: where figures go (the run's --out folder, shared by the workers), what draws them
+    (None: no figures), the first seed (the one whose cell draws figures and the along-t curve), progress
+    output. Picklable: the drawer is a module-level function."""
 
     out: str
-    figures: bool
+    draw: FigureDrawer | None
     first_seed: int
     quiet: bool = True
 
 
-def fit_sampler(spec: SamplerSpec, setup: Any, fit_seed: int, cls: type | None = None) -> FitResult:
+def fit_sampler(spec: SamplerSpec, setup: RunSetup, fit_seed: int, cls: type | None = None) -> FitResult:
     """Fit `spec` on the training latents with torch's global seed set to `fit_seed` (restored after).
     `cls` is the sampler class when the caller resolved it already (an executor ships the driver's
     plugin classes to its workers); else it comes from the registry."""
@@ -109,7 +125,7 @@ def fit_sampler(spec: SamplerSpec, setup: Any, fit_seed: int, cls: type | None =
                      time.perf_counter() - t0)
 
 
-def run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
+def run_cell(fit: FitResult, seed: int, setup: RunSetup, metrics: list[Metric], options: CellOptions) -> CellResult:
     """Sample `fit`'s sampler with `seed`, decode, re-encode, extract features and score."""
     before = len(setup.backoffs)
     result = _run_cell(fit, seed, setup, metrics, options)
@@ -119,7 +135,7 @@ def run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], optio
     return result
 
 
-def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], options: CellOptions) -> CellResult:
+def _run_cell(fit: FitResult, seed: int, setup: RunSetup, metrics: list[Metric], options: CellOptions) -> CellResult:
     from aebench.run import image_pipeline
     from aebench.run.setup import finite_or_raise
 
@@ -132,25 +148,28 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
     t1 = time.perf_counter()
     stage = "sample"
     try:
-        samples = sampler.sample(setup.config.n, torch.Generator().manual_seed(seed), device="cpu")
+        n = int(setup.config.n)
+        draws = sampler.latent_draws(n, int(setup.config.n_latent or n))
+        samples = sampler.sample(draws, torch.Generator().manual_seed(seed), device="cpu")
         finite_or_raise(samples.latents, label)
         t2 = time.perf_counter()
         fake = FakeSide(label, samples.latents, samples.path, samples.t, seed=seed)
+        decoded = decoded_part(fake, n)
         stage = "decode"
         quiet = options.quiet
-        fake.images = image_pipeline.decode(setup, fake.latents, None if quiet else f"{label} (seed {seed}): decode",
-                                            quiet=quiet)
+        decoded.images = image_pipeline.decode(setup, decoded.latents,
+                                               None if quiet else f"{label} (seed {seed}): decode", quiet=quiet)
         t3 = time.perf_counter()
         if any("reencoded" in m.needs for m in metrics):
             stage = "re-encode"
-            fake.reencoded = image_pipeline.reencode(setup, fake.images, quiet=quiet)
+            decoded.reencoded = image_pipeline.reencode(setup, decoded.images, quiet=quiet)
         if setup.extractor is not None:
             stage = "features"
-            fake.features = image_pipeline.features(setup, fake.images, f"{label}: features ({setup.extractor.name})",
-                                                    quiet=quiet)
+            decoded.features = image_pipeline.features(setup, decoded.images,
+                                                       f"{label}: features ({setup.extractor.name})", quiet=quiet)
             for judge in setup.other_judges:  # `--features inception,domain`: each judge's features of the images
-                fake.judge_features[judge.name] = image_pipeline.features(
-                    setup, fake.images, f"{label}: features ({judge.name})", quiet=quiet, extractor=judge)
+                decoded.judge_features[judge.name] = image_pipeline.features(
+                    setup, decoded.images, f"{label}: features ({judge.name})", quiet=quiet, extractor=judge)
         t4 = time.perf_counter()
     except AebenchError as exc:
         result.error = f"seed {seed}: {exc}"
@@ -163,37 +182,62 @@ def _run_cell(fit: FitResult, seed: int, setup: Any, metrics: list[Metric], opti
             err_console.print(f"[red]{label} failed in {stage}:[/red] {type(exc).__name__}: {exc}")
             err_console.print(f"[dim]{traceback.format_exc(limit=3)}[/dim]")
         return result
-    values, producers, errors = score(fake, setup, metrics)
+    values, producers, errors = score(fake, setup, metrics, decoded)
     result.values = {key: asdict(value) for key, value in values.items()}
     result.producers = producers
     if errors:
         result.error = "; ".join(f"seed {seed}: {e}" for e in errors)
     t5 = time.perf_counter()
     result.timing = {"sample_s": t2 - t1, "decode_s": t3 - t2, "features_s": t4 - t3, "metrics_s": t5 - t4}
+    result.n_latent = int(fake.latents.shape[0])
     if seed == options.first_seed:
         if sampler.is_path_sampler and fake.t is not None:
             result.along_t = along_t(setup, fake)
-        if options.figures:
-            result.figures = draw(setup, sampler, fake, result.along_t, Path(options.out), label)
+        if options.draw is not None:
+            result.figures = draw(setup, sampler, decoded, result.along_t, Path(options.out), label, options.draw)
     return result
 
 
-def score(fake: FakeSide, setup: Any, metrics: list[Metric]) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
+# what a metric may need and still score every latent draw; anything else (images, features, re-encodings)
+# exists for the decoded points only
+LATENT_NEEDS = frozenset({"latents", "t"})
+
+
+def decoded_part(fake: FakeSide, n: int) -> FakeSide:
+    """The first n of a cell's latent draws, the ones that are decoded, with their path and t rows: what
+    image metrics, re-encoding and the figures see. The whole draw when it has no more than n points.
+    Its own work cache: cached per-sample work (nearest training latents) belongs to one sample set."""
+    if fake.latents.shape[0] <= n:
+        return fake
+    cut = lambda x: None if x is None else x[:n]  # noqa: E731
+    return FakeSide(fake.name, fake.latents[:n], cut(fake.path), cut(fake.t), seed=fake.seed)
+
+
+def score(fake: FakeSide, setup: Any, metrics: list[Metric],
+          decoded: FakeSide | None = None) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
     """Every metric's values for one set of samples, the name of the metric that made each key, and errors.
-    With several extractors, the image metrics are scored once more per other judge (keys `<key>@<judge>`,
-    see aebench.run.judges)."""
+    Metrics that need only latents (and t) score all of `fake`; the others score `decoded` (default: `fake`),
+    the decoded subset that carries images, features and re-encodings. With several extractors, the image
+    metrics are scored once more per other judge (keys `<key>@<judge>`, see aebench.run.judges)."""
     from aebench.run.judges import judged, scores_here
 
     values: dict[str, MetricValue] = {}
     producers: dict[str, str] = {}
     errors: list[str] = []
+    decoded = fake if decoded is None else decoded
+
+    def has(side: FakeSide) -> set[str]:
+        return {"latents", "images" if side.images is not None else "", "features" if side.features is not None else "",
+                "reencoded" if side.reencoded is not None else "", "t" if side.t is not None else ""}
+
     others = [(judge, judge.real) for judge in getattr(setup, "other_judges", [])]
-    for suffix, side, real in judged(fake, setup.real, others):
-        available = {"latents", "images" if side.images is not None else "",
-                     "features" if side.features is not None else "",
-                     "reencoded" if side.reencoded is not None else "", "t" if side.t is not None else ""}
+    for suffix, judged_side, real in judged(decoded, setup.real, others):
         for metric in metrics:
-            if not scores_here(metric, suffix) or not set(metric.needs) <= available:
+            if not scores_here(metric, suffix):
+                continue
+            side = fake if not suffix and set(metric.needs) <= LATENT_NEEDS else judged_side
+            if not set(metric.needs) <= has(side):
+                continue
                 continue
             who = f"metric '{metric.name}'" + (f" (features {suffix[1:]})" if suffix else "")
             try:
@@ -210,37 +254,27 @@ def score(fake: FakeSide, setup: Any, metrics: list[Metric]) -> tuple[dict[str, 
     return values, producers, errors
 
 
-
-def along_t(setup: Any, fake: FakeSide) -> dict[str, Any]:
-    from aebench.metrics.latent import hit_rate_along_t
+def along_t(setup: RunSetup, fake: FakeSide) -> dict[str, Any]:
+    from aebench.region import hit_rate_along_t
 
     return {name: [list(map(float, x[:2])) + [int(x[2])] for x in hit_rate_along_t(region, fake.latents, fake.t)]
             for name, region in setup.real.regions.items()}
 
 
-def draw(setup: Any, sampler: Any, fake: FakeSide, along: dict[str, Any], out: Path, label: str) -> dict[str, str]:
-    from aebench.reports import figures as fig
+def draw(setup: RunSetup, sampler: Any, fake: FakeSide, along: dict[str, Any], out: Path, label: str,
+         drawer: FigureDrawer) -> dict[str, str]:
+    """The first seed's figures, by `drawer`, under the run's figure folder; paths relative to `out`."""
     from aebench.run.folder import FIGURE_DIR
 
     folder = out / FIGURE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
-    made: dict[str, Path] = {}
     # a labelled variant names its base sampler too: "plane_conditional (plane_paths)"
     name = label if sampler.name == label else f"{label} ({sampler.name})"
-    seed = f"seed {fake.seed}"
-    made["grid"] = fig.sample_grid(fake.images, folder / f"{safe}_grid.png", title=f"{name}, {seed}")
-    if fake.path is not None and fake.t is not None:
-        made["strips"] = fig.path_strips(fake.images, fake.path, fake.t, folder / f"{safe}_strips.png",
-                                         labels=getattr(sampler, "path_labels", None),
-                                         title=f"{name}: decoded images along each path ({seed})")
     axes = getattr(sampler, "plot_axes", None) or tuple(int(a) for a in setup.stats.dominant[:2].tolist())
-    made["scatter"] = fig.latent_scatter(setup.real.train_latents, fake.latents, tuple(axes), setup.stats.mean,
-                                         folder / f"{safe}_scatter.png",
-                                         title=f"{name}: latent components {axes[0]} and {axes[1]} ({seed})")
-    if along:
-        made["along_t"] = fig.hits_along_t(along, folder / f"{safe}_along_t.png", target=setup.config.target,
-                                           title=f"{name}: share of points inside each region along the path")
+    made = drawer(fake, folder, stem=safe, name=name, path_labels=getattr(sampler, "path_labels", None),
+                  axes=(int(axes[0]), int(axes[1])), train_latents=setup.real.train_latents, centre=setup.stats.mean,
+                  along_t=along, target=setup.config.target)
     return {k: str(Path(v).relative_to(out)) for k, v in made.items()}
 
 

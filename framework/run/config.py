@@ -24,6 +24,13 @@ from aebench.run.suite_file import check_seeds, check_suite, read_toml, resolve_
 # On a GPU thousands cost seconds. FID depends on n: compare numbers only at equal n.
 DEFAULT_N_CPU = 128
 DEFAULT_N_GPU = 2048
+# Latent points per sampler and seed for the latent-space metrics (latent_fd, latent_mmd, latent_1nn,
+# latent_copies, region hits, latent coverage and distance): they cost milliseconds per thousand points,
+# so they see many more points than are decoded. 4096 narrows the latent_fd interval of a gmm on ORL
+# 5-9x against n = 128 (intervals shrink as 1/sqrt(n): sqrt(4096/128) = 5.7) while a cell's latent
+# metrics stay near a second on a 2-core CPU (the MMD's kernel sums grow as n^2). The decoded images
+# are the first n of these points; never fewer latent points than images.
+DEFAULT_N_LATENT = 4096
 # Reference images for FID & co: their features are computed once per data set and cached.
 DEFAULT_N_REAL_CPU = 1000
 DEFAULT_N_REAL_GPU = 10000
@@ -60,6 +67,7 @@ class RunConfig:
     model_seed: int = 0
     samplers: list[SamplerSpec] = field(default_factory=lambda: [SamplerSpec("plane_paths")])
     n: int | None = None  # None: DEFAULT_N_CPU on a CPU, DEFAULT_N_GPU on a GPU (recorded in the results)
+    n_latent: int | None = None  # latent points for latent-space metrics; None: max(DEFAULT_N_LATENT, n)
     seeds: list[int] = field(default_factory=lambda: [0])
     regions: list[str] = field(default_factory=lambda: list(DEFAULT_REGIONS))
     region_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -92,6 +100,10 @@ class RunConfig:
     # the known-answer ladders (aebench.validation): None = not run; a dict (size, steps, ladders,
     # clusters; may be empty) = run them too and store the `validation` section
     validation: dict[str, Any] | None = None
+    # time limit of each cell (and fit): seconds or "90s" / "10m" / "1h"; None = none (aebench.run.timeouts)
+    cell_timeout: float | str | None = None
+    # a model that reconstructs held-out images worse than the mean image is an error, not a warning
+    strict: bool = False
 
     # ------------------------------------------------------------------------------------
     @classmethod
@@ -149,11 +161,8 @@ class RunConfig:
         known = {f.name for f in fields(cls)}
         unknown = [k for k in data if k not in known | {"seed"}]
         if unknown:
-            import difflib
-
-            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise OptionError(f"Unknown run setting '{unknown[0]}'.{hint} Available: {', '.join(sorted(known))}")
+            raise OptionError(f"Unknown run setting '{unknown[0]}'.{did_you_mean(unknown[0], known)} "
+                              f"Available: {', '.join(sorted(known))}")
         data = dict(data)
         if data.get("samplers") == "all":
             data["samplers"] = _every_sampler(notify)
@@ -195,7 +204,8 @@ class RunConfig:
                 names = ["dataset", *[s.label for s in self.samplers], *self.regions, *self.metrics, *self.judges]
                 raise OptionError(
                     f"--set {owner or '(no name)'}.{next(iter(values))}: '{owner}' is not the data set or a "
-                    f"selected sampler, region, metric or extractor; use one of: {', '.join(names)}."
+                    f"selected sampler, region, metric or extractor.{did_you_mean(owner, names)} "
+                    f"Use one of: {', '.join(names)}."
                 )
 
     def check(self) -> None:
@@ -205,6 +215,12 @@ class RunConfig:
         self._check_input_files()
         if self.n is not None and (isinstance(self.n, bool) or not isinstance(self.n, int) or self.n <= 0):
             raise OptionError(f"--n must be a positive integer, got {self.n!r}.")
+        if self.n_latent is not None and (isinstance(self.n_latent, bool) or not isinstance(self.n_latent, int)
+                                          or self.n_latent <= 0):
+            raise OptionError(f"--n-latent must be a positive integer, got {self.n_latent!r}.")
+        if self.n_latent is not None and self.n is not None and self.n_latent < self.n:
+            raise OptionError(f"--n-latent {self.n_latent} is below --n {self.n}: the decoded images are the first n of "
+                              f"the latent points; raise --n-latent to at least {self.n} or lower --n.")
         check_seeds(None, self.seeds)
         if not 0 < self.target < 1:
             raise OptionError(f"--target must be in (0, 1), got {self.target}.")
@@ -227,6 +243,11 @@ class RunConfig:
             raise OptionError(f"--precision must be one of {', '.join(RUN_PRECISIONS)}, got {self.precision!r}.")
         if self.threads is not None:
             resolve_threads(self.threads)
+        from aebench.run.timeouts import parse_duration
+
+        parse_duration(self.cell_timeout, "--cell-timeout (cell_timeout)")
+        if not isinstance(self.strict, bool):
+            raise OptionError(f"strict must be true or false, got {self.strict!r}.")
         if self.budget is not None or self.margins:
             from aebench.run.racing import Budget
             from aebench.verdict.equivalence import Margin
@@ -364,15 +385,16 @@ def _sampler_spec(value: Any, index: int = 1) -> SamplerSpec:
         extra = sorted(set(value) - {"name", "label", "options"})
         if "name" not in value or extra:
             what = f"samplers entry {index}" + (f" ({value['name']})" if "name" in value else "")
-            problem = f"unknown key '{extra[0]}'" if extra else "no name"
-            raise OptionError(f"{what}: {problem}; an entry takes name, label and options (options = {{ ... }}).")
+            problem = f"unknown key '{extra[0]}'.{did_you_mean(extra[0], ('name', 'label', 'options'))}" if extra \
+                else "no name."
+            raise OptionError(f"{what}: {problem} An entry takes name, label and options (options = {{ ... }}).")
         return SamplerSpec(str(value["name"]), str(value.get("label", "")), dict(value.get("options", {})))
     raise OptionError(f"Cannot read sampler entry {value!r}; use a name or a table with name/label/options.")
 
 
 # command-line flags that set each run setting, for notices
 _FLAGS = {"samplers": "--sampler/--all", "seeds": "--seed/--seeds", "checkpoint": "--model/--checkpoint",
-          "figures": "--no-figures", "model": "--model"}
+          "figures": "--no-figures", "model": "--model", "strict": "--strict"}
 
 
 def _notify_replaced(suite: Mapping[str, Any], given: Mapping[str, Any], name: str,

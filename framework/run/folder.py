@@ -43,13 +43,28 @@ def check_previous_run(out: str | Path, force: bool) -> None:
     """Refuse to start when `out` holds a complete run (or a results.json aebench cannot read) and
     `force` is not set."""
     status = previous_status(out)
-    if force or status in (None, "running"):
+    if force or status in (None, "running", "interrupted"):
         return
     what = "a complete earlier run" if status == "complete" else f"a results.json that is not a finished run ({status})"
     raise OutputExistsError(
         f"{Path(out) / RESULTS_NAME} holds {what}; pass --force to replace it (its figures and reports go too) "
         f"or --out NEW_FOLDER to keep it."
     )
+
+
+def fresh_start_notice(out: str | Path) -> str:
+    """The line `--resume` prints when `out` holds no earlier run to continue: what it found there, and
+    that it starts a fresh run."""
+    out = Path(out)
+    if not out.exists():
+        found = "does not exist yet"
+    elif not out.is_dir():
+        found = "is not a folder"
+    else:
+        others = [p.name for p in out.iterdir()]
+        found = (f"holds no {RESULTS_NAME} of an earlier run (only {len(others)} other file(s), left alone: "
+                 f"{', '.join(sorted(others)[:3])}{', ...' if len(others) > 3 else ''})" if others else "is empty")
+    return f"--resume: {out} {found}; nothing to resume, so this is a fresh run."
 
 
 def clear_previous_run(out: str | Path) -> list[str]:

@@ -28,7 +28,7 @@ def _note(setup: Any, what: str, quiet: bool):
 
 def decode(setup: Any, latents: torch.Tensor, description: str | None = None, *, quiet: bool = True) -> torch.Tensor:
     """uint8 CPU images of `latents` decoded by the run's model."""
-    from aebench.run.encoding import decode_latents
+    from aebench.models.encoding import decode_latents
 
     images, setup.batch_size = with_backoff(
         lambda size: decode_latents(setup.model.module, latents, batch_size=size, device=setup.device,
@@ -39,7 +39,7 @@ def decode(setup: Any, latents: torch.Tensor, description: str | None = None, *,
 
 def reencode(setup: Any, images: torch.Tensor, *, quiet: bool = True) -> torch.Tensor:
     """float32 CPU latents of `images` encoded by the run's model."""
-    from aebench.run.encoding import encode_images
+    from aebench.models.encoding import encode_images
 
     latents, setup.batch_size = with_backoff(
         lambda size: encode_images(setup.model.module, images, batch_size=size, device=setup.device,

@@ -7,7 +7,8 @@ all go through `resolve_plan`; nothing changes the plan afterwards (the config i
 copy). The hash covers what decides the numbers of a cell, not where or how fast they are made (output
 folder, threads, executor, figures, cache folder), so `--resume` can reuse the cells of an interrupted
 run of the same plan and refuse those of another. Batch sizes are not hashed either: batches never
-change the numbers (see `aebench.run.batching`).
+change the numbers (see `aebench.run.batching`). The cell time limit and `strict` are not hashed
+either: a cell that timed out failed, and failed cells run again on `--resume`.
 
 One choice waits for the data: `reference = "auto"` picks held-out or training images by how many
 held-out images the data set has (`image_reference`), which is known once it is loaded.
@@ -25,10 +26,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from aebench.errors import OptionError
 from aebench.results.schema import PlanSection
 from aebench.run.config import (
     DEFAULT_N_CPU,
     DEFAULT_N_GPU,
+    DEFAULT_N_LATENT,
     DEFAULT_N_REAL_CPU,
     DEFAULT_N_REAL_GPU,
     RunConfig,
@@ -37,13 +40,14 @@ from aebench.run.config import (
 
 # settings that change where or how fast a run works, never its numbers
 # (racing settings decide which cells run, never a cell's numbers: a race resumes with a larger budget)
-_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "decide", "budget", "margins")
+_NOT_HASHED = ("out", "threads", "figures", "cache_dir", "decide", "budget", "margins",
+               "cell_timeout", "strict")
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A resolved run: `config` holds the final values (n, n_real set; plugin options typed); `device` is
-    the resolved device string; `latent_files` says whether latents come from the user's files instead of
+    """A resolved run: `config` holds the final values (n, n_latent, n_real set; plugin options typed); `device`
+    is the resolved device string; `latent_files` says whether latents come from the user's files instead of
     encoding a data set; `batch_size` is the decode/encode batch and `feature_batch_size` the feature
     batch (None without image metrics), both before any out-of-memory halving."""
 
@@ -91,6 +95,11 @@ def resolve_plan(config: RunConfig) -> RunPlan:
     gpu = device.type == "cuda"
     if resolved.n is None:
         resolved.n = DEFAULT_N_GPU if gpu else DEFAULT_N_CPU
+    if resolved.n_latent is None:
+        resolved.n_latent = max(DEFAULT_N_LATENT, resolved.n)
+    elif resolved.n_latent < resolved.n:
+        raise OptionError(f"--n-latent {resolved.n_latent} is below the default --n {resolved.n} on {device.type}: the "
+                          f"decoded images are the first n of the latent points; raise --n-latent or lower --n.")
     if resolved.n_real is None:
         resolved.n_real = DEFAULT_N_REAL_GPU if gpu else DEFAULT_N_REAL_CPU
     fit_seed = int(resolved.seeds[0])
@@ -144,7 +153,8 @@ def plan_hash(config: RunConfig, device: str, fit_seed: int) -> str:
 
 def plan_summary(plan: RunPlan) -> PlanSection:
     """What the results document records about the plan."""
-    return {"hash": plan.hash, "device": plan.device, "n": plan.config.n, "n_real": plan.config.n_real,
+    return {"hash": plan.hash, "device": plan.device, "n": plan.config.n, "n_latent": plan.config.n_latent,
+            "n_real": plan.config.n_real,
             "seeds": plan.seeds, "fit_seed": plan.fit_seed, "latent_files": plan.latent_files,
             "cells": [{"sampler": label, "seed": seed} for label, seed in plan.cells()]}
 

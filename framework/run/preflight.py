@@ -79,11 +79,18 @@ def _round_down(value: int) -> int:
 
 
 def check_memory(n: int, latent_dim: int, image_shape: Sequence[int] | None, feature_dim: int = 0,
-                 available: int | None = None) -> None:
-    """Refuse a sample count whose latents, decoded images and features cannot fit in memory."""
+                 available: int | None = None, n_latent: int | None = None) -> None:
+    """Refuse a sample count whose latents, decoded images and features cannot fit in memory. `n_latent`
+    latent points (default n) are drawn, of which n are decoded."""
     available = available_memory() if available is None else available
     if available is None:
         return
+    extra = max(0, int(n_latent or n) - int(n))  # latent points that are never decoded
+    if extra * LATENT_BYTES_PER_COMPONENT * int(latent_dim) > available:
+        raise ResourceError(
+            f"--n-latent {n_latent} needs about {human_bytes(extra * LATENT_BYTES_PER_COMPONENT * latent_dim)} of "
+            f"memory for one sampler's latent points but {human_bytes(available)} is available; lower --n-latent.")
+    available -= extra * LATENT_BYTES_PER_COMPONENT * int(latent_dim)
     per_sample = bytes_per_sample(latent_dim, image_shape, feature_dim)
     needed = int(n) * per_sample
     if needed <= available:
@@ -114,4 +121,4 @@ def feature_dim_of(config: Any) -> int:
 def check_run(config: Any, latent_dim: int, n_train: int, image_shape: Sequence[int] | None) -> None:
     """Every model-dependent check of a run: sampler options against N and the training set, then memory."""
     check_sampler_space(config.samplers, latent_dim, n_train)
-    check_memory(int(config.n), latent_dim, image_shape, feature_dim_of(config))
+    check_memory(int(config.n), latent_dim, image_shape, feature_dim_of(config), n_latent=config.n_latent)

@@ -17,7 +17,8 @@ import torch
 
 from aebench.infra.hashing import tensor_sha256
 
-RECON_SEED = 1  # the decoder-matched subset's own fixed permutation (other subsets use seed 0)
+SUBSET_SEED = 0  # the fixed permutation of every capped image subset (aebench.run.setup.subset_index)
+RECON_SEED = 1  # the decoder-matched subset's own fixed permutation, apart from SUBSET_SEED's
 
 
 def index_digest(index: torch.Tensor) -> str:

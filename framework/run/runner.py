@@ -4,7 +4,8 @@ document from the cell results in the plan's order, writing it after every fit a
 
 A sampler (or metric) that raises, or returns NaN/Inf, is recorded as failed with its error and the
 other cells still run. `resume` reuses the finished cells of an interrupted run of the same plan (its
-hash is in the document) and computes only the rest.
+hash is in the document) and computes only the rest. A run stopped by Ctrl-C, SIGTERM or a lost
+Dask scheduler is marked "interrupted" with its finished cells (`aebench.run.interrupt`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aebench.results.schema import FitRecord, MetricInfo, ResultsDocument, Row
 from aebench.run.cells import CellOptions, CellResult, FitResult, build_metrics, score
 from aebench.run.config import RunConfig, SamplerSpec
 from aebench.run.folder import FIGURE_DIR, RESULTS_NAME, check_previous_run, clear_previous_run, previous_status  # noqa: F401
+from aebench.run.interrupt import RunStopped, Terminated, interrupted
 from aebench.run.plan import RunPlan, plan_summary, resolve_plan
 from aebench.run.racing import Budget, Race
 from aebench.run.setup import prepare
@@ -55,11 +57,18 @@ def run_benchmark(config: RunConfig, *, quiet: bool = False, force: bool = False
         raise OptionError("Give either --force (start afresh) or --resume (keep the finished cells), not both.")
     plan = resolve_plan(config)
     previous = previous_cells(plan) if resume else None
+    if resume and previous is None:  # say so rather than silently start afresh
+        from aebench.run.folder import fresh_start_notice
+
+        err_console.print(fresh_start_notice(plan.config.out), markup=False, soft_wrap=True, highlight=False)
     if previous is None:
         check_previous_run(plan.config.out, force or resume)
     executor = executor if executor is not None else make_executor("local")
     with thread_limit(plan.config.threads) as threads:
-        return _run_benchmark(plan, quiet, threads, executor, previous)
+        try:
+            return _run_benchmark(plan, quiet, threads, executor, previous)
+        except (KeyboardInterrupt, Terminated, RunStopped) as exc:  # keep what finished; say how to resume
+            raise interrupted(exc, plan.config.out, plan.hash) from None
 
 
 def previous_cells(plan: RunPlan) -> ResultsDocument | None:
@@ -147,7 +156,10 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
             status = "[red]failed[/red]" if not cell.ok else "[green]done[/green]"
             err_console.print(f"{cell.sampler} (seed {cell.seed}): {status}")
 
-    options = CellOptions(str(out), config.figures, plan.seeds[0], quiet)
+    # the cells compute; the reports draw (cells never import the reports)
+    from aebench.reports.figures import cell_figures
+
+    options = CellOptions(str(out), cell_figures if config.figures else None, plan.seeds[0], quiet)
     try:
         round_samplers = [spec.label for spec in plan.samplers]
         added = len(book.scheduled())  # the first round: every planned cell
@@ -295,4 +307,7 @@ class CellBook:
                           fit_info=fit.get("fit_info") or {})
         if spec.label in self.left:
             row["left_round"] = self.left[spec.label]
+        drawn = [c.n_latent for c in scored if c.n_latent is not None]
+        if drawn:  # latent points per seed behind the latent-space metrics (n: the decoded ones)
+            row["n_latent"] = max(drawn)
         return row

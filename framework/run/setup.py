@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 
 from aebench.caches.features import cache_key, cached_tensor
-from aebench.dataset import ImageDataset, load_dataset
+from aebench.dataset import ImageDataset, default_latent_dim, load_dataset
 from aebench.errors import AebenchError
 from aebench.feature_extractor import FeatureExtractor
 from aebench.infra.console import err_console
@@ -22,10 +22,11 @@ from aebench.region import Region
 from aebench.run import preflight
 from aebench.run.config import RunConfig
 from aebench.run.plan import RunPlan, resolve_plan
-from aebench.run.reference_sets import RECON_SEED, FeatureBank, index_digest, recon_reference_rows
+from aebench.run.reference_sets import RECON_SEED, SUBSET_SEED, FeatureBank, index_digest, recon_reference_rows
 from aebench.stats import LatentStats, compute_stats
 
-SELF_CONSISTENCY_N = 2000
+SELF_CONSISTENCY_N = 2000  # draws from each region's own model for its self-consistency rate
+SELF_CONSISTENCY_SEED = 12345  # those draws' generator: the same draws in every run
 
 
 @dataclass
@@ -58,10 +59,8 @@ class RunSetup:
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
     other_judges: list[Extractor] = field(default_factory=list)  # the extractors after the first, in order
-
-    @property
-    def latent_dim(self) -> int:
-        return int(self.real.train_latents.shape[1])
+    # held-out reconstruction error against the mean-image baseline (aebench.run.model_check); None: no images
+    reconstruction: dict[str, Any] | None = None
 
 
 def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
@@ -84,8 +83,6 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
         dataset = load_dataset(config.dataset, config.dataset_options, cache_dir=root)
     if files is None and config.checkpoint is None and config.model is None:
         # the cached model's N is known before it is loaded (or trained): check before that work
-        from aebench.models.conv_ae import default_latent_dim
-
         n_dim = config.latent_dim if config.latent_dim is not None else default_latent_dim(dataset.name)
         preflight.check_run(config, n_dim, int(dataset.train_index.numel()), dataset.image_shape)
     # the extractors are bound to the data set before the model: what they need (the domain judge's labels,
@@ -104,6 +101,11 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     preflight.check_run(config, model.latent_dim,
                         int(files[0].shape[0]) if files is not None else int(dataset.train_index.numel()),
                         dataset.image_shape if dataset is not None else model.image_shape)
+    from aebench.run.model_check import check_model
+
+    # is the model worth benchmarking? before any latents are encoded, and long before any sampler runs
+    reconstruction = check_model(model, dataset, device, strict=config.strict,
+                                 batch_size=plan.batch_size)
     if files is not None:
         train, heldout = files
         stats = compute_stats(train, meta={"source": "latent files"})
@@ -118,7 +120,7 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     real = RealSide(train_latents=train, heldout_latents=heldout, stats=stats, target=config.target,
                     seed=config.seeds[0])
     setup = RunSetup(config, device, dataset, model, stats, real, extractor=None,
-                     batch_size=plan.batch_size, plan=plan)
+                     batch_size=plan.batch_size, plan=plan, reconstruction=reconstruction)
     _fit_regions(setup)
 
     # reference rows: real held-out latents and their reconstructions, at most n of them so that
@@ -156,7 +158,7 @@ def _fit_regions(setup: RunSetup) -> None:
         region.calibrate(real.heldout_latents, config.target)
         heldout_rate = float(region.contains(real.heldout_latents).double().mean())
         consistency = None
-        gen = torch.Generator().manual_seed(12345)
+        gen = torch.Generator().manual_seed(SELF_CONSISTENCY_SEED)
         model_points = region.sample_model(SELF_CONSISTENCY_N, gen)
         if model_points is not None:
             consistency = float(region.contains(model_points).double().mean())
@@ -224,7 +226,8 @@ def _featurise_real(setup: RunSetup, judge: Extractor, side: RealSide, first: bo
 
         # features made on another kind of device or in another precision differ: never mix them
         value, _ = cached_tensor(folder, cache_key(extractor=judge.identity, device=setup.device.type,
-                                                   precision=config.precision, **key), compute)
+                                                   precision=config.precision, **key), compute,
+                                 f"features ({judge.name}) of the {what}")
         return value.to(setup.device)
 
     fp = dataset.fingerprint()
@@ -302,15 +305,18 @@ def subset_index(size: int, limit: int | None) -> torch.Tensor:
     in every run, so cached features stay valid and rows stay comparable."""
     if limit is None or size <= limit:
         return torch.arange(size)
-    return torch.sort(torch.randperm(size, generator=torch.Generator().manual_seed(0))[:limit]).values
+    return torch.sort(torch.randperm(size, generator=torch.Generator().manual_seed(SUBSET_SEED))[:limit]).values
 
 
 def finite_or_raise(latents: torch.Tensor, who: str) -> None:
-    """Reject NaN/Inf latents with a message that names the sampler."""
+    """Reject NaN/Inf latents with a message that names the sampler and counts the bad draws. Finite but
+    huge draws pass (they are the sampler's honest output, and its metrics say so); the k-NN code takes
+    them in float64 (aebench.maths.knn)."""
     bad = ~torch.isfinite(latents)
     if bad.any():
         rows = int(bad.any(dim=1).sum())
-        raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors.")
+        raise AebenchError(f"Sampler '{who}' returned NaN or Inf in {rows} of {latents.shape[0]} latent vectors "
+                           f"(values beyond float32's 3.4e38 become Inf); fix the sampler or its options.")
 
 
 def _images_of(row: Any) -> Callable[[], torch.Tensor]:

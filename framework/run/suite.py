@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from aebench.errors import OptionError
+from aebench.errors import OptionError, did_you_mean
 from aebench.run.config import RunConfig
 from aebench.run.suite_file import read_toml
 
@@ -39,8 +39,8 @@ def suite_models(path: str | Path | None) -> list[dict[str, Any]] | None:
             raise OptionError(f"{name}: models entry {i} is not a table; write it under a [[models]] header.")
         extra = sorted(set(entry) - set(MODEL_KEYS))
         if extra:
-            raise OptionError(f"{name}: models entry {i}: unknown key '{extra[0]}'; an entry takes "
-                              f"{', '.join(MODEL_KEYS)}.")
+            raise OptionError(f"{name}: models entry {i}: unknown key '{extra[0]}'.{did_you_mean(extra[0], MODEL_KEYS)} "
+                              f"An entry takes {', '.join(MODEL_KEYS)}.")
         entry = dict(entry)
         default = entry.get("dataset") or Path(str(entry.get("checkpoint") or entry.get("model") or f"model{i}")).stem
         entry["label"] = str(entry.get("label") or default)

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from aebench.errors import OptionError
+from aebench.errors import OptionError, did_you_mean
 from aebench.metric import LADDERS
 from aebench.stats import LatentStats
 
@@ -122,7 +122,8 @@ def build_ladders(base: torch.Tensor, train: torch.Tensor, stats: LatentStats, *
     check_steps(steps)
     unknown = [name for name in ladders if name not in LADDERS]
     if unknown:
-        raise OptionError(f"Unknown ladder {unknown[0]!r}; choose from {', '.join(LADDERS)}.")
+        raise OptionError(f"Unknown ladder {unknown[0]!r}.{did_you_mean(unknown[0], LADDERS)} "
+                          f"Choose from {', '.join(LADDERS)}.")
     base = base.detach().to("cpu", torch.float32)
     train = train.detach().to("cpu", torch.float32)
     m, dim = base.shape
@@ -233,7 +234,9 @@ class ValidationOptions:
         data = dict(data or {})
         unknown = sorted(set(data) - {"size", "steps", "ladders", "clusters"})
         if unknown:
-            raise OptionError(f"Unknown validation setting {unknown[0]!r}; use size, steps, ladders or clusters.")
+            settings = ("size", "steps", "ladders", "clusters")
+            raise OptionError(f"Unknown validation setting {unknown[0]!r}.{did_you_mean(unknown[0], settings)} "
+                              f"Use size, steps, ladders or clusters.")
         if "ladders" in data:
             value = data["ladders"]
             data["ladders"] = tuple(value.split(",") if isinstance(value, str) else value)
@@ -252,6 +255,7 @@ class ValidationOptions:
             raise OptionError("Select at least one ladder.")
         unknown = [name for name in self.ladders if name not in LADDERS]
         if unknown:
-            raise OptionError(f"Unknown ladder {unknown[0]!r}; choose from {', '.join(LADDERS)}.")
+            raise OptionError(f"Unknown ladder {unknown[0]!r}.{did_you_mean(unknown[0], LADDERS)} "
+                          f"Choose from {', '.join(LADDERS)}.")
         if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
             raise OptionError(f"--clusters must be an integer >= 2, got {self.clusters!r}.")

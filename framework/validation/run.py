@@ -220,7 +220,7 @@ def _featurise_pools(setup: RunSetup, extractor: Any, field_name: str, fields: d
                     out[missing] = fresh
                 return out
 
-            value, cached = cached_tensor(folder, key, compute)
+            value, cached = cached_tensor(folder, key, compute, f"ladder features ({extractor.name})")
             if cached:
                 counts["cached"] += pool_images.shape[0]
                 advance(pool_images.shape[0])

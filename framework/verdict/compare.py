@@ -134,6 +134,7 @@ SETTINGS = [  # (what, section, key): runs that differ here are not comparable
     ("real reference set", "features", "reference"),
     ("real image count n_real", "features", "n_real"),
     ("sample count n", "config", "n"),
+    ("latent sample count n_latent", "config", "n_latent"),
     ("calibration target", "config", "target"),
     ("region options", "config", "region_options"),
     ("metric options", "config", "metric_options"),

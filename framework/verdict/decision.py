@@ -7,7 +7,8 @@ Per metric, from a's side (`metric_status`):
   `aebench.verdict.equivalence`). A difference inside the margin is not a quality difference, even when
   the intervals no longer overlap;
 - "better" / "worse": the 95% intervals do not overlap, and the difference is not inside the margin;
-- "open": neither yet.
+- "open": neither yet, or either side has no interval (a metric without a bootstrap at one seed): a
+  point value cannot tell a real gap from noise, so it never decides.
 
 Per pair (`PairDecision.kind`):
 - dominance ("a_ahead"/"b_ahead"): one is better on some ranking metric and worse on none;
@@ -67,7 +68,7 @@ def _interval(entry: Mapping[str, Any] | None) -> tuple[float, float, float] | N
     low, high = entry.get("low"), entry.get("high")
     if is_finite_number(low) and is_finite_number(high):
         return value, min(float(low), value), max(float(high), value)
-    return value, value, value
+    return None  # a point value (one seed, no bootstrap) says nothing about noise: it decides nothing
 
 
 def metric_status(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, metric: RankingMetric) -> PairStatus:

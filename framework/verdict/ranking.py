@@ -140,9 +140,6 @@ class Verdict:
     def ranking_keys(self) -> list[str]:
         return [k for k, m in self.metrics.items() if m.status == "ranks"]
 
-    def with_status(self, *statuses: str) -> list[MetricJudgement]:
-        return [m for m in self.metrics.values() if m.status in statuses]
-
 
 def ok_rows(results: Mapping[str, Any], section: str) -> list[Mapping[str, Any]]:
     return [r for r in results.get(section, []) if r.get("status", "ok") == "ok"]
