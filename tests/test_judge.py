@@ -225,6 +225,29 @@ def test_cached_judge_is_trained_once_then_loaded(orl16, tmp_path, monkeypatch):
         resolve_judge(load_dataset("orl_faces", {"size": 32}, cache_dir=tmp_path), checkpoint=first.path)
 
 
+def test_a_damaged_cached_judge_is_trained_again_with_a_warning(orl16, tmp_path, monkeypatch, capsys):
+    from aebench.models import judge_training
+
+    calls = []
+    real = judge_training.train_and_save_judge
+
+    def tiny(dataset, out, **kwargs):
+        calls.append(out)
+        return real(dataset, out, training=TINY_TRAINING, net_options=TINY_NET, seed=kwargs["seed"], progress=False)
+
+    monkeypatch.setattr(judge_training, "train_and_save_judge", tiny)
+    first = resolve_judge(orl16, cache_dir=tmp_path, quiet=True)
+    data = bytearray(first.path.read_bytes())
+    data[-1] ^= 0xFF  # the cached weights no longer match their sidecar's checksum
+    first.path.write_bytes(bytes(data))
+    capsys.readouterr()
+    again = resolve_judge(orl16, cache_dir=tmp_path, quiet=True)
+    err = capsys.readouterr().err
+    assert len(calls) == 2 and again.checksum == first.checksum  # trained again, deterministically
+    assert "Warning: the cached domain judge for orl_faces (seed 0)" in err and "is damaged" in err
+    assert "fails its checksum" in err
+
+
 # -- unlabelled data sets --------------------------------------------------------------------------
 
 
