@@ -34,6 +34,7 @@ SIZES: dict[str, dict[str, Any]] = {
         # Inception at the run's default feature batch against the GEMM floor: n images (several batches)
         "inception_floor": {"n": 32, "rounds": 2},
         "fast": {"n": 2048},
+        "domain": {"n": 2048, "n_inception": 32},  # bench_domain_vs_inception: both on the same images
         "overhead": {"n": 500, "samplers": ("gaussian", "plane_paths"), "features": "fast"},
     },
     "full": {
@@ -46,6 +47,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "inception": {"n": 64},
         "inception_floor": {"n": 96, "rounds": 3},
         "fast": {"n": 10000},
+        "domain": {"n": 10000, "n_inception": 128},
         "overhead": {"n": 64, "samplers": ("gaussian", "plane_paths"), "features": "inception"},
     },
 }[MODE]

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "aebench.commands.samplers",
     "aebench.commands.catalog",
     "aebench.commands.train",
+    "aebench.commands.judge",
     "aebench.commands.stats",
     "aebench.commands.run",
     "aebench.commands.compare",

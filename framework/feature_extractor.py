@@ -4,15 +4,35 @@
 and returns float32 features [n, num_features]; it does its own channel repeat, resizing and scaling.
 `judge` says whether the extractor has been validated to rank samplers (see README): only judges are
 offered to users as the default.
+
+An extractor whose network depends on the data set (the `domain` judge, a classifier trained on the data
+set's own labels) gets it through `bind(context)`, which a run calls once before `identity()` and
+`build()`; extractors that need nothing (Inception, fast) inherit the no-op.
 """
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 
 from aebench.plugin_base import Plugin
+
+if TYPE_CHECKING:
+    from aebench.dataset import ImageDataset
+
+
+@dataclass
+class ExtractorContext:
+    """What a run knows when it sets up an extractor: its data set (None with latent files only), the cache
+    folder (for networks trained on first use), the device, and whether to stay quiet."""
+
+    dataset: "ImageDataset | None"
+    cache_dir: Path
+    device: torch.device
+    quiet: bool = True
 
 
 class FeatureExtractor(Plugin):
@@ -22,12 +42,21 @@ class FeatureExtractor(Plugin):
     # the peak), in MiB: the default feature batch size is the run's batch memory divided by this
     memory_per_image_mb: ClassVar[float] = 1.0
 
+    def bind(self, context: ExtractorContext) -> None:
+        """Resolve what the network depends on (the data set's judge, say) before `identity` and `build`.
+        Called once per run; the bound instance travels to remote workers, so keep what `build` needs on it."""
+
     def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         raise NotImplementedError
 
     def identity(self) -> str:
         """Names the exact network (weights file checksum etc.) for caches and provenance."""
         return self.name
+
+    def provenance(self) -> dict[str, Any]:
+        """Facts about the network beyond its identity (a trained judge's accuracy, say), recorded in the
+        results' `features.provenance`; {} when there is nothing to add."""
+        return {}
 
 
 @torch.inference_mode()

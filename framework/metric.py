@@ -25,6 +25,23 @@ NEEDS = ("latents", "t", "images", "features", "reencoded")
 # The known-answer ladders of `aebench validate`: real latents degraded step by step in one direction.
 LADDERS = ("collapse", "spread", "contamination", "mode_drop", "moments", "memorisation")
 
+# A run with several feature extractors (`--features inception,domain`) scores every image metric once per
+# extractor ("judge"): the first keeps the metric's own keys (`fid_recon`), each other one gets them with
+# this separator and its name (`fid_recon@domain`). A metric never sees the suffix: it computes as always,
+# on a FakeSide and RealSide that carry that judge's features.
+JUDGE_SEPARATOR = "@"
+
+
+def judge_key(key: str, judge: str | None) -> str:
+    """`key` as scored by `judge` (None or '' for the run's first extractor: the key itself)."""
+    return f"{key}{JUDGE_SEPARATOR}{judge}" if judge else key
+
+
+def split_judge_key(key: str) -> tuple[str, str | None]:
+    """('fid_recon', 'domain') for 'fid_recon@domain'; (key, None) for a key of the first extractor."""
+    base, sep, judge = key.partition(JUDGE_SEPARATOR)
+    return (base, judge) if sep and judge else (key, None)
+
 Role = Literal["headline", "diagnostic", "info"]
 
 
@@ -62,12 +79,18 @@ class Column:
         return key.startswith(self.key[:-1]) if self.key.endswith("*") else key == self.key
 
     def for_key(self, key: str) -> dict[str, Any]:
-        """The `metric_info` entry of the results document for one concrete key."""
+        """The `metric_info` entry of the results document for one concrete key (`fid_recon@domain`: the
+        declaration of `fid_recon`, labelled and described as scored by the judge `domain`)."""
+        key, judge = split_judge_key(key)
         label = self.label
         if self.key.endswith("*"):
             label = label.replace("*", key[len(self.key) - 1:])
+        if judge:
+            label = f"{label} {JUDGE_SEPARATOR}{judge}"
         entry = {"label": label, "higher_is_better": self.higher_is_better, "group": self.group, "unit": self.unit,
                  "role": self.role, "detects": list(self.detects), "description": self.description}
+        if judge:
+            entry["judge"] = judge
         if self.ideal is not None:
             entry["ideal"] = float(self.ideal)
         if self.margin is not None:
@@ -126,6 +149,9 @@ class FakeSide:
     seed: int = 0
     # work on these samples that several metrics share (e.g. the nearest training latent), computed once
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    # features of the same images by the run's other extractors, by name (`--features inception,domain`:
+    # {'domain': [n, d']}); metrics read `features`, the pipeline hands them each judge's in turn
+    judge_features: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
 
 class Metric(Plugin):
@@ -147,7 +173,9 @@ class Metric(Plugin):
 
     @classmethod
     def column(cls, key: str) -> Column | None:
-        """The declaration covering `key`, exact keys before families."""
+        """The declaration covering `key`, exact keys before families; a judge's key (`fid_recon@domain`)
+        is covered by the declaration of its base key."""
+        key = split_judge_key(key)[0]
         exact = [c for c in cls.columns if c.key == key]
         return exact[0] if exact else next((c for c in cls.columns if c.matches(key)), None)
 

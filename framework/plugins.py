@@ -53,6 +53,7 @@ DEFAULT_PLUGINS = (
     "aebench.metrics.image",
     "aebench.extractors.inception",
     "aebench.extractors.fast",
+    "aebench.extractors.domain",
 )
 
 # kind -> (hook name, base class import path)

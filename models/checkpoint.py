@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError
@@ -139,26 +139,31 @@ def _check_keys(module: torch.nn.Module, tensors: dict[str, torch.Tensor], where
         )
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the module from its sidecar, verify and load the weights; returns (module in eval mode, sidecar)."""
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", *,
+                    build: Callable[[dict[str, Any], Path], torch.nn.Module] | None = None,
+                    retrain: str = "aebench train --force") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the module from its sidecar, verify and load the weights; returns (module in eval mode, sidecar).
+    `build(sidecar, path)` rebuilds the untrained module (default: through the architecture registry);
+    `retrain` is the command the error messages suggest."""
     path = weights_path(path)
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} not found; train one with `aebench train --out {path}` or fix the path.")
+        raise CheckpointError(f"Checkpoint {path} not found; train one with `{retrain.replace('--force', '--out')} "
+                              f"{path}` or fix the path.")
     meta = read_sidecar(path)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"Checkpoint {path} is corrupt or truncated ({' '.join(str(exc).split())[:120]}); "
-            f"retrain with `aebench train --force`."
+            f"retrain with `{retrain}`."
         ) from None
     digest = sha256_file(path)
     if digest != meta["weights_sha256"]:
         raise CheckpointError(
             f"Checkpoint {path} fails its checksum (sha256 {digest[:12]}... but the sidecar records "
-            f"{meta['weights_sha256'][:12]}...): the file changed after saving; retrain with `aebench train --force`."
+            f"{meta['weights_sha256'][:12]}...): the file changed after saving; retrain with `{retrain}`."
         )
-    module = build_architecture(meta, path)
+    module = (build or build_architecture)(meta, path)
     _check_keys(module, tensors, path, meta["architecture"]["name"])
     module.load_state_dict(tensors, strict=True)
     return module.to(device).eval(), meta

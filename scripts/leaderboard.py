@@ -1,17 +1,19 @@
 """Race every registered sampler on ORL faces and Fashion-MNIST and write the leaderboard.
 
-    python scripts/leaderboard.py                              # both data sets, --decide --budget 15m, Inception
+    python scripts/leaderboard.py                              # both data sets, --decide --budget 15m, two judges
     python scripts/leaderboard.py --dataset orl_faces --budget 2000 --features fast   # a quick smoke run
 
 For each data set it runs `aebench run --all --decide` (in-process, the same code path as the CLI): racing
 rounds within `--budget`, until every pair of samplers that can be first is decided. It keeps the results
 document under docs/leaderboard/<dataset>/results.json (small, committed, so anyone can diff), then writes
 docs/leaderboard.md (per data set the recommendation, the rounds, a headline table and every metric in a
-collapsible detail) and the recommendation per data set between the `<!-- leaderboard:start -->` /
-`<!-- leaderboard:end -->` markers of README.md. Which metrics rank is
-read from each results document (aebench.reports.leaderboard.select_metrics). `--tables-only` rebuilds the
-pages from the kept results without running anything. Run it under the shared heavy-job lock on a
-shared machine: it is hours of CPU with Inception.
+collapsible detail; with two judges, as by default, who they are and whether they agree: where Inception and
+the `domain` judge put two samplers in opposite orders the page says so in one sentence and picks neither)
+and the recommendation per data set between the `<!-- leaderboard:start -->` / `<!-- leaderboard:end -->`
+markers of README.md. Which metrics rank is read from each results document
+(aebench.reports.leaderboard.select_metrics). `--tables-only` rebuilds the pages from the kept results
+without running anything. Run it under the shared heavy-job lock on a shared machine: it is hours of CPU
+with Inception.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=1, help="seeds of the first round (default 1)")
     parser.add_argument("--budget", default="15m", help="what the racing rounds may spend per data set: a duration "
                                                          "(15m) or decoded images (20000); default 15m")
-    parser.add_argument("--features", default="inception")
+    parser.add_argument("--features", default="inception,domain",
+                        help="feature extractors (judges) of the image metrics; default inception,domain: both, with "
+                             "their agreement (the domain judge costs a small fraction of Inception)")
     parser.add_argument("--n", type=int, default=None, help="points per sampler and seed (default: aebench's)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "leaderboard", help="where results.json files go")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "leaderboard.md")

@@ -132,6 +132,32 @@ def test_identical_samplers_share_a_row_and_copies_are_flagged(doc):
     assert "⚠" not in next(line for line in table.splitlines() if "`correlated`" in line)
 
 
+def test_two_judges_and_their_agreement_are_shown(doc):
+    """A run with --features inception,domain: the section names both judges and says, per image headline
+    metric, whether they agree; where they put two samplers in opposite orders it says so and picks neither."""
+    text, _ = dataset_section(doc, "orl_faces")
+    assert "**Judges.**" not in text  # one judge: nothing changes
+    del doc["validation"]
+    info = doc["metric_info"]
+    info["fid"]["group"] = "image"
+    info["fid@domain"] = {**info["fid"], "label": "FID @domain", "judge": "domain"}
+    # inception: gmm < correlated < uniform; domain: uniform clearly ahead of gmm (intervals apart both times)
+    for r, (value, half) in zip(doc["samplers"], [(20.0, 1.0), (12.0, 1.0), (5.0, 1.0)]):
+        r["metrics"]["fid@domain"] = entry(value, value - half, value + half)
+    doc["judges"] = {"extractors": [
+        {"extractor": "inception", "judge": True, "suffix": ""},
+        {"extractor": "domain", "judge": True, "suffix": "@domain",
+         "provenance": {"heldout_accuracy": 1.0, "num_classes": 40}}]}
+    text, _ = dataset_section(doc, "orl_faces")
+    judges = text[text.index("**Judges.**"):text.index("<details>")]
+    assert "image features: inception, domain." in text
+    assert "domain (keys ending in @domain; validated judge; held-out accuracy 100.0%, 40 classes)" in judges
+    (line,) = [x for x in judges.splitlines() if x.startswith("- ")]
+    assert line.startswith("- ⚠ FID: the judges disagree — inception puts gmm ahead of uniform, domain puts uniform "
+                           "ahead of gmm") and "neither order is taken as the answer" in line
+    assert "ρ = -1.00 over 3 samplers" in line
+
+
 def test_leaderboard_page_snippet_and_readme_block(doc):
     page, snippet = leaderboard_markdown({"orl_faces": doc, "fashion_mnist": doc}, "python scripts/leaderboard.py")
     assert page.startswith("# aebench leaderboard") and "## orl_faces" in page and "## fashion_mnist" in page

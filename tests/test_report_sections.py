@@ -51,8 +51,9 @@ def test_one_entry_adds_a_section_to_every_report_in_its_place(toy_run, with_dec
 def test_sections_are_listed_once_and_in_order(monkeypatch):
     monkeypatch.setattr(sections, "SECTIONS", list(sections.SECTIONS))
     names = [s.name for s in sections.SECTIONS]
-    assert names[:3] == ["provenance", "verdict", "metrics"] and names[-1] == "validation"
-    assert [s.name for s in sections.sections_for("terminal")] == ["verdict", "samplers", "failed"]
+    # the judges' agreement (a run with several feature extractors) comes right after the verdict, everywhere
+    assert names[:4] == ["provenance", "verdict", "judges", "metrics"] and names[-1] == "validation"
+    assert [s.name for s in sections.sections_for("terminal")] == ["verdict", "judges", "samplers", "failed"]
     with pytest.raises(ValueError, match="exists already"):
         sections.add_section(sections.Section("notes", "Notes again", lambda r: []))
     with pytest.raises(ValueError, match="no report section named 'verdic'"):

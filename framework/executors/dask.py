@@ -307,7 +307,7 @@ def extractor_class(setup: RunSetup) -> type | None:
     that registered it."""
     from aebench.plugins import get_registry
 
-    return get_registry("feature extractor").get(setup.config.features) if setup.extractor else None
+    return get_registry("feature extractor").get(setup.config.judges[0]) if setup.extractor else None
 
 
 def _worker_died(exc: BaseException) -> bool:
@@ -371,6 +371,11 @@ def shippable(setup: RunSetup) -> RunSetup:
     if setup.extractor is not None:
         out.extractor = copy.copy(setup.extractor)
         out.extractor.module = None
+    out.other_judges = []
+    for judge in setup.other_judges:  # each travels as its bound plugin, its network built on the worker
+        shipped = copy.copy(judge)
+        shipped.module = None
+        out.other_judges.append(shipped)
     return out
 
 
@@ -411,9 +416,13 @@ def worker_setup(plan_key: str) -> tuple[Any, list[Any]]:
         shipment = shipment_of(plan_key)
         setup = shipment.setup
         if shipment.extractor is not None and setup.extractor is not None and setup.extractor.module is None:
-            module = shipment.extractor(setup.config.feature_options).build(setup.device)
+            plugin = setup.extractor.plugin or shipment.extractor(setup.config.feature_options)
+            module = plugin.build(setup.device)  # the driver's bound extractor (a domain judge's weights)
             module.eval()
             setup.extractor.module = module
+        for judge in setup.other_judges:
+            if judge.module is None:
+                judge.module = judge.plugin.build(setup.device).eval()
         _WORKER_CACHE.clear()  # one plan at a time per worker
         _WORKER_CACHE[plan_key] = (setup, build_metrics(setup.config, shipment.metrics))
     return _WORKER_CACHE[plan_key]

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aebench.infra.numbers import format_number, is_finite_number
+from aebench.reports.judges import judge_text
 from aebench.reports.table import race_text
+from aebench.verdict.agreement import agreement, judge_names
 from aebench.verdict.decision import recommendation
 from aebench.verdict.ranking import Verdict, format_rank, judge
 
@@ -161,6 +163,21 @@ def headline_table(doc: dict[str, Any], verdict: Verdict) -> list[str]:
     return lines
 
 
+def judges_lines(doc: dict[str, Any]) -> list[str]:
+    """With several judges (`--features inception,domain`): who they are and, per image headline metric,
+    whether they rank the samplers alike (`aebench.verdict.agreement`), one sentence each; where they
+    disagree the sentence says so and takes neither order. [] for a run with one judge."""
+    records = (doc.get("judges") or {}).get("extractors") or []
+    if len(records) < 2:
+        return []
+    lines = ["**Judges.** Image metrics scored by "
+             + ", ".join(judge_text(r, i == 0) for i, r in enumerate(records)) + ".", ""]
+    found = agreement(doc)
+    if not found:
+        return lines + ["No image headline metric was scored by two judges on finished samplers.", ""]
+    return lines + [f"- {'⚠ ' if a.disagreements else ''}{a.sentence}" for a in found] + [""]
+
+
 def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, str]:
     """Markdown for one data set: the recommendation, the racing rounds, the headline table, and every metric
     in a collapsible detail; and the recommendation alone (for the README)."""
@@ -193,14 +210,15 @@ def dataset_section(doc: dict[str, Any], title: str) -> tuple[str, str]:
     lines.append(f"{len(rows)} samplers, n = {rows[0]['n'] if rows else '?'} decoded images per sampler and seed, "
                  f"{'/'.join(map(str, seeds)) or '?'} seed(s); model N={model.get('latent_dim', '?')} "
                  f"(checksum {str(model.get('checksum', '?'))[:12]}); image features: "
-                 f"{features.get('extractor', 'none')}.")
+                 f"{', '.join(judge_names(doc)) or features.get('extractor', 'none')}.")
     if sel.untrusted:
         lines.append("Not ranked: " + "; ".join(f"`{k}` ({v})" for k, v in sel.untrusted.items()) + ".")
     if sel.flat:
         lines.append("Set aside, the same for every sampler: " + ", ".join(f"`{k}`" for k in sel.flat) + ".")
     if failed:
         lines.append("Failed: " + ", ".join(f"`{n}`" for n in failed) + ".")
-    lines += ["", "<details><summary>Every headline metric and diagnostic, and what the fits learned</summary>", ""]
+    lines += [""] + judges_lines(doc)
+    lines += ["<details><summary>Every headline metric and diagnostic, and what the fits learned</summary>", ""]
     keys = sel.headline + sel.diagnostic
     if keys:
         header = ["sampler"] + [_label(doc, k) + (" *(diag.)*" if k in sel.diagnostic else "") for k in keys]

@@ -166,6 +166,12 @@ def provenance(results: Mapping[str, Any]) -> list[tuple[str, str]]:
         text += f" ({feats['identity']})" if feats.get("identity") else ""
         text += f"; validated judge: {judge}; reference: {feats.get('reference', '?')} images, n_real {feats.get('n_real', '?')}"
         items.append(("image features", text))
+        for record in ((results.get("judges") or {}).get("extractors") or [])[1:]:  # `--features a,b`
+            accuracy = (record.get("provenance") or {}).get("heldout_accuracy")
+            text = (f"{record.get('extractor', '?')} ({record.get('identity', '?')}); keys ending in {record.get('suffix', '')}; "
+                    f"validated judge: {'yes' if record.get('judge') else 'no'}")
+            text += f"; held-out accuracy {format_number(accuracy, unit='rate')}" if accuracy is not None else ""
+            items.append(("also judged by", text))
     seeds = cfg.get("seeds")
     latent = f" ({cfg['n_latent']} latent points for the latent-space metrics, the first n decoded)" if cfg.get("n_latent") else ""
     items.append(("samples", f"n {cfg.get('n', '?')} decoded per sampler and seed{latent}; "
@@ -403,11 +409,18 @@ def _validation_blocks(report: Report) -> list[b.Block]:
     return validation_blocks(report.results)
 
 
+def _judges_blocks(report: Report) -> list[b.Block]:
+    from aebench.reports.judges import judges_blocks
+
+    return judges_blocks(report.results)
+
+
 # ------------------------------------------------------------------------------------------- the order
 
 SECTIONS: list[Section] = [
     Section("provenance", "", _provenance_blocks),
     Section("verdict", "Verdict", _verdict_blocks, formats=ALL_FORMATS, terminal=_verdict_terminal),
+    Section("judges", "Judges: do the feature spaces agree?", _judges_blocks, formats=ALL_FORMATS),
     Section("metrics", "Metrics", _metrics_blocks),
     Section("copies", "Memorisation: the copies behind latent copies", _copies_blocks),
     Section("samplers", "Samplers", _samplers_blocks, formats=ALL_FORMATS, terminal=_samplers_terminal),

@@ -292,8 +292,10 @@ def caption(results: Mapping[str, Any]) -> str:
     parts = []
     if feats:
         judge_text = "" if feats.get("judge", True) else " (not a validated judge)"
+        others = [r.get("extractor", "?") for r in ((results.get("judges") or {}).get("extractors") or [])[1:]]
+        also = f" (and {', '.join(others)}: keys ending in @name)" if others else ""
         parts.append(
-            f"features: {feats.get('extractor', '?')}{judge_text}, reference {feats.get('reference', '?')} "
+            f"features: {feats.get('extractor', '?')}{judge_text}{also}, reference {feats.get('reference', '?')} "
             f"images, n_real {feats.get('n_real', '?')}"
         )
     parts.append(f"n {cfg.get('n', '?')} per seed" + (f" (latent metrics: {cfg['n_latent']})" if cfg.get("n_latent") else ""))

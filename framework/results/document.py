@@ -27,6 +27,8 @@ from aebench.results.schema import (
     DatasetSection,
     EnvironmentSection,
     FeaturesSection,
+    JudgeRecord,
+    JudgesSection,
     MetricEntry,
     MetricInfo,
     ModelSection,
@@ -82,7 +84,10 @@ def new_document(setup: Any) -> ResultsDocument:
             "recon_reference": dict(setup.real.recon_info) or None,
             # features (and so FID & co) depend on where and in what precision they were made
             "device": setup.device.type, "precision": config.precision})
-    return {
+        if setup.extractor.provenance:  # e.g. the domain judge's checksum, held-out accuracy, training data
+            features["provenance"] = dict(setup.extractor.provenance)
+    judges = judges_section(setup)
+    doc: ResultsDocument = {
         "schema": SCHEMA,
         "status": "running",
         "created": now(),
@@ -98,6 +103,26 @@ def new_document(setup: Any) -> ResultsDocument:
         "references": [],
         "samplers": [],
     }
+    if judges is not None:
+        doc["judges"] = judges
+    return doc
+
+
+def judges_section(setup: Any) -> JudgesSection | None:
+    """The `judges` section of a run with several extractors (None with one): each extractor, first first,
+    with the suffix of its metric keys; the agreement is added when the run completes."""
+    others = getattr(setup, "other_judges", None) or []
+    if setup.extractor is None or not others:
+        return None
+    records: list[JudgeRecord] = []
+    for judge in [setup.extractor, *others]:
+        side = judge.real if judge.real is not None else setup.real
+        record: JudgeRecord = {"extractor": judge.name, "identity": judge.identity, "judge": judge.judge,
+                               "suffix": judge.suffix, "n_real": int(side.features.shape[0])}
+        if judge.provenance:
+            record["provenance"] = dict(judge.provenance)
+        records.append(record)
+    return {"extractors": records}
 
 
 def reference_row(name: str, n: int, seeds: Sequence[int], values: Mapping[str, MetricValue],

@@ -15,6 +15,9 @@ Version history:
   Every section is declared below as a TypedDict; `aebench.results.document` is the one writer.
   A metric_info entry may carry `ideal` (the metric's best value is that point; absent in files
   written before it existed, which then rank the metric by its direction alone).
+  A run with several feature extractors (`--features inception,domain`) keys the other extractors'
+  image metrics `<key>@<extractor>` (metric_info says which in `judge`) and adds a `judges` section
+  (each extractor, and the agreement of their rankings); a single-extractor run is unchanged.
 
 A reader refuses a file of another version with a one-line message that says which aebench to use,
 rather than guessing what an older or newer shape means.
@@ -68,6 +71,7 @@ class MetricInfo(_MetricInfoBase, total=False):
     metric: str | None  # the metric plugin that produced the key
     declared: bool  # False: the plugin returned the key without declaring it (shown as info, never ranked)
     margin: str  # equivalence margin of a headline metric: "3%" (share of the value) or "0.01" (its unit)
+    judge: str  # the extractor whose features made this key (`fid_recon@domain`); absent: the run's first
 
 
 class _MetricEntryBase(TypedDict):
@@ -253,8 +257,7 @@ class ValidationChoice(TypedDict, total=False):
     clusters: int
 
 
-class ConfigSection(TypedDict):
-    """The run's settings with the plan's resolved values (`aebench.run.config.RunConfig.to_dict`)."""
+class _ConfigBase(TypedDict):
 
     dataset: str | None
     dataset_options: dict[str, Any]
@@ -293,6 +296,12 @@ class ConfigSection(TypedDict):
     decide: bool  # racing rounds (aebench.run.racing)
     budget: str | None  # what they may spend: "15m" or decoded images "20000"; None: the default
     margins: dict[str, str]  # equivalence margins set for this run, over the metrics' declared ones
+
+
+class ConfigSection(_ConfigBase, total=False):
+    """The run's settings with the plan's resolved values (`aebench.run.config.RunConfig.to_dict`)."""
+
+    judge_options: dict[str, dict[str, Any]]  # the other extractors' options (`--features a,b`); absent: none
 
 
 class _EnvironmentBase(TypedDict):
@@ -392,7 +401,7 @@ class ReconReference(TypedDict):
     selection: str
 
 
-class FeaturesSection(TypedDict):
+class _FeaturesBase(TypedDict):
     extractor: str
     identity: str
     judge: bool  # a validated judge of image quality
@@ -401,6 +410,53 @@ class FeaturesSection(TypedDict):
     recon_reference: ReconReference | None
     device: str  # features depend on where and in what precision they were made
     precision: str
+
+
+class FeaturesSection(_FeaturesBase, total=False):
+    # the extractor's own facts beyond its identity (FeatureExtractor.provenance): for the domain judge its
+    # checksum, held-out accuracy, class count and the data it was trained on; absent when it has none
+    provenance: dict[str, Any]
+
+
+class JudgeRecord(TypedDict, total=False):
+    """One extractor of a run with several: what the features section says of the first, for each."""
+
+    extractor: str
+    identity: str
+    judge: bool
+    suffix: str  # '' for the first extractor, '@<name>' for the others' metric keys
+    n_real: int
+    provenance: dict[str, Any]
+
+
+class Disagreement(TypedDict):
+    """Two samplers in opposite orders under two judges, with intervals apart both times."""
+
+    first: str  # the judge that puts `ahead_first` ahead
+    second: str
+    ahead_first: str  # sampler ahead under `first`
+    ahead_second: str  # sampler ahead under `second`
+
+
+class MetricAgreement(TypedDict, total=False):
+    """Do two judges rank the samplers the same way on one image headline metric?"""
+
+    metric: str  # the base key, e.g. fid_recon
+    label: str
+    judges: list[str]  # the two judges compared
+    keys: list[str]  # their keys (fid_recon, fid_recon@domain)
+    n: int  # samplers with a finite value under both
+    spearman: float | None  # scipy.stats.spearmanr of their values; None with fewer than 3 samplers or a constant
+    disagreements: list[Disagreement]
+    with_intervals: bool  # every compared value had a 95% interval (else: point values, one seed)
+    sentence: str  # what the report says, one sentence
+
+
+class JudgesSection(TypedDict, total=False):
+    """Several feature extractors in one run: who they are and whether they agree."""
+
+    extractors: list[JudgeRecord]  # the first keeps the metric's own keys
+    agreement: list[MetricAgreement]  # written when the run completes (aebench.verdict.agreement)
 
 
 class RegionReport(TypedDict):
@@ -480,6 +536,7 @@ class ValidationSettings(_ValidationSettingsBase, total=False):
     gaussian: str
     copies: str
     mode_drop: dict[str, Any]
+    other_extractors: list[str]  # `--features a,b`: the other judges, whose image keys end in '@<name>'
 
 
 class _ValidationBase(TypedDict):
@@ -529,6 +586,7 @@ class ResultsDocument(_DocumentBase, total=False):
     fits: dict[str, FitRecord]  # sampler label -> its fit; `aebench run` only
     race: Race  # `aebench run --decide` only
     explorer: str  # the latent-plane explorer's planes (JSON, relative to the output folder); with figures
+    judges: JudgesSection  # only with several feature extractors (`--features inception,domain`)
     interrupted: Interruption  # only with status "interrupted"
 
 
@@ -744,6 +802,7 @@ __all__ = [
     "MetricInfo", "MetricEntry", "Row", "CellValue", "CellRecord", "FitRecord", "Backoff", "PlanCell", "PlanSection",
     "ConfigSection", "EnvironmentSection", "ThreadChoiceRecord", "ThreadChange", "DatasetSection", "ModelSection",
     "StatsSection", "FeaturesSection", "RegionReport", "Interruption", "Reconstruction", "Validation",
-    "ValidationMetric", "ValidationSettings", "LadderResult", "ResultsDocument",
+    "ValidationMetric", "ValidationSettings", "LadderResult", "ResultsDocument", "JudgesSection", "JudgeRecord",
+    "MetricAgreement", "Disagreement",
     "check_schema_version", "check_results", "load_results", "neutral_info",
 ]

@@ -173,6 +173,9 @@ def _run_cell(fit: FitResult, seed: int, setup: RunSetup, metrics: list[Metric],
             stage = "features"
             decoded.features = image_pipeline.features(setup, decoded.images,
                                                        f"{label}: features ({setup.extractor.name})", quiet=quiet)
+            for judge in setup.other_judges:  # `--features inception,domain`: each judge's features of the images
+                decoded.judge_features[judge.name] = image_pipeline.features(
+                    setup, decoded.images, f"{label}: features ({judge.name})", quiet=quiet, extractor=judge)
         t4 = time.perf_counter()
     except AebenchError as exc:
         result.error = f"seed {seed}: {exc}"
@@ -251,7 +254,10 @@ def score(fake: FakeSide, setup: Any, metrics: list[Metric],
           decoded: FakeSide | None = None) -> tuple[dict[str, MetricValue], dict[str, str], list[str]]:
     """Every metric's values for one set of samples, the name of the metric that made each key, and errors.
     Metrics that need only latents (and t) score all of `fake`; the others score `decoded` (default: `fake`),
-    the decoded subset that carries images, features and re-encodings."""
+    the decoded subset that carries images, features and re-encodings. With several extractors, the image
+    metrics are scored once more per other judge (keys `<key>@<judge>`, see aebench.run.judges)."""
+    from aebench.run.judges import judged, scores_here
+
     values: dict[str, MetricValue] = {}
     producers: dict[str, str] = {}
     errors: list[str] = []
@@ -261,21 +267,27 @@ def score(fake: FakeSide, setup: Any, metrics: list[Metric],
         return {"latents", "images" if side.images is not None else "", "features" if side.features is not None else "",
                 "reencoded" if side.reencoded is not None else "", "t" if side.t is not None else ""}
 
-    for metric in metrics:
-        side = fake if set(metric.needs) <= LATENT_NEEDS else decoded
-        if not set(metric.needs) <= has(side):
-            continue
-        try:
-            out = metric.compute(side, setup.real)
-        except Exception as exc:  # a metric plugin that raises fails this row, not the run
-            errors.append(f"metric '{metric.name}': {type(exc).__name__}: {exc}")
-            continue
-        for key, value in out.items():
-            if not isinstance(value, MetricValue):
-                errors.append(f"metric '{metric.name}' returned {type(value).__name__} for '{key}', not MetricValue")
+    others = [(judge, judge.real) for judge in getattr(setup, "other_judges", [])]
+    for suffix, judged_side, real in judged(decoded, setup.real, others):
+        for metric in metrics:
+            if not scores_here(metric, suffix):
                 continue
-            values[key] = value
-            producers.setdefault(key, metric.name)
+            side = fake if not suffix and set(metric.needs) <= LATENT_NEEDS else judged_side
+            if not set(metric.needs) <= has(side):
+                continue
+                continue
+            who = f"metric '{metric.name}'" + (f" (features {suffix[1:]})" if suffix else "")
+            try:
+                out = metric.compute(side, real)
+            except Exception as exc:  # a metric plugin that raises fails this row, not the run
+                errors.append(f"{who}: {type(exc).__name__}: {exc}")
+                continue
+            for key, value in out.items():
+                if not isinstance(value, MetricValue):
+                    errors.append(f"{who} returned {type(value).__name__} for '{key}', not MetricValue")
+                    continue
+                values[key + suffix] = value
+                producers.setdefault(key + suffix, metric.name)
     return values, producers, errors
 
 

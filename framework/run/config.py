@@ -73,8 +73,11 @@ class RunConfig:
     region_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the feature extractor, or several comma-separated ("inception,domain"): the first keeps the image
+    # metrics' own keys, each other one scores them again as `<key>@<name>` (aebench.metric.JUDGE_SEPARATOR)
     features: str = "inception"
-    feature_options: dict[str, Any] = field(default_factory=dict)
+    feature_options: dict[str, Any] = field(default_factory=dict)  # the first extractor's options
+    judge_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # the other extractors', by name
     reference: str = "auto"  # real images the image metrics compare against: auto | heldout | train
     n_real: int | None = None  # at most this many reference images (None: DEFAULT_N_REAL_CPU / _GPU, see run_plan)
     min_heldout_reference: int = 1000  # auto uses held-out images only when there are at least this many
@@ -172,6 +175,8 @@ class RunConfig:
             if data.get("checkpoint") not in (None, model):
                 raise OptionError(f"Give either --checkpoint or --model, not both (got {data['checkpoint']} and {model}).")
             data["checkpoint"], data["model"] = model, None
+        if isinstance(data.get("features"), (list, tuple)):  # features = ["inception", "domain"] in a suite
+            data["features"] = ",".join(str(name) for name in data["features"])
         if data.get("train_latents") is not None and "dataset" not in data:
             data["dataset"] = None  # latent files replace the data set
             data.setdefault("metrics", list(LATENT_METRICS))  # no real images: latent-space metrics only
@@ -191,10 +196,12 @@ class RunConfig:
                 self.region_options.setdefault(owner, {}).update(values)
             elif owner in self.metrics:
                 self.metric_options.setdefault(owner, {}).update(values)
-            elif owner == self.features or owner == "features":
+            elif owner in (self.judges[0], "features"):
                 self.feature_options.update(values)
+            elif owner in self.judges:
+                self.judge_options.setdefault(owner, {}).update(values)
             else:
-                names = ["dataset", *[s.label for s in self.samplers], *self.regions, *self.metrics, self.features]
+                names = ["dataset", *[s.label for s in self.samplers], *self.regions, *self.metrics, *self.judges]
                 raise OptionError(
                     f"--set {owner or '(no name)'}.{next(iter(values))}: '{owner}' is not the data set or a "
                     f"selected sampler, region, metric or extractor.{did_you_mean(owner, names)} "
@@ -288,8 +295,17 @@ class RunConfig:
                 cls = registry.get(name)
                 build_options(cls.Options, opts.get(name, {}), owner=name)
         if self.needs_images:
-            cls = get_registry("feature extractor").get(self.features)
-            build_options(cls.Options, self.feature_options, owner=self.features)
+            judges = self.judges
+            if not judges or len(set(judges)) != len(judges):
+                raise OptionError(f"--features {self.features!r}: name one extractor, or several different ones "
+                                  f"separated by commas (e.g. inception,domain).")
+            extra = sorted(set(self.judge_options) - set(judges[1:]))
+            if extra:
+                raise OptionError(f"judge_options names '{extra[0]}', which is not one of the other extractors "
+                                  f"({', '.join(judges[1:]) or 'none'}); list it in features or drop its options.")
+            registry = get_registry("feature extractor")
+            for name in judges:
+                build_options(registry.get(name).Options, self.extractor_options(name), owner=name)
         if self.validation is not None:
             from aebench.validation.ladders import ValidationOptions
 
@@ -310,6 +326,15 @@ class RunConfig:
                                    f"`aebench train --out {self.checkpoint}`.")
 
     @property
+    def judges(self) -> list[str]:
+        """The feature extractors, first (the one whose keys are the metrics' own) first."""
+        return [name.strip() for name in str(self.features).split(",") if name.strip()]
+
+    def extractor_options(self, name: str) -> dict[str, Any]:
+        """The options of the extractor `name`: `feature_options` for the first, `judge_options[name]` else."""
+        return self.feature_options if name == self.judges[0] else self.judge_options.get(name, {})
+
+    @property
     def needs_images(self) -> bool:
         """Whether any selected metric needs image features."""
         from aebench.plugins import get_registry
@@ -320,6 +345,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["samplers"] = [asdict(s) for s in self.samplers]
+        if not out["judge_options"]:  # one extractor: the document (and plan hash) of before several existed
+            del out["judge_options"]
         return out
 
 

@@ -48,13 +48,15 @@ def reencode(setup: Any, images: torch.Tensor, *, quiet: bool = True) -> torch.T
     return latents
 
 
-def features(setup: Any, images: torch.Tensor, description: str | None = None, *, quiet: bool = True) -> torch.Tensor:
-    """float32 features [n, d] of uint8 `images` on the run's device, with a progress bar unless quiet."""
+def features(setup: Any, images: torch.Tensor, description: str | None = None, *, quiet: bool = True,
+             extractor: Any = None) -> torch.Tensor:
+    """float32 features [n, d] of uint8 `images` on the run's device, with a progress bar unless quiet, by
+    `extractor` (one of the run's `aebench.run.setup.Extractor`s; default: the first)."""
     from aebench.feature_extractor import extract_features
     from aebench.infra.threads import recheck_threads
 
     recheck_threads()  # the heavy stage: with --threads auto, take the cores other processes left free now
-    module = setup.extractor.module
+    module = (extractor or setup.extractor).module
 
     def run(size: int) -> torch.Tensor:
         if quiet or description is None:

@@ -107,9 +107,12 @@ def resolve_plan(config: RunConfig) -> RunPlan:
     if resolved.needs_images:
         from aebench.plugins import get_registry
 
-        extractor = get_registry("feature extractor").get(resolved.features)(resolved.feature_options)
-        features = feature_batch_size(extractor.memory_per_image_mb, torch.device(device),
-                                      given=resolved.feature_batch_size, batch_memory=resolved.batch_memory)
+        registry = get_registry("feature extractor")
+        # one batch size for every extractor of the run: the one that needs the most memory per image sets it
+        memory = max(registry.get(name)(resolved.extractor_options(name)).memory_per_image_mb
+                     for name in resolved.judges)
+        features = feature_batch_size(memory, torch.device(device), given=resolved.feature_batch_size,
+                                      batch_memory=resolved.batch_memory)
     return RunPlan(resolved, str(device), resolved.train_latents is not None, fit_seed,
                    plan_hash(resolved, str(device), fit_seed), ae_batch_size(device, resolved.batch_size), features)
 
@@ -131,8 +134,13 @@ def _type_options(config: RunConfig) -> None:
         for name in list(table):
             table[name] = typed_options(registry.get(name).Options, table[name], owner=name)
     if config.needs_images:
-        config.feature_options = typed_options(get_registry("feature extractor").get(config.features).Options,
-                                               config.feature_options, owner=config.features)
+        registry = get_registry("feature extractor")
+        first, *others = config.judges
+        config.feature_options = typed_options(registry.get(first).Options, config.feature_options, owner=first)
+        for name in others:
+            if name in config.judge_options:
+                config.judge_options[name] = typed_options(registry.get(name).Options, config.judge_options[name],
+                                                           owner=name)
 
 
 def plan_hash(config: RunConfig, device: str, fit_seed: int) -> str:

@@ -108,12 +108,14 @@ def check_memory(n: int, latent_dim: int, image_shape: Sequence[int] | None, fea
 
 
 def feature_dim_of(config: Any) -> int:
-    """Feature width of the configured extractor when image metrics are on, else 0."""
+    """Feature width of the configured extractors (summed: a sample keeps each one's features) when image
+    metrics are on, else 0."""
     if not config.needs_images:
         return 0
     from aebench.plugins import get_registry
 
-    return int(getattr(get_registry("feature extractor").get(config.features), "num_features", 0) or 0)
+    registry = get_registry("feature extractor")
+    return sum(int(getattr(registry.get(name), "num_features", 0) or 0) for name in config.judges)
 
 
 def check_run(config: Any, latent_dim: int, n_train: int, image_shape: Sequence[int] | None) -> None:

@@ -210,6 +210,10 @@ def _run_benchmark(plan: RunPlan, quiet: bool, threads: int, executor: Any,
         if close is not None:
             close()
 
+    if "judges" in doc:  # several extractors: do their rankings agree? (aebench.verdict.agreement)
+        from aebench.verdict.agreement import agreement_records
+
+        doc["judges"]["agreement"] = agreement_records(doc)
     doc["status"] = "complete"
     doc["finished"] = now()
     write_results(doc, out)

@@ -4,7 +4,7 @@ once, then shared by every cell."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,6 +13,7 @@ import torch
 from aebench.caches.features import cache_key, cached_tensor
 from aebench.dataset import ImageDataset, default_latent_dim, load_dataset
 from aebench.errors import AebenchError
+from aebench.feature_extractor import FeatureExtractor
 from aebench.infra.console import err_console
 from aebench.infra.paths import cache_root
 from aebench.metric import FakeSide, RealSide
@@ -34,6 +35,12 @@ class Extractor:
     module: torch.nn.Module
     identity: str
     judge: bool
+    provenance: dict[str, Any] = field(default_factory=dict)  # the extractor's own facts (a judge's accuracy)
+    plugin: Any = None  # the bound FeatureExtractor: a remote worker builds its module from it
+    # the run's other extractors (`--features inception,domain`): their keys' suffix ('@domain') and the real
+    # side seen through them (the run's, with their features and a cache of their own); '' / None for the first
+    suffix: str = ""
+    real: RealSide | None = None
 
 
 @dataclass
@@ -51,6 +58,7 @@ class RunSetup:
     feature_batch_size: int = 16  # feature extraction batch; halved on out of memory
     backoffs: list[dict[str, Any]] = field(default_factory=list)  # every out-of-memory retry, for the results
     plan: RunPlan | None = None
+    other_judges: list[Extractor] = field(default_factory=list)  # the extractors after the first, in order
     # held-out reconstruction error against the mean-image baseline (aebench.run.model_check); None: no images
     reconstruction: dict[str, Any] | None = None
 
@@ -77,6 +85,10 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
         # the cached model's N is known before it is loaded (or trained): check before that work
         n_dim = config.latent_dim if config.latent_dim is not None else default_latent_dim(dataset.name)
         preflight.check_run(config, n_dim, int(dataset.train_index.numel()), dataset.image_shape)
+    # the extractors are bound to the data set before the model: what they need (the domain judge's labels,
+    # its training on first use) fails or happens before minutes of autoencoder work, not after
+    bound = ([bind_extractor(config, name, dataset, root, device, quiet) for name in config.judges]
+             if config.needs_images and dataset is not None else [])
     model = resolve_model(
         dataset, checkpoint=config.checkpoint, model_spec=config.model, cache_dir=root, device=device,
         seed=config.model_seed, latent_dim=config.latent_dim, quiet=quiet,
@@ -133,7 +145,7 @@ def prepare(config: RunConfig | RunPlan, *, quiet: bool = False) -> RunSetup:
     if config.needs_images:
         if dataset is None:
             raise AebenchError("Image metrics need real images; add --dataset or drop the image metrics (--metrics).")
-        _prepare_features(setup, root, quiet)
+        _prepare_features(setup, bound, root, quiet)
     return setup
 
 
@@ -155,29 +167,67 @@ def _fit_regions(setup: RunSetup) -> None:
                                      "heldout_rate": heldout_rate, "self_consistency": consistency}
 
 
-def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
-    from aebench.run import image_pipeline
+def bind_extractor(config: RunConfig, name: str, dataset: ImageDataset, root: Path, device: torch.device,
+                   quiet: bool) -> FeatureExtractor:
+    """The extractor `name` with its configured options, bound to the run's data set (FeatureExtractor.bind)."""
+    from aebench.feature_extractor import ExtractorContext
 
-    config, dataset, real = setup.config, setup.dataset, setup.real
-    cls = get_registry("feature extractor").get(config.features)
-    extractor = cls(config.feature_options)
-    module = extractor.build(setup.device)
-    module.eval()
-    setup.extractor = Extractor(cls.name, module, extractor.identity(), bool(cls.judge))
+    extractor: FeatureExtractor = get_registry("feature extractor").get(name)(config.extractor_options(name))
+    extractor.bind(ExtractorContext(dataset=dataset, cache_dir=root, device=device, quiet=quiet))
+    return extractor
+
+
+def _prepare_features(setup: RunSetup, extractors: list[FeatureExtractor], root: Path, quiet: bool) -> None:
+    """Every extractor's features of the real side and the reference rows: the first one's in `real` and
+    `row.features` (as with one extractor), each other one's in its own real side (`Extractor.real`) and
+    `row.judge_features[name]`."""
+    from aebench.metric import judge_key
+
+    dataset, real = setup.dataset, setup.real
     setup.feature_batch_size = setup.plan.feature_batch_size
     reference = setup.plan.image_reference(int(dataset.heldout_index.numel()))
     real.reference = reference
-    real.extractor = cls.name
+    decoded: dict[str, torch.Tensor] = {}  # the decoder-matched reference's images, decoded once for all
+    for position, extractor in enumerate(extractors):
+        cls = type(extractor)
+        module = extractor.build(setup.device)
+        module.eval()
+        judge = Extractor(cls.name, module, extractor.identity(), bool(cls.judge), extractor.provenance(), extractor)
+        if position == 0:
+            setup.extractor, side = judge, real
+            real.extractor = cls.name
+        else:  # the run's real side seen through this extractor: same latents and regions, its own features
+            side = replace(real, features=None, recon_features=None, extractor=cls.name, cache={})
+            judge.suffix, judge.real = judge_key("", cls.name), side
+            setup.other_judges.append(judge)
+        _featurise_real(setup, judge, side, position == 0, reference, root, decoded, quiet)
+        if not quiet:
+            err_console.print(
+                f"[dim]Image metrics: extractor {cls.name} ({'validated judge' if cls.judge else 'NOT a validated judge'}"
+                f"{_accuracy_note(judge.provenance)}{'' if position == 0 else f'; keys ending in {judge.suffix}'}), "
+                f"reference = {reference} images (n={side.features.shape[0]}), decoder-matched reference = decoded "
+                f"{reference} latents (n={side.recon_features.shape[0]})[/dim]"
+            )
+
+
+def _featurise_real(setup: RunSetup, judge: Extractor, side: RealSide, first: bool, reference: str, root: Path,
+                    decoded: dict[str, torch.Tensor], quiet: bool) -> None:
+    """One extractor's features of the real reference images, the decoder-matched reference and the
+    reference rows, each cached per (extractor identity, device, precision, subset)."""
+    from aebench.run import image_pipeline
+
+    config, dataset = setup.config, setup.dataset
     folder = root / "features"
 
     def features_of(images: torch.Tensor, what: str, **key: Any) -> torch.Tensor:
         def compute() -> torch.Tensor:
-            return image_pipeline.features(setup, images, f"features: {what}", quiet=quiet)
+            return image_pipeline.features(setup, images, f"features ({judge.name}): {what}", quiet=quiet,
+                                           extractor=judge)
 
         # features made on another kind of device or in another precision differ: never mix them
-        value, _ = cached_tensor(folder, cache_key(extractor=setup.extractor.identity, device=setup.device.type,
+        value, _ = cached_tensor(folder, cache_key(extractor=judge.identity, device=setup.device.type,
                                                    precision=config.precision, **key), compute,
-                                 f"features of the {what}")
+                                 f"features ({judge.name}) of the {what}")
         return value.to(setup.device)
 
     fp = dataset.fingerprint()
@@ -189,49 +239,56 @@ def _prepare_features(setup: RunSetup, root: Path, quiet: bool) -> None:
 
     pool = dataset.heldout_index if reference == "heldout" else dataset.train_index
     pool = pool[subset_index(pool.numel(), config.n_real)]
-    real.features = featurise("image", pool, lambda: dataset.images[pool], f"real {reference} images", dataset=fp,
+    side.features = featurise("image", pool, lambda: dataset.images[pool], f"real {reference} images", dataset=fp,
                               subset=reference, n_real=int(pool.numel()))
     recon_rows = subset_index(dataset.heldout_index.numel(), config.n)  # the reference rows' held-out latents
     for row in setup.references:
         images = _images_of(row)
         if row.name == "real_train":  # training images against the held-out reference
             rows = subset_index(dataset.train_index.numel(), config.n)
-            row.features = featurise("image", dataset.train_index[rows], images, "real train images",
-                                     dataset=fp, subset="train", n=int(rows.numel()))
+            feats = featurise("image", dataset.train_index[rows], images, "real train images",
+                              dataset=fp, subset="train", n=int(rows.numel()))
         elif row.name == "real_heldout":
-            row.features = featurise("image", dataset.heldout_index[recon_rows], images,
-                                     "real held-out images", dataset=fp, subset="heldout",
-                                     n=int(row.latents.shape[0]))
+            feats = featurise("image", dataset.heldout_index[recon_rows], images,
+                              "real held-out images", dataset=fp, subset="heldout",
+                              n=int(row.latents.shape[0]))
         else:
-            row.features = featurise("decoded-heldout", recon_rows, images, "held-out reconstructions",
-                                     dataset=fp, subset="recon", model=setup.model.checksum,
-                                     n=int(row.latents.shape[0]))
-    _prepare_recon_reference(setup, reference, recon_rows, featurise, quiet)
-    if not quiet:
-        err_console.print(
-            f"[dim]Image metrics: extractor {cls.name} ({'validated judge' if cls.judge else 'NOT a validated judge'}), "
-            f"reference = {reference} images (n={real.features.shape[0]}), decoder-matched reference = decoded "
-            f"{reference} latents (n={real.recon_features.shape[0]})[/dim]"
-        )
+            feats = featurise("decoded-heldout", recon_rows, images, "held-out reconstructions",
+                              dataset=fp, subset="recon", model=setup.model.checksum,
+                              n=int(row.latents.shape[0]))
+        if first:
+            row.features = feats
+        else:
+            row.judge_features[judge.name] = feats
+    _prepare_recon_reference(setup, side, reference, recon_rows, featurise, decoded, quiet)
 
 
-def _prepare_recon_reference(setup: RunSetup, split: str, recon_rows: torch.Tensor,
-                             featurise: Callable[..., torch.Tensor], quiet: bool) -> None:
+def _accuracy_note(provenance: dict[str, Any]) -> str:
+    """'; held-out accuracy 93.1%' for an extractor trained as a classifier (the domain judge), else ''."""
+    accuracy = provenance.get("heldout_accuracy")
+    return f"; held-out accuracy {accuracy:.1%}" if isinstance(accuracy, float) else ""
+
+
+def _prepare_recon_reference(setup: RunSetup, real: RealSide, split: str, recon_rows: torch.Tensor,
+                             featurise: Callable[..., torch.Tensor], decoded_images: dict[str, torch.Tensor],
+                             quiet: bool) -> None:
     """Fill `real.recon_features` / `recon_latents` / `recon_info`: features of `n` decoded real latents of
     the image reference split, cached per model, extractor and subset. With the held-out split they avoid
     the reconstruction row's latents (`recon_rows`) when there are enough others, so that row is not scored
     against its own images; with the training split they are disjoint from it anyway."""
     from aebench.run import image_pipeline
 
-    config, real = setup.config, setup.real
+    config = setup.config
     latents = real.train_latents if split == "train" else real.heldout_latents
     index, disjoint = recon_reference_rows(latents.shape[0], config.n, recon_rows if split == "heldout" else None)
     chosen = latents[index]
     digest = index_digest(index)
 
-    def decoded() -> torch.Tensor:
-        return image_pipeline.decode(setup, chosen, None if quiet else f"decode {split} latents (decoder-matched reference)",
-                                     quiet=quiet)
+    def decoded() -> torch.Tensor:  # decoded once however many extractors need the images
+        if "images" not in decoded_images:
+            decoded_images["images"] = image_pipeline.decode(
+                setup, chosen, None if quiet else f"decode {split} latents (decoder-matched reference)", quiet=quiet)
+        return decoded_images["images"]
 
     real.recon_features = featurise(f"decoded-{split}", index, decoded, f"decoded {split} latents",
                                     dataset=setup.dataset.fingerprint(), subset=f"decoded-{split}",

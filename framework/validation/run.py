@@ -159,12 +159,10 @@ def _needs(metrics: Sequence[Metric]) -> set[str]:
 def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
                 quiet: bool) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, int]]:
     """Per FakeSide field ('latents', 'images', 'reencoded', 'features'): that field for every pool; and
-    how many rows' features were computed, reused from the run's reference rows, or cached."""
-    from aebench.caches.features import cache_key, cached_tensor
-    from aebench.infra.paths import cache_root
+    how many rows' features were computed, reused from the run's reference rows, or cached. With several
+    extractors, each other one's features are the field `features@<name>`."""
     from aebench.run import image_pipeline
 
-    config = setup.config
     fields: dict[str, dict[str, torch.Tensor]] = {"latents": dict(ladders.pools)}
     counts = {"computed": 0, "reused": 0, "cached": 0}
     want_features = "features" in needs and setup.extractor is not None
@@ -177,84 +175,106 @@ def materialise(setup: RunSetup, ladders: LadderSet, needs: set[str],
     if "reencoded" in needs:
         reencoded = image_pipeline.reencode(setup, images)
         fields["reencoded"] = dict(zip(ladders.pools, torch.split(reencoded, sizes)))
-    if want_features:
-        folder = cache_root(config.cache_dir) / "features"
-        extractor = setup.extractor
-        known = _known_features(setup)
-        fields["features"] = {}
-
-        def run(bar: Any = None, task: Any = None) -> None:
-            advance = (lambda k: bar.advance(task, k)) if bar is not None else (lambda k: None)
-            for name, pool_images in fields["images"].items():
-                # the closures below run within this iteration, so they see this pool's images
-                digest = tensor_sha256(pool_images)
-                key = cache_key(extractor=extractor.identity, device=setup.device.type, precision=config.precision,
-                                images=digest, shape=list(pool_images.shape))  # noqa: B023
-
-                def compute() -> torch.Tensor:
-                    rows = [known.get(tensor_sha256(image)) for image in pool_images]  # noqa: B023
-                    missing = [i for i, row in enumerate(rows) if row is None]
-                    counts["computed"] += len(missing)
-                    counts["reused"] += len(rows) - len(missing)
-                    advance(len(rows) - len(missing))
-                    fresh = (image_pipeline.features(setup, pool_images[missing]).cpu() if missing else None)  # noqa: B023
-                    advance(len(missing))
-                    width = fresh.shape[1] if fresh is not None else next(r for r in rows if r is not None).shape[0]
-                    out = torch.empty(len(rows), width, dtype=torch.float32)
-                    for i, row in enumerate(rows):
-                        if row is not None:
-                            out[i] = row
-                    if missing:
-                        out[missing] = fresh
-                    return out
-
-                value, cached = cached_tensor(folder, key, compute, "ladder features")
-                if cached:
-                    counts["cached"] += pool_images.shape[0]
-                    advance(pool_images.shape[0])
-                fields["features"][name] = value
-
-        if quiet:
-            run()
-        else:
-            from aebench.infra.console import progress_bar
-
-            with progress_bar(transient=True) as bar:
-                run(bar, bar.add_task(f"validation: features ({extractor.name})", total=int(images.shape[0])))
+    judges = [(setup.extractor, "features")] + [(judge, f"features{judge.suffix}") for judge in setup.other_judges]
+    for extractor, field_name in judges if want_features else []:
+        # each extractor's features of every pool: `features` for the first, `features@<name>` for the others
+        _featurise_pools(setup, extractor, field_name, fields, counts, quiet)
     return fields, counts
 
 
-def _known_features(setup: RunSetup) -> dict[str, torch.Tensor]:
-    """Features the run already computed, by the exact bytes of their image: the reference rows' decoded
-    images (on ORL the reconstructions of the held-out faces are exactly the base set)."""
+def _featurise_pools(setup: RunSetup, extractor: Any, field_name: str, fields: dict[str, dict[str, torch.Tensor]],
+                     counts: dict[str, int], quiet: bool) -> None:
+    """fields[field_name][pool] = `extractor`'s features of each pool's images (cached by their bytes)."""
+    from aebench.caches.features import cache_key, cached_tensor
+    from aebench.infra.paths import cache_root
+    from aebench.run import image_pipeline
+
+    config = setup.config
+    total = sum(int(pool.shape[0]) for pool in fields["images"].values())
+    folder = cache_root(config.cache_dir) / "features"
+    known = _known_features(setup, extractor)
+    fields[field_name] = {}
+
+    def run(bar: Any = None, task: Any = None) -> None:
+        advance = (lambda k: bar.advance(task, k)) if bar is not None else (lambda k: None)
+        for name, pool_images in fields["images"].items():
+            # the closures below run within this iteration, so they see this pool's images
+            digest = tensor_sha256(pool_images)
+            key = cache_key(extractor=extractor.identity, device=setup.device.type, precision=config.precision,
+                            images=digest, shape=list(pool_images.shape))  # noqa: B023
+
+            def compute() -> torch.Tensor:
+                rows = [known.get(tensor_sha256(image)) for image in pool_images]  # noqa: B023
+                missing = [i for i, row in enumerate(rows) if row is None]
+                counts["computed"] += len(missing)
+                counts["reused"] += len(rows) - len(missing)
+                advance(len(rows) - len(missing))
+                fresh = (image_pipeline.features(setup, pool_images[missing], extractor=extractor).cpu()  # noqa: B023
+                         if missing else None)
+                advance(len(missing))
+                width = fresh.shape[1] if fresh is not None else next(r for r in rows if r is not None).shape[0]
+                out = torch.empty(len(rows), width, dtype=torch.float32)
+                for i, row in enumerate(rows):
+                    if row is not None:
+                        out[i] = row
+                if missing:
+                    out[missing] = fresh
+                return out
+
+            value, cached = cached_tensor(folder, key, compute, f"ladder features ({extractor.name})")
+            if cached:
+                counts["cached"] += pool_images.shape[0]
+                advance(pool_images.shape[0])
+            fields[field_name][name] = value
+
+    if quiet:
+        run()
+    else:
+        from aebench.infra.console import progress_bar
+
+        with progress_bar(transient=True) as bar:
+            run(bar, bar.add_task(f"validation: features ({extractor.name})", total=total))
+
+
+def _known_features(setup: RunSetup, extractor: Any = None) -> dict[str, torch.Tensor]:
+    """Features the run already computed with `extractor` (default: the first), by the exact bytes of their
+    image: the reference rows' decoded images (on ORL the reconstructions of the held-out faces are exactly
+    the base set)."""
+    first = extractor is None or extractor is setup.extractor
     known: dict[str, torch.Tensor] = {}
     for row in setup.references:
-        if row.images is not None and row.features is not None and row.images.shape[0] == row.features.shape[0]:
-            for image, feature in zip(row.images, row.features):
+        feats = row.features if first else row.judge_features.get(extractor.name)
+        if row.images is not None and feats is not None and row.images.shape[0] == feats.shape[0]:
+            for image, feature in zip(row.images, feats):
                 known.setdefault(tensor_sha256(image), feature)
     return known
 
 
-def score(fake: FakeSide, real: RealSide,
-          metrics: Sequence[Metric]) -> tuple[dict[str, tuple[Metric, MetricValue]], dict[str, str]]:
+def score(fake: FakeSide, real: RealSide, metrics: Sequence[Metric],
+          others: Sequence[tuple[Any, RealSide]] = ()) -> tuple[dict[str, tuple[Metric, MetricValue]], dict[str, str]]:
     """Every metric's values for one step through its normal `compute` (key -> (metric, value)), and each
-    failing metric's error."""
-    available = {"latents"} | {name for name in ("images", "features", "reencoded", "t") if getattr(fake, name) is not None}
+    failing metric's error; with other judges (`others`: (extractor, its real side)), their image metrics
+    too, as `<key>@<judge>` (see aebench.run.judges)."""
+    from aebench.run.judges import judged, scores_here
+
     values: dict[str, tuple[Metric, MetricValue]] = {}
     errors: dict[str, str] = {}
-    for metric in metrics:
-        if not set(metric.needs) <= available:
-            continue
-        try:
-            out = metric.compute(fake, real)
-        except Exception as exc:  # a metric that raises is reported as untested, not fatal
-            errors[metric.name] = f"{type(exc).__name__}: {exc}"
-            continue
-        for key, value in out.items():
-            if isinstance(value, MetricValue):
-                values[key] = (metric, value)
-            else:
-                errors[metric.name] = f"returned {type(value).__name__} for {key!r}, not MetricValue"
+    for suffix, side, side_real in judged(fake, real, others):
+        available = {"latents"} | {name for name in ("images", "features", "reencoded", "t")
+                                   if getattr(side, name) is not None}
+        for metric in metrics:
+            if not scores_here(metric, suffix) or not set(metric.needs) <= available:
+                continue
+            try:
+                out = metric.compute(side, side_real)
+            except Exception as exc:  # a metric that raises is reported as untested, not fatal
+                errors[metric.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            for key, value in out.items():
+                if isinstance(value, MetricValue):
+                    values[key + suffix] = (metric, value)
+                else:
+                    errors[metric.name] = f"returned {type(value).__name__} for {key!r}, not MetricValue"
     return values, errors
 
 
@@ -278,15 +298,25 @@ class Scores:
 
 
 def score_ladders(ladders: LadderSet, fields: dict[str, dict[str, torch.Tensor]], real: RealSide,
-                  metrics: Sequence[Metric], seed: int, quiet: bool) -> Scores:
-    """Score every step of every ladder with every metric; a step's FakeSide gathers its rows of each pool."""
+                  metrics: Sequence[Metric], seed: int, quiet: bool,
+                  others: Sequence[tuple[Any, RealSide]] = ()) -> Scores:
+    """Score every step of every ladder with every metric; a step's FakeSide gathers its rows of each pool
+    (the other judges' features, fields `features@<name>`, go to its `judge_features`)."""
+    from aebench.metric import split_judge_key
+
     scores = Scores({}, {}, {})
 
     def run(advance: Any = None) -> None:
         for name, ladder in ladders.ladders.items():
             for index, step in enumerate(ladder.steps):
-                parts: dict[str, Any] = {f: ladders.gather(step, per_pool) for f, per_pool in fields.items()}
-                got, failed = score(FakeSide(f"{name}[{index}]", **parts, seed=seed), real, metrics)
+                parts: dict[str, Any] = {"judge_features": {}}
+                for f, per_pool in fields.items():
+                    field_name, judge = split_judge_key(f)
+                    if judge:
+                        parts["judge_features"][judge] = ladders.gather(step, per_pool)
+                    else:
+                        parts[field_name] = ladders.gather(step, per_pool)
+                got, failed = score(FakeSide(f"{name}[{index}]", **parts, seed=seed), real, metrics, others)
                 for metric_name, message in failed.items():
                     scores.errors.setdefault(metric_name, {}).setdefault(name, f"step {index}: {message}")
                 for key, (metric, value) in got.items():
@@ -365,7 +395,9 @@ def _run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validat
     fields, feature_counts = materialise(setup, ladders, _needs(metrics), quiet)
     timing["decode_features_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    scores = score_ladders(ladders, fields, real, metrics, seed, quiet)
+    others = [(judge, replace(real, features=judge.real.features, recon_features=judge.real.recon_features,
+                              extractor=judge.name, cache={})) for judge in setup.other_judges]
+    scores = score_ladders(ladders, fields, real, metrics, seed, quiet, others)
     timing["metrics_s"] = time.perf_counter() - t2
     entries = metric_entries(scores, ladders, metrics, set(fields))
     timing["total_s"] = time.perf_counter() - t0
@@ -389,6 +421,8 @@ def _run_validation(setup: RunSetup, metrics: Sequence[Metric], options: Validat
                                                "bytes); cached from an earlier validation of the same images"},
         "timing_s": {k: round(v, 2) for k, v in timing.items()},
     }
+    if featurised and setup.other_judges:
+        settings["other_extractors"] = [judge.name for judge in setup.other_judges]
     return {
         "settings": settings,
         "ladders": {name: {"param": ladder.param, "levels": ladder.levels} for name, ladder in ladders.ladders.items()},
@@ -452,12 +486,17 @@ def validate_benchmark(config: Any, options: ValidationOptions | None = None, *,
     results_path = out / "results.json"
     if results_path.exists():  # never leave an older complete file that could be mistaken for this one
         results_path.unlink()
-    setup = prepare(config, quiet=quiet)
-    registry = get_registry("metric")
-    metrics = [registry.get(name)(config.metric_options.get(name, {})) for name in config.metrics]
-    doc = new_document(setup)
-    doc["config"]["validation"] = options.to_dict()  # type: ignore[typeddict-item]
-    section = add_validation(doc, setup, metrics, out, options, figures=config.figures, quiet=quiet)
+    from aebench.infra.threads import thread_limit
+
+    # the run's thread setting (auto: the free cores), as `aebench run` has it: more threads than free cores
+    # made a domain judge's first-use training 10x slower on a busy 2-core machine
+    with thread_limit(getattr(config, "threads", None)):
+        setup = prepare(config, quiet=quiet)
+        registry = get_registry("metric")
+        metrics = [registry.get(name)(config.metric_options.get(name, {})) for name in config.metrics]
+        doc = new_document(setup)
+        doc["config"]["validation"] = options.to_dict()  # type: ignore[typeddict-item]
+        section = add_validation(doc, setup, metrics, out, options, figures=config.figures, quiet=quiet)
     for key, entry in section["metrics"].items():  # what each key means, from its metric's declaration
         producer = next((m for m in metrics if type(m).column(key) is not None), None)
         doc["metric_info"].setdefault(key, metric_info_entry(key, producer, entry.get("higher_is_better")))

@@ -151,6 +151,14 @@ def _short(value: Any) -> str:
     return text[:12] if isinstance(value, str) and len(text) > 24 else text
 
 
+def _other_judges(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A run's extractors after the first (whose keys end in `@<name>`): name -> identity and options."""
+    records = ((doc.get("judges") or {}).get("extractors") or [])[1:]
+    options = (doc.get("config") or {}).get("judge_options") or {}
+    return {str(r.get("extractor")): {"identity": r.get("identity"), "options": options.get(r.get("extractor"), {})}
+            for r in records}
+
+
 def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Every setting that makes the two runs' numbers incomparable, one line each."""
     out = []
@@ -158,6 +166,12 @@ def settings_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
         a, b = _get(old, section, key), _get(new, section, key)
         if a != b and not (a in (None, {}) and b in (None, {})):
             out.append(f"{what} differs ({_short(a)} vs {_short(b)})")
+    old_judges, new_judges = _other_judges(old), _other_judges(new)
+    for name in old_judges.keys() & new_judges.keys():  # `--features a,b`: the keys `<key>@<name>`
+        a, b = old_judges[name], new_judges[name]
+        if a != b:
+            out.append(f"extractor {name} differs ({_short(a.get('identity'))}, options {a.get('options')} vs "
+                       f"{_short(b.get('identity'))}, options {b.get('options')})")
     old_rows = {r["name"]: r for r in old.get("samplers", [])}
     for row in new.get("samplers", []):
         before = old_rows.get(row["name"])

@@ -309,7 +309,7 @@ def _judge_metric(results: Mapping[str, Any], key: str, info: MetricInfo, valida
 def _untrusted_because(results: Mapping[str, Any], key: str, info: MetricInfo,
                        validation: Mapping[str, Any] | None) -> str:
     """Why a headline metric may not rank on this run, or '' when it may."""
-    features = results.get("features") or {}
+    features = extractor_of(results, info)
     if info.get("group") in ("image", "image_recon") and features and not features.get("judge", True):
         return f"the extractor {features.get('extractor', '?')!r} is not a validated judge of images"
     if validation is None:
@@ -329,6 +329,18 @@ def _untrusted_because(results: Mapping[str, Any], key: str, info: MetricInfo,
     if verdict == "untested":
         return "untested: no ladder it claims to detect was run"
     return f"{verdict} on this model's validation" + (f": {', '.join(failed)}" if failed else "")
+
+
+def extractor_of(results: Mapping[str, Any], info: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The record of the extractor that made a key: the features section for the run's first, the `judges`
+    section's entry for another judge's key (`fid_recon@domain`)."""
+    name = info.get("judge")
+    if not name:
+        return results.get("features") or {}
+    for record in (results.get("judges") or {}).get("extractors", []):
+        if record.get("extractor") == name:
+            return record
+    return {}
 
 
 def _trusted_for(key: str, validation: Mapping[str, Any]) -> list[str]:
