@@ -232,3 +232,14 @@ def test_dask_workers_judge_with_the_drivers_bound_extractors(tiny_model, tiny_j
     dask = run_benchmark(config(tmp_path / "dask"), quiet=True, executor=make_executor("dask", workers=2))
     assert "fid_recon@domain" in dask["samplers"][0]["metrics"]
     assert numbers_only(dask) == numbers_only(local)
+
+
+def test_point_values_never_make_a_disagreement_between_judges():
+    from aebench.verdict.agreement import _ahead
+    from aebench.verdict.ranking import Estimate
+
+    info = {"higher_is_better": False}
+    far_apart = Estimate.of({"value": 10.0, "low": None, "high": None}), Estimate.of({"value": 90.0, "low": None, "high": None})
+    assert _ahead(*far_apart, info) is None  # one seed: no interval, so no gap can be called real
+    with_intervals = Estimate.of({"value": 10.0, "low": 9.0, "high": 11.0}), Estimate.of({"value": 90.0, "low": 89.0, "high": 91.0})
+    assert _ahead(*with_intervals, info) == "x"

@@ -50,15 +50,17 @@ class Agreement:
             d = self.disagreements[0]
             more = len(self.disagreements) - 1
             also = f" and {more} more pair{'s' if more != 1 else ''}" if more else ""
-            gap = "intervals apart both times" if self.with_intervals else "point values: no interval with one seed"
+            gap = "intervals apart both times"
             return (f"{self.label}: the judges disagree — {first} puts {d['ahead_first']} ahead of {d['ahead_second']}, "
                     f"{second} puts {d['ahead_second']} ahead of {d['ahead_first']} ({gap}{also}; "
                     f"{rho} over {self.n} samplers), so neither order is taken as the answer.")
         if self.n < 3:
             return f"{self.label}: {self.n} sampler(s) are too few to compare the rankings of {first} and {second}."
-        apart = "with intervals apart" if self.with_intervals else "(by point value: no interval with one seed)"
+        if not self.with_intervals:
+            return (f"{self.label}: {first} and {second} rank the {self.n} samplers with {rho}; some values have no "
+                    f"interval (one seed), and point values cannot show a disagreement: run more seeds to check.")
         return (f"{self.label}: {first} and {second} rank the {self.n} samplers with {rho} and never put two of them "
-                f"in opposite orders {apart}.")
+                f"in opposite orders with intervals apart.")
 
     def record(self) -> MetricAgreement:
         return {"metric": self.metric, "label": self.label, "judges": list(self.judges), "keys": list(self.keys),
@@ -120,7 +122,10 @@ def _compare(base: str, entry: Mapping[str, Any], judges: tuple[str, str], keys:
 
 
 def _ahead(x: Estimate, y: Estimate, info: Mapping[str, Any]) -> str | None:
-    """'x' or 'y' when that one is clearly better (intervals apart) on this key, else None."""
+    """'x' or 'y' when that one is clearly better (intervals apart) on this key, else None: point values
+    (one seed, no bootstrap) cannot tell a gap from noise, so they never make a disagreement."""
+    if not (x.has_interval and y.has_interval):
+        return None
     dx, higher = directed(x, info)
     dy, _ = directed(y, info)
     if clearly_better(dx, dy, higher):
