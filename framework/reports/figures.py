@@ -8,6 +8,7 @@ global figure state leaks between calls and no display is needed.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -169,7 +170,8 @@ def image_rows(rows: Sequence[tuple[str, Any, Sequence[str] | None]], path: str 
         raise FigureError("No rows of images to draw; pass at least one (label, images, captions) row.")
     arrays = [(label, _as_images(images), captions) for label, images, captions in rows]
     ncols = max(a.shape[0] for _, a, _ in arrays)
-    fig = _new_figure(1.25 * ncols + 1.2, 1.45 * len(arrays) + 0.7)
+    width = 1.25 * ncols + 1.2
+    fig = _new_figure(width, 1.45 * len(arrays) + 0.7)
     axes = fig.subplots(len(arrays), ncols, squeeze=False)
     for r, (label, arr, captions) in enumerate(arrays):
         grey = arr.shape[1] == 1
@@ -185,8 +187,9 @@ def image_rows(rows: Sequence[tuple[str, Any, Sequence[str] | None]], path: str 
             if captions is not None and col < len(captions):
                 ax.set_xlabel(str(captions[col]), fontsize=8)
         axes[r][0].set_ylabel(label, fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.supxlabel(xlabel, fontsize=9)
+    chars = max(16, int(width * 11))  # a narrow figure (one image per row) wraps its texts instead of cutting them
+    fig.suptitle(textwrap.fill(title, chars), fontsize=10)
+    fig.supxlabel(textwrap.fill(xlabel, chars), fontsize=9)
     fig.tight_layout(pad=0.4)
     return _save(fig, path)
 
