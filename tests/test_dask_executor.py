@@ -37,6 +37,18 @@ class Crash(GaussianSampler):
         os._exit(3)
 
 
+class CrashFitOnce(GaussianSampler):
+    name = "crash_fit_once"
+    description = "kills the process that fits it, the first time only (a marker file remembers)"
+
+    def _fit(self, train_latents, stats):
+        marker = os.environ.get("CRASH_FIT_MARKER")
+        if marker and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(3)
+        return super()._fit(train_latents, stats)
+
+
 class OomDecode(GaussianSampler):
     name = "oom_decode"
     description = "makes decoding in the process that samples it run out of memory above 8 latents a batch"
@@ -63,6 +75,7 @@ class Plugin:
     def register_samplers(self, register):
         register(Broken)
         register(Crash)
+        register(CrashFitOnce)
         register(OomDecode)
 
 
@@ -108,6 +121,19 @@ def test_a_worker_that_dies_mid_cell_is_retried_alone_then_recorded_failed(tiny_
     # tried beside the other cells, its worker died; run again alone, it killed its worker again
     assert rows["crash"]["error"].startswith("seed 0: worker died twice, the second time running this cell alone "
                                              "(worker died (KilledWorker: "), rows["crash"]["error"]
+    assert rows["gaussian"]["status"] == "ok" and doc["status"] == "complete"
+
+
+def test_a_fit_whose_worker_died_is_fitted_again_alone(tiny_model, tmp_path, test_samplers, monkeypatch):
+    """Dask also blames every fit queued on a dying worker (under load the gaussian's fit sat beside the
+    crashing cell and the gaussian was recorded failed): a fit that died with its worker is fitted again
+    alone, and its cells run on the new fit. Here the fit itself kills its worker once, then fits."""
+    monkeypatch.setenv("CRASH_FIT_MARKER", str(tmp_path / "crashed-once"))
+    doc = run_benchmark(tiny_config(tiny_model, tmp_path / "out", samplers=("crash_fit_once", "gaussian"),
+                                    seeds=(0,)), quiet=True, executor=make_executor("dask", workers=1))
+    rows = {r["name"]: r for r in doc["samplers"]}
+    assert (tmp_path / "crashed-once").exists()  # the first fit did kill its worker
+    assert rows["crash_fit_once"]["status"] == "ok", rows["crash_fit_once"].get("error")
     assert rows["gaussian"]["status"] == "ok" and doc["status"] == "complete"
 
 

@@ -130,20 +130,26 @@ class DaskExecutor:
         watchdog = Watchdog(client, watched, limit, self._timed_out) if limit is not None else None
         try:
             died: list[tuple[str, int]] = []
+            fits_died: list[str] = []
             for future in as_completed(list(futures)):
                 kind, label, seed = futures[future]
                 try:
                     result = future.result()
                 except Exception as exc:  # the worker died, the time limit stopped it, or it could not run
-                    reason = self._failure(exc, future.key, f"fit-{key}-{label}", cell=kind == "cell")
-                    if reason is None:  # a worker died, perhaps only beside the cell that killed it
-                        died.append((label, int(seed)))
+                    reason = self._failure(exc, future.key, f"fit-{key}-{label}")
+                    if reason is None:  # a worker died, perhaps only beside the task that killed it
+                        if kind == "fit":
+                            fits_died.append(label)
+                        else:
+                            died.append((label, int(seed)))
                         continue
                     result = (FitResult(label, None, {}, {}, 0.0, reason) if kind == "fit"
                               else CellResult(label, seed, error=f"seed {seed}: {reason}"))
                 (on_fit if kind == "fit" else on_cell)(result)
-            # Dask blames every task queued on a worker that dies, not only the one running: each such cell runs
-            # again alone on the cluster, so only a cell that itself kills its worker ends as failed
+            # Dask blames every task queued on a worker that dies, not only the one running: each such fit, then
+            # each such cell, runs again alone on the cluster, so only a task that itself kills its worker fails
+            for label in fits_died:
+                on_fit(self._refit_alone(client, key, label, setup, samplers))
             for label, seed in died:
                 alone = client.submit(_cell_task, self._fits[label], seed, key, options,
                                       key=f"cell-{key}-{label}-{seed}-alone", pure=False)
@@ -151,7 +157,7 @@ class DaskExecutor:
                 try:
                     result = alone.result()
                 except Exception as exc:
-                    reason = self._failure(exc, alone.key, f"fit-{key}-{label}", cell=True)
+                    reason = self._failure(exc, alone.key, f"fit-{key}-{label}")
                     if reason is None:
                         reason = f"worker died twice, the second time running this cell alone ({worker_failure(exc)})"
                     result = CellResult(label, seed, error=f"seed {seed}: {reason}")
@@ -160,9 +166,22 @@ class DaskExecutor:
             if watchdog is not None:
                 watchdog.stop()
 
-    def _failure(self, exc: Exception, task: Any, fit_key: str, cell: bool) -> str | None:
-        """Why a task failed, for its row; None when `cell` is true and its worker died (the caller words
-        that: the cell runs again alone, or it has just killed its worker alone). A full disk or a lost
+    def _refit_alone(self, client: Any, key: str, label: str, setup: RunSetup, samplers: Any) -> FitResult:
+        """Fit `label` again alone after its worker died beside it; it replaces the lost fit for the cells."""
+        spec = next(s for s in setup.plan.samplers if s.label == label)
+        fit = self._fits[label] = client.submit(_fit_task, spec, key, setup.plan.fit_seed, samplers.get(spec.name),
+                                                key=f"fit-{key}-{label}-alone", pure=False)
+        try:
+            return client.submit(_fit_summary, fit, key=f"fitinfo-{key}-{label}-alone", pure=False).result()
+        except Exception as exc:
+            reason = self._failure(exc, fit.key, f"fit-{key}-{label}")
+            if reason is None:
+                reason = f"worker died twice, the second time fitting this sampler alone ({worker_failure(exc)})"
+            return FitResult(label, None, {}, {}, 0.0, reason)
+
+    def _failure(self, exc: Exception, task: Any, fit_key: str) -> str | None:
+        """Why a task failed, for its row; None when its worker died (the caller words that: the fit or cell
+        runs again alone, or it has just killed its worker alone). A full disk or a lost
         scheduler stops the run instead: every later task would fail the same way."""
         if isinstance(exc, DiskFullError):
             raise exc
@@ -174,7 +193,7 @@ class DaskExecutor:
         stopped = timeout_reason(self._timed_out, task, fit_key)  # before a death: the watchdog cancelled it
         if stopped is not None:
             return stopped
-        if cell and _worker_died(exc):
+        if _worker_died(exc):
             return None
         return worker_failure(exc)
 
