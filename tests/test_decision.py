@@ -105,3 +105,47 @@ def test_a_point_value_without_an_interval_decides_nothing():
     rows = {"x": {"fd": a}, "y": {"fd": b}}
     decision = decide(rows, [FD], order=["x", "y"])
     assert decision.end == "open" and set(decision.contenders) == {"x", "y"}
+
+
+def test_runaway_draws_make_a_sampler_clearly_worse_on_a_ratio_metric():
+    # a flow whose tail draws land at 1e25 now and then (seen on a Fashion-MNIST fit): latent FD per seed
+    # 1e20 .. 1e62, against a sampler at 25-27. The raw Student-t interval of the flow's mean spans zero
+    # and the pair stayed open; on the log scale (a relative margin compares ratios) the flow is clearly worse
+    good = aggregate([{"fd": MetricValue(v, False)} for v in (26.0, 27.0, 25.0, 26.5, 25.5, 26.0)])["fd"]
+    runaway = aggregate([{"fd": MetricValue(v, False)} for v in (1e20, 1e62, 1e40, 1e33, 1e51, 1e24)])["fd"]
+    assert runaway["low"] < good["high"]  # the raw intervals overlap
+    raw = RankingMetric("fd", "latent FD", False, Margin(5.0, relative=False))  # an absolute margin: raw scale
+    assert metric_status(good, runaway, raw) == "open"
+    assert metric_status(good, runaway, FD) == "better" and metric_status(runaway, good, FD) == "worse"
+    decision = decide({"gmm": {"fd": good}, "flow": {"fd": runaway}}, [FD], order=["flow", "gmm"])
+    assert decision.end == "first" and decision.first == "gmm" and decision.behind == {"flow": "gmm"}
+
+
+def test_the_log_scale_keeps_the_relative_margin_and_falls_back_for_non_positive_values():
+    from aebench.verdict.decision import ratio_entry
+
+    # one seed: the bootstrap's percentile interval maps through log exactly
+    one = {"value": 100.0, "low": 90.0, "high": 112.0}
+    logs = ratio_entry(one)
+    assert logs is not None and np.allclose([logs["value"], logs["low"], logs["high"]], np.log([100.0, 90.0, 112.0]))
+    # 100 vs 102.9 (2.9% apart, tight intervals): inside 3% as before; 100 vs 103.1: outside, and separated
+    tight = dict(std=0.0, per_seed=None)
+    a = {"value": 100.0, "low": 99.99, "high": 100.01, **tight}
+    assert metric_status(a, {"value": 102.9, "low": 102.89, "high": 102.91, **tight}, FD) == "equivalent"
+    assert metric_status(a, {"value": 103.1, "low": 103.09, "high": 103.11, **tight}, FD) == "better"
+    # a value at or below zero (KID can dip below 0) has no log: the raw scale decides
+    assert ratio_entry({"value": 0.5, "low": -0.1, "high": 1.1}) is None
+    assert ratio_entry({"per_seed": [1.0, -0.2, 0.4], "value": 0.4, "low": -1, "high": 2}) is None
+    assert metric_status({"value": 0.5, "low": -0.1, "high": 1.1}, {"value": 9.0, "low": 8.0, "high": 10.0}, FD) == "better"
+
+
+def test_an_open_ratio_gap_is_told_as_a_ratio():
+    from aebench.verdict.decision import open_pair_texts
+
+    rows = rows_from({"a": {"fd": 100.0}, "b": {"fd": 104.0}}, seeds=3, noise=4.0)
+    decision = decide(rows, [FD], order=["a", "b"], seeds={"a": 3, "b": 3})
+    assert decision.end == "open"
+    (gap,) = next(iter(decision.gaps.values()))
+    assert gap.ratio and abs(gap.difference) < 0.2  # a log ratio, not a difference of about 4
+    (text,) = open_pair_texts(decision)
+    assert "on latent FD: ×" in text and "95%: ×" in text

@@ -10,6 +10,14 @@ Per metric, from a's side (`metric_status`):
 - "open": neither yet, or either side has no interval (a metric without a bootstrap at one seed): a
   point value cannot tell a real gap from noise, so it never decides.
 
+A metric with a relative margin (latent FD 5%, FID 4%: "within 5% of each other") is a positive distance
+whose differences are ratios, so it is compared on the log scale (`ratio_entry`): the interval of the mean
+log value over seeds. On the raw scale one sampler's runaway draws (a flow's tail, a few points at 1e25
+per seed) make latent FD swing between seeds by tens of orders of magnitude, the Student-t interval of
+the raw mean spans all of them, and a sampler a million times worse than every other on every seed is
+never "clearly worse". The equivalence test is unchanged where values are close: |a - b| < m min(a, b)
+is exactly |log a - log b| < log(1 + m).
+
 Per pair (`PairDecision.kind`):
 - dominance ("a_ahead"/"b_ahead"): one is better on some ranking metric and worse on none;
 - "trade_off": each is better on a different metric;
@@ -71,14 +79,57 @@ def _interval(entry: Mapping[str, Any] | None) -> tuple[float, float, float] | N
     return None  # a point value (one seed, no bootstrap) says nothing about noise: it decides nothing
 
 
+def compares_ratios(metric: RankingMetric) -> bool:
+    """Whether the metric's differences are ratios: a relative margin on a metric without an ideal point."""
+    return metric.margin is not None and metric.margin.relative and metric.ideal is None
+
+
+def ratio_entry(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A results entry on the log scale: the mean of the per-seed logs with its Student-t 95% interval
+    (as the raw rows get theirs), or with one seed the log of the bootstrap's percentile interval (a
+    percentile interval maps through log exactly). None when a number is not positive and finite."""
+    from aebench.infra.numbers import is_finite_number
+
+    if not entry:
+        return None
+    seeds = entry.get("per_seed")
+    if isinstance(seeds, list) and len(seeds) > 1:
+        if not all(is_finite_number(v) and float(v) > 0 for v in seeds):
+            return None
+        from scipy.stats import t as student_t
+
+        logs = [math.log(float(v)) for v in seeds]
+        k = len(logs)
+        mean = sum(logs) / k
+        sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (k - 1))
+        half = float(student_t.ppf(0.975, k - 1)) * sd / math.sqrt(k)
+        return {"value": mean, "low": mean - half, "high": mean + half, "per_seed": logs}
+    numbers = [entry.get(k) for k in ("value", "low", "high")]
+    if not all(is_finite_number(v) and float(v) > 0 for v in numbers):
+        return None
+    return dict(zip(("value", "low", "high"), (math.log(float(v)) for v in numbers)))
+
+
+def _on_scale(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, metric: RankingMetric
+              ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, Margin | None, bool]:
+    """Both entries and the margin on the scale the metric is compared on, and whether that is the log
+    scale (see the module docstring)."""
+    if compares_ratios(metric) and metric.margin is not None:
+        la, lb = ratio_entry(a), ratio_entry(b)
+        if la is not None and lb is not None:
+            return la, lb, Margin(math.log1p(metric.margin.size), relative=False), True
+    return a, b, metric.margin, False
+
+
 def metric_status(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, metric: RankingMetric) -> PairStatus:
     """How row a's entry compares with row b's on one metric (see the module docstring)."""
+    a, b, margin, _ = _on_scale(a, b, metric)
     ia, ib = _interval(a), _interval(b)
     if ia is None or ib is None:
         return "open"
-    if metric.margin is not None:
+    if margin is not None:
         sa, sb = Spread.of(a), Spread.of(b)
-        if sa is not None and sb is not None and equivalent(sa, sb, metric.margin.bound(ia[0], ib[0])):
+        if sa is not None and sb is not None and equivalent(sa, sb, margin.bound(ia[0], ib[0])):
             return "equivalent"
     (_, a_low, a_high), higher = _directed(ia, metric)
     (_, b_low, b_high), _ = _directed(ib, metric)
@@ -135,9 +186,21 @@ class OpenGap:
     how many seeds per sampler would settle it (None: the difference sits on the margin)."""
 
     key: str
-    difference: float
+    difference: float  # of the logs where the metric compares ratios (`ratio`)
     se: float
     seeds_needed: int | None
+    ratio: bool = False
+
+    def text(self) -> str:
+        """'+1.2 ± 0.9', or for a ratio '×1.04 (95%: ×0.98 to ×1.10)'."""
+        if self.ratio:
+            low, high = self.difference - 1.96 * self.se, self.difference + 1.96 * self.se
+            return f"×{_exp(self.difference):.3g} (95%: ×{_exp(low):.3g} to ×{_exp(high):.3g})"
+        return f"{self.difference:+.3g} ± {1.96 * self.se:.2g}"
+
+
+def _exp(x: float) -> float:
+    return math.exp(min(x, 700.0))
 
 
 @dataclass
@@ -229,14 +292,15 @@ def _gaps(pair: PairDecision, rows: Mapping[str, Mapping[str, Any]], metrics: Se
     for m in metrics:
         if pair.statuses.get(m.key) != "open":
             continue
-        sa, sb = Spread.of(rows[pair.a].get(m.key)), Spread.of(rows[pair.b].get(m.key))
+        a, b, margin, logs = _on_scale(rows[pair.a].get(m.key), rows[pair.b].get(m.key), m)
+        sa, sb = Spread.of(a), Spread.of(b)
         if sa is None or sb is None:
             out.append(OpenGap(m.key, math.nan, math.nan, None))
             continue
         d, se, _ = difference(sa, sb)
-        bound = m.margin.bound(sa.mean, sb.mean) if m.margin is not None else 0.0
+        bound = margin.bound(sa.mean, sb.mean) if margin is not None else 0.0
         k = min(seeds.get(pair.a, 1), seeds.get(pair.b, 1))
-        out.append(OpenGap(m.key, d, se, seeds_to_settle(sa, sb, bound, k)))
+        out.append(OpenGap(m.key, d, se, seeds_to_settle(sa, sb, bound, k), ratio=logs))
     return out
 
 
@@ -312,10 +376,10 @@ def open_pair_texts(decision: Decision, limit: int | None = None) -> list[str]:
             continue
         worst = max(finite, key=lambda g: abs(g.difference) / max(g.se, 1e-300))  # the most telling gap
         out.append((worst.seeds_needed or math.inf,
-                    f"{a} vs {b} on {labels[worst.key]}: {worst.difference:+.3g} ± {1.96 * worst.se:.2g}"))
+                    f"{a} vs {b} on {labels[worst.key]}: {worst.text()}"))
     out.sort(key=lambda x: x[0])
     return [text for _, text in out[:limit]]
 
 
 __all__ = ["Decision", "END_TEXT", "OpenGap", "PairDecision", "PairStatus", "RankingMetric", "ahead", "compare_rows",
-           "decide", "metric_status", "open_pair_texts", "recommendation"]
+           "compares_ratios", "decide", "metric_status", "open_pair_texts", "ratio_entry", "recommendation"]
