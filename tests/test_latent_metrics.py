@@ -177,6 +177,21 @@ def test_nn_distance_ratio_is_one_for_real_draws_and_large_far_away(real):
     assert copies.value == 0.0
 
 
+def test_far_draws_count_runaway_points_and_never_real_ones(real):
+    metric = LatentDistance()
+    assert metric.compute(FakeSide("heldout", real.heldout_latents), real)["far_draws"].value == 0.0
+    assert metric.compute(FakeSide("fresh", gaussian(1000, 7)), real)["far_draws"].value == 0.0
+    # a flow's runaway tail: 3 of 1000 draws at 1e25 (its latent FD is then astronomical)
+    z = gaussian(1000, 10)
+    z[[5, 500, 900]] = 1e25
+    far = metric.compute(FakeSide("runaway", z), real)["far_draws"]
+    assert far.value == pytest.approx(0.003) and far.info["count"] == 3 and far.higher_is_better is False
+    assert 0 <= far.low <= far.value < far.high and far.info["farthest_draw"] > 1e20
+    # the unit: the largest distance of a held-out latent to its nearest training latent
+    farthest = float(torch.cdist(real.heldout_latents.double(), real.train_latents.double()).min(1).values.max())
+    assert far.info["heldout_nn_max"] == pytest.approx(farthest, rel=1e-6)
+
+
 def test_reencode_ratio_against_real_heldout_error(real):
     z = gaussian(100, 9)
     offset = torch.zeros_like(z)

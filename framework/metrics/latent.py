@@ -5,7 +5,8 @@
   the companion of hit rate. Collapse shows in *recall*: points bunched at the centre have tiny k-NN
   balls that hold no held-out latent. Naeem's *coverage* does not expose it in high dimension, where
   the centre lies inside every held-out k-NN ball (docs/measurements.md, "Coverage in high dimension");
-- `latent_distance`: distance to the nearest training latent, relative to held-out latents;
+- `latent_distance`: distance to the nearest training latent, relative to held-out latents, and the share
+  of far draws (runaway points no real latent resembles);
 - `reencode`: how far E(D(z)) drifts from z, relative to real held-out latents.
 
 Real-side k-NN work is cached in `real.cache[<metric name>]`, so many samplers pay for it once.
@@ -33,6 +34,7 @@ PRECISION_DETECTS = ("spread", "contamination", "moments")  # blind to collapse 
 DENSITY_DETECTS = ("spread", "contamination", "moments")  # rewards collapse (points bunched where data is dense)
 COVERAGE_DETECTS = ("spread", "contamination")  # blind to collapse in high dimension
 REENCODE_DETECTS = ("spread", "contamination", "moments")  # blind to collapse
+FAR_FACTOR = 2.0  # a far draw lies beyond twice the largest nearest-training distance of any held-out latent
 
 
 def _check_latents(fake: FakeSide, real: RealSide, metric: str) -> torch.Tensor:
@@ -165,6 +167,12 @@ class LatentDistance(Metric):
                            "diagnostic, not a quality score."),
         Column("nn_distance", "nn distance", None, group="latent", role="info",
                description="mean distance from each sample to its nearest training latent (latent units)."),
+        Column("far_draws", "far draws", False, group="latent", unit="rate", role="diagnostic",
+               description=f"share of samples farther from every training latent than {FAR_FACTOR:g}x the farthest "
+                           "held-out latent is: draws no real data resembles, such as a flow's runaway tail "
+                           "(points at 1e25 that dominate latent FD) or uniform points in the corners of the box; "
+                           "info holds the farthest draw in those units. Rewards collapse, like every test of "
+                           "where points land."),
     )
 
     @dataclass(frozen=True)
@@ -176,6 +184,12 @@ class LatentDistance(Metric):
         if "heldout_nn_mean" not in cache:
             cache["heldout_nn_mean"] = float(heldout_training_distance(real).mean())
         return cache["heldout_nn_mean"]
+
+    def _real_max(self, real: RealSide) -> float:
+        cache = real.cache.setdefault(self.name, {})
+        if "heldout_nn_max" not in cache:
+            cache["heldout_nn_max"] = float(heldout_training_distance(real).max())
+        return cache["heldout_nn_max"]
 
     def compute(self, fake: FakeSide, real: RealSide) -> dict[str, MetricValue]:
         z = _check_latents(fake, real, self.name)
@@ -190,7 +204,17 @@ class LatentDistance(Metric):
         return {
             "nn_distance_ratio": MetricValue(float(dist.mean()) / ref, True, low, high, n, info),
             "nn_distance": MetricValue(float(dist.mean()), None, n=n, info=info),
+            "far_draws": self._far_draws(dist, real, fake.seed),
         }
+
+    def _far_draws(self, dist: torch.Tensor, real: RealSide, seed: int) -> MetricValue:
+        """Share of samples beyond FAR_FACTOR x the farthest held-out latent's distance to the training set."""
+        farthest = self._real_max(real)
+        far = (dist.to(torch.float64) > FAR_FACTOR * farthest).to(torch.float64)
+        low, high = bootstrap_mean_ci(far, self.options.n_boot, seed=seed)
+        info = {"factor": FAR_FACTOR, "heldout_nn_max": farthest, "count": int(far.sum()),
+                "farthest_draw": float(dist.max()) / farthest}
+        return MetricValue(float(far.mean()), False, low, high, int(dist.shape[0]), info)
 
 
 class Reencode(Metric):
