@@ -96,13 +96,13 @@ def ratio_entry(entry: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if isinstance(seeds, list) and len(seeds) > 1:
         if not all(is_finite_number(v) and float(v) > 0 for v in seeds):
             return None
-        from scipy.stats import t as student_t
+        import statistics
+
+        from aebench.results.document import seed_half_width
 
         logs = [math.log(float(v)) for v in seeds]
-        k = len(logs)
-        mean = sum(logs) / k
-        sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (k - 1))
-        half = float(student_t.ppf(0.975, k - 1)) * sd / math.sqrt(k)
+        mean = statistics.fmean(logs)
+        half = seed_half_width(statistics.stdev(logs), len(logs), [])
         return {"value": mean, "low": mean - half, "high": mean + half, "per_seed": logs}
     numbers = [entry.get(k) for k in ("value", "low", "high")]
     if not all(is_finite_number(v) and float(v) > 0 for v in numbers):
@@ -114,7 +114,7 @@ def _on_scale(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None, metric: 
               ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, Margin | None, bool]:
     """Both entries and the margin on the scale the metric is compared on, and whether that is the log
     scale (see the module docstring)."""
-    if compares_ratios(metric) and metric.margin is not None:
+    if metric.margin is not None and compares_ratios(metric):
         la, lb = ratio_entry(a), ratio_entry(b)
         if la is not None and lb is not None:
             return la, lb, Margin(math.log1p(metric.margin.size), relative=False), True
