@@ -131,8 +131,17 @@ class DaskExecutor:
         try:
             died: list[tuple[str, int]] = []
             fits_died: list[str] = []
-            for future in as_completed(list(futures)):
+            unreported = {label: future for future, (kind, label, _) in futures.items() if kind == "fit"}
+
+            def report(future: Any) -> None:
                 kind, label, seed = futures[future]
+                if kind == "fit":
+                    if unreported.pop(label, None) is None:
+                        return  # reported already, before one of its cells
+                elif label in unreported:
+                    # a fit is reported before its cells: a cell kept in results.json always has its fit's record
+                    # there too, even when the scheduler is lost between the two (a resume reuses both)
+                    report(unreported[label])
                 try:
                     result = future.result()
                 except Exception as exc:  # the worker died, the time limit stopped it, or it could not run
@@ -142,10 +151,13 @@ class DaskExecutor:
                             fits_died.append(label)
                         else:
                             died.append((label, int(seed)))
-                        continue
+                        return
                     result = (FitResult(label, None, {}, {}, 0.0, reason) if kind == "fit"
                               else CellResult(label, seed, error=f"seed {seed}: {reason}"))
                 (on_fit if kind == "fit" else on_cell)(result)
+
+            for future in as_completed(list(futures)):
+                report(future)
             # Dask blames every task queued on a worker that dies, not only the one running: each such fit, then
             # each such cell, runs again alone on the cluster, so only a task that itself kills its worker fails
             for label in fits_died:
@@ -302,7 +314,10 @@ def _running() -> Iterator[None]:
 def scheduler_lost(exc: BaseException) -> bool:
     """Whether a task failed because the client lost its scheduler (every pending task is then cancelled)."""
     from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
 
+    if isinstance(exc, CommClosedError):  # fetching a result through the scheduler's closed connection
+        return True
     return isinstance(exc, FutureCancelledError) and "scheduler-connection-lost" in str(getattr(exc, "reason", "") or exc)
 
 
